@@ -1,0 +1,139 @@
+"""The `jobkeeper` command."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from jobkeeper import __version__
+from jobkeeper.config import Settings
+from jobkeeper.database import Database, open_database
+from jobkeeper.errors import ConfigError, JobkeeperError
+from jobkeeper.store import migrate
+
+log = logging.getLogger("jobkeeper")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _with_database(body: Callable[[Database], None]) -> None:
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    try:
+        with open_database(settings) as database:
+            body(database)
+    except JobkeeperError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jobkeeper")
+def main() -> None:
+    """jobkeeper: a durable, multi-tenant job queue on PostgreSQL."""
+
+
+@main.command()
+def up() -> None:
+    """Start everything: the database (embedded when DATABASE_URL is unset), migrations, and wait.
+
+    Stops cleanly on Ctrl-C or SIGTERM, stopping an embedded database it started.
+    """
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+    def body(database: Database) -> None:
+        started = time.monotonic()
+        before = migrate.current(database.url)
+        migrate.upgrade(database.url)
+        after = migrate.current(database.url)
+        where = f"embedded PostgreSQL in {database.embedded.pgdata}" if database.embedded else "DATABASE_URL"
+        click.echo(f"database: {where}")
+        click.echo(
+            f"database url: {database.url}" if database.embedded else "database url: (from DATABASE_URL)"
+        )
+        click.echo(f"migrations: {before or 'none'} -> {after} ({time.monotonic() - started:.2f} s)")
+        click.echo("jobkeeper is up; press Ctrl-C to stop")
+        sys.stdout.flush()
+        stop.wait()
+        click.echo("jobkeeper is stopping")
+
+    _with_database(body)
+    click.echo("jobkeeper stopped")
+
+
+@main.group()
+def db() -> None:
+    """Database schema: upgrade, downgrade, current revision, SQL."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the schema up to REVISION (default: head). Running it again is a no-op."""
+
+    def body(database: Database) -> None:
+        before = migrate.current(database.url)
+        migrate.upgrade(database.url, revision)
+        click.echo(f"{before or 'none'} -> {migrate.current(database.url)}")
+
+    _with_database(body)
+
+
+@db.command("downgrade")
+@click.argument("revision", default="-1")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_downgrade(revision: str, yes: bool) -> None:
+    """Revert the schema to REVISION (default: one step back; `base` removes everything)."""
+    if not yes:
+        click.confirm(
+            f"Downgrade the jobkeeper schema to {revision}? Data in removed tables is lost", abort=True
+        )
+
+    def body(database: Database) -> None:
+        before = migrate.current(database.url)
+        migrate.downgrade(database.url, revision)
+        click.echo(f"{before or 'none'} -> {migrate.current(database.url) or 'base'}")
+
+    _with_database(body)
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database and whether it is the newest."""
+
+    def body(database: Database) -> None:
+        revision = migrate.current(database.url)
+        head = migrate.head()
+        state = "head" if revision == head else f"behind head {head}"
+        click.echo(f"{revision or 'none'} ({state})")
+
+    _with_database(body)
+
+
+@db.command("sql")
+def db_sql() -> None:
+    """Print the SQL of every migration up to head, for review."""
+    click.echo(migrate.upgrade_sql())

@@ -1,0 +1,382 @@
+"""The Python API: enqueue, enqueue_many, get_job and schedule, async (`Client`) and sync (`SyncClient`).
+
+Both clients run the same SQL and the same validation (`jobkeeper.enqueue`); they differ only in how they
+wait for the database. Every write takes `conn=`: pass your own connection and the enqueue becomes part of
+your transaction (a rollback leaves no job). That connection's user must be the schema owner or a member
+of the `jobkeeper_worker` role, since row-level security is forced on every table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Self
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import PoolTimeout
+
+from jobkeeper.catalog import Catalog
+from jobkeeper.config import Settings
+from jobkeeper.enqueue import InsertBatch, needs_refresh, parse_job_id, prepare
+from jobkeeper.errors import ConfigError, DatabaseError, DatabaseUnavailableError, UnknownTenantError
+from jobkeeper.store.pool import async_pool, sync_pool
+from jobkeeper.store.queries import query
+from jobkeeper.store.rows import job_from_row, job_type_from_row, queue_from_row
+from jobkeeper.types import Job, JsonValue
+
+# One statement carries at most this many jobs; larger batches are split inside one transaction.
+CHUNK = 5000
+
+
+def _url(database_url: str | None, settings: Settings) -> str:
+    url = database_url or settings.database_url
+    if url is None:
+        raise ConfigError(
+            "DATABASE_URL is not set: pass a database URL to the client, or set DATABASE_URL "
+            "(`jobkeeper up` prints the URL of its embedded database)"
+        )
+    return url
+
+
+def _options(
+    type: str,
+    payload: JsonValue,
+    queue: str | None,
+    delay: float | timedelta | None,
+    run_at: datetime | None,
+    max_attempts: int | None,
+    priority: int | None,
+    idempotency_key: str | None,
+    tenant_id: uuid.UUID | str | None,
+) -> dict[str, Any]:
+    return {
+        "type": type,
+        "payload": payload,
+        "queue": queue,
+        "delay": delay,
+        "run_at": run_at,
+        "max_attempts": max_attempts,
+        "priority": priority,
+        "idempotency_key": idempotency_key,
+        "tenant_id": tenant_id,
+    }
+
+
+def _catalog_from(queue_rows: list[dict[str, Any]], type_rows: list[dict[str, Any]]) -> Catalog:
+    queues = {row["name"]: queue_from_row(row) for row in queue_rows}
+    job_types = {row["name"]: job_type_from_row(row) for row in type_rows}
+    return Catalog(queues=queues, job_types=job_types)
+
+
+def _split(rows: list[dict[str, Any]]) -> tuple[list[Job | None], list[uuid.UUID]]:
+    """Jobs created by the insert, and the ids of originals that duplicate keys resolved to."""
+    jobs: list[Job | None] = []
+    missing: list[uuid.UUID] = []
+    for row in rows:
+        if row["id"] is not None:
+            jobs.append(job_from_row(row))
+        else:
+            jobs.append(None)
+            missing.append(row["resolved_id"])
+    return jobs, missing
+
+
+def _merge(jobs: list[Job | None], rows: list[dict[str, Any]], originals: dict[uuid.UUID, Job]) -> list[Job]:
+    merged: list[Job] = []
+    for job, row in zip(jobs, rows, strict=True):
+        if job is None:
+            original = originals.get(row["resolved_id"])
+            if original is None:
+                raise DatabaseError(
+                    f"idempotency key resolved to job {row['resolved_id']}, which no longer exists"
+                )
+            job = dataclasses.replace(original, deduplicated=True)
+        merged.append(job)
+    return merged
+
+
+def _chunks(batch: InsertBatch) -> Iterable[InsertBatch]:
+    if len(batch) <= CHUNK:
+        yield batch
+        return
+    for start in range(0, len(batch), CHUNK):
+        part = InsertBatch()
+        for name in InsertBatch.__slots__:
+            getattr(part, name).extend(getattr(batch, name)[start : start + CHUNK])
+        yield part
+
+
+def _translate(exc: psycopg.Error) -> Exception:
+    if isinstance(exc, psycopg.OperationalError):
+        return DatabaseUnavailableError(f"database unavailable: {exc}")
+    return DatabaseError(f"database error: {exc}")
+
+
+class Client:
+    """Async client. Use as `async with Client(url) as client:` or call `open()` and `close()`."""
+
+    def __init__(self, database_url: str | None = None, *, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.pool = async_pool(self.settings, _url(database_url, self.settings), name="jobkeeper-client")
+        self._catalog: Catalog | None = None
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def enqueue(
+        self,
+        type: str,
+        payload: JsonValue = None,
+        *,
+        queue: str | None = None,
+        delay: float | timedelta | None = None,
+        run_at: datetime | None = None,
+        max_attempts: int | None = None,
+        priority: int | None = None,
+        idempotency_key: str | None = None,
+        tenant_id: uuid.UUID | str | None = None,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> Job:
+        """Enqueue one job. A duplicate idempotency key returns the original job instead."""
+        options = _options(
+            type, payload, queue, delay, run_at, max_attempts, priority, idempotency_key, tenant_id
+        )
+        (job,) = await self.enqueue_many([options], conn=conn)
+        return job
+
+    async def schedule(
+        self, type: str, payload: JsonValue, at: datetime | timedelta | float, **options: Any
+    ) -> Job:
+        """Enqueue a job to run at `at` (a datetime) or after it (seconds or a timedelta)."""
+        if isinstance(at, datetime):
+            return await self.enqueue(type, payload, run_at=at, **options)
+        return await self.enqueue(type, payload, delay=at, **options)
+
+    async def enqueue_many(
+        self,
+        jobs: Iterable[Mapping[str, Any]],
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+        now: datetime | None = None,
+    ) -> list[Job]:
+        """Enqueue many jobs in one statement (per 5,000), all or none. Returns them in order."""
+        items = list(jobs)
+        if not items:
+            return []
+        catalog = await self._fresh_catalog(items)
+        batch = prepare(items, catalog, self.settings)
+        try:
+            if conn is not None:
+                return await self._insert(conn, batch, own_transaction=False, now=now)
+            async with self.pool.connection() as own:
+                if len(batch) <= CHUNK:
+                    return await self._insert(own, batch, own_transaction=True, now=now)
+                async with own.transaction():
+                    return await self._insert(own, batch, own_transaction=True, now=now)
+        except PoolTimeout as exc:
+            raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
+        except psycopg.errors.ForeignKeyViolation as exc:
+            raise await self._fk_error(batch, exc) from exc
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+
+    async def get_job(self, job_id: uuid.UUID | str) -> Job | None:
+        ident = parse_job_id(job_id)
+        try:
+            async with self.pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(query("get_jobs"), {"ids": [ident]})
+                row = await cur.fetchone()
+        except PoolTimeout as exc:
+            raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        return job_from_row(row) if row else None
+
+    async def catalog(self, *, refresh: bool = False) -> Catalog:
+        if refresh or self._catalog is None or self._catalog.is_stale():
+            async with self.pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(query("load_queues"))
+                queue_rows = await cur.fetchall()
+                await cur.execute(query("load_job_types"))
+                type_rows = await cur.fetchall()
+            self._catalog = _catalog_from(queue_rows, type_rows)
+        return self._catalog
+
+    async def _fresh_catalog(self, items: list[Mapping[str, Any]]) -> Catalog:
+        catalog = await self.catalog()
+        if needs_refresh(items, catalog):
+            catalog = await self.catalog(refresh=True)
+        return catalog
+
+    async def _insert(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        batch: InsertBatch,
+        *,
+        own_transaction: bool,
+        now: datetime | None,
+    ) -> list[Job]:
+        cur = conn.cursor(row_factory=dict_row)
+        rows: list[dict[str, Any]] = []
+        for part in _chunks(batch):
+            await cur.execute(query("insert_jobs"), part.params(own_transaction=own_transaction, now=now))
+            rows.extend(await cur.fetchall())
+        jobs, missing = _split(rows)
+        originals: dict[uuid.UUID, Job] = {}
+        if missing:
+            await cur.execute(query("get_jobs"), {"ids": missing})
+            originals = {row["id"]: job_from_row(row) for row in await cur.fetchall()}
+        return _merge(jobs, rows, originals)
+
+    async def _fk_error(self, batch: InsertBatch, exc: psycopg.Error) -> Exception:
+        if "tenant" not in str(exc):
+            return _translate(exc)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query("missing_tenants"), {"tenant_ids": batch.tenant_ids})
+            missing = [row[0] for row in await cur.fetchall()]
+        return UnknownTenantError(missing[0]) if missing else _translate(exc)
+
+
+class SyncClient:
+    """Blocking client with the same API as `Client`, for scripts and synchronous web apps."""
+
+    def __init__(self, database_url: str | None = None, *, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.pool = sync_pool(self.settings, _url(database_url, self.settings), name="jobkeeper-sync-client")
+        self.pool.open(wait=False)
+        self._catalog: Catalog | None = None
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def enqueue(
+        self,
+        type: str,
+        payload: JsonValue = None,
+        *,
+        queue: str | None = None,
+        delay: float | timedelta | None = None,
+        run_at: datetime | None = None,
+        max_attempts: int | None = None,
+        priority: int | None = None,
+        idempotency_key: str | None = None,
+        tenant_id: uuid.UUID | str | None = None,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> Job:
+        options = _options(
+            type, payload, queue, delay, run_at, max_attempts, priority, idempotency_key, tenant_id
+        )
+        (job,) = self.enqueue_many([options], conn=conn)
+        return job
+
+    def schedule(
+        self, type: str, payload: JsonValue, at: datetime | timedelta | float, **options: Any
+    ) -> Job:
+        if isinstance(at, datetime):
+            return self.enqueue(type, payload, run_at=at, **options)
+        return self.enqueue(type, payload, delay=at, **options)
+
+    def enqueue_many(
+        self,
+        jobs: Iterable[Mapping[str, Any]],
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+        now: datetime | None = None,
+    ) -> list[Job]:
+        items = list(jobs)
+        if not items:
+            return []
+        catalog = self.catalog()
+        if needs_refresh(items, catalog):
+            catalog = self.catalog(refresh=True)
+        batch = prepare(items, catalog, self.settings)
+        try:
+            if conn is not None:
+                return self._insert(conn, batch, own_transaction=False, now=now)
+            with self.pool.connection() as own:
+                if len(batch) <= CHUNK:
+                    return self._insert(own, batch, own_transaction=True, now=now)
+                with own.transaction():
+                    return self._insert(own, batch, own_transaction=True, now=now)
+        except PoolTimeout as exc:
+            raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
+        except psycopg.errors.ForeignKeyViolation as exc:
+            raise self._fk_error(batch, exc) from exc
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+
+    def get_job(self, job_id: uuid.UUID | str) -> Job | None:
+        ident = parse_job_id(job_id)
+        try:
+            with self.pool.connection() as conn:
+                row = (
+                    conn.cursor(row_factory=dict_row).execute(query("get_jobs"), {"ids": [ident]}).fetchone()
+                )
+        except PoolTimeout as exc:
+            raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        return job_from_row(row) if row else None
+
+    def catalog(self, *, refresh: bool = False) -> Catalog:
+        if refresh or self._catalog is None or self._catalog.is_stale():
+            with self.pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                queue_rows = cur.execute(query("load_queues")).fetchall()
+                type_rows = cur.execute(query("load_job_types")).fetchall()
+            self._catalog = _catalog_from(queue_rows, type_rows)
+        return self._catalog
+
+    def _insert(
+        self,
+        conn: psycopg.Connection[Any],
+        batch: InsertBatch,
+        *,
+        own_transaction: bool,
+        now: datetime | None,
+    ) -> list[Job]:
+        cur = conn.cursor(row_factory=dict_row)
+        rows: list[dict[str, Any]] = []
+        for part in _chunks(batch):
+            rows.extend(
+                cur.execute(
+                    query("insert_jobs"), part.params(own_transaction=own_transaction, now=now)
+                ).fetchall()
+            )
+        jobs, missing = _split(rows)
+        originals: dict[uuid.UUID, Job] = {}
+        if missing:
+            originals = {
+                row["id"]: job_from_row(row) for row in cur.execute(query("get_jobs"), {"ids": missing})
+            }
+        return _merge(jobs, rows, originals)
+
+    def _fk_error(self, batch: InsertBatch, exc: psycopg.Error) -> Exception:
+        if "tenant" not in str(exc):
+            return _translate(exc)
+        with self.pool.connection() as conn:
+            missing = [
+                row[0] for row in conn.execute(query("missing_tenants"), {"tenant_ids": batch.tenant_ids})
+            ]
+        return UnknownTenantError(missing[0]) if missing else _translate(exc)

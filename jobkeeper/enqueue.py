@@ -1,0 +1,241 @@
+"""Validation of enqueue requests and the parameters of the bulk insert, shared by both clients.
+
+Nothing here does I/O: a request is checked against a `Catalog` of queues and job types and becomes one
+column of each array that `insert_jobs` unnests.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobkeeper.catalog import Catalog
+from jobkeeper.config import Settings
+from jobkeeper.errors import InvalidJobError, PayloadTooLargeError, UnknownQueueError
+from jobkeeper.types import JsonValue, Tier
+
+ENQUEUE_OPTIONS = (
+    "type",
+    "payload",
+    "queue",
+    "delay",
+    "run_at",
+    "max_attempts",
+    "priority",
+    "idempotency_key",
+    "tenant_id",
+)
+MAX_TYPE_LENGTH = 200
+MAX_KEY_LENGTH = 255
+MAX_ATTEMPTS = 1000
+
+
+@dataclass(slots=True)
+class InsertBatch:
+    """Column arrays for `insert_jobs`, one entry per job, in request order."""
+
+    tenant_ids: list[uuid.UUID] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    payloads: list[str] = field(default_factory=list)
+    tiers: list[str] = field(default_factory=list)
+    priorities: list[int] = field(default_factory=list)
+    max_attempts: list[int] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
+    run_ats: list[datetime | None] = field(default_factory=list)
+    keys: list[str | None] = field(default_factory=list)
+    key_ttls: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+    def params(self, *, own_transaction: bool, now: datetime | None = None) -> dict[str, Any]:
+        """Parameters of `insert_jobs`. In its own transaction, a batch with no durable job commits
+        asynchronously (DESIGN §2); inside the caller's transaction the caller's setting is kept."""
+        synchronous_commit: str | None = None
+        if own_transaction:
+            synchronous_commit = "on" if Tier.DURABLE in self.tiers else "off"
+        return {
+            "tenant_ids": self.tenant_ids,
+            "queues": self.queues,
+            "types": self.types,
+            "payloads": self.payloads,
+            "tiers": self.tiers,
+            "priorities": self.priorities,
+            "max_attempts": self.max_attempts,
+            "delays": self.delays,
+            "run_ats": self.run_ats,
+            "keys": self.keys,
+            "key_ttls": self.key_ttls,
+            "now": now,
+            "synchronous_commit": synchronous_commit,
+        }
+
+
+def needs_refresh(items: list[Mapping[str, Any]], catalog: Catalog) -> bool:
+    """True when a request names a queue the catalog does not know (it may have been created since)."""
+    return any(isinstance(q := item.get("queue"), str) and q not in catalog.queues for item in items)
+
+
+def prepare(items: list[Mapping[str, Any]], catalog: Catalog, settings: Settings) -> InsertBatch:
+    batch = InsertBatch()
+    for index, item in enumerate(items):
+        try:
+            _add(batch, item, catalog, settings)
+        except InvalidJobError as exc:
+            if len(items) > 1:
+                exc.locate(f"jobs[{index}]")
+            raise
+    return batch
+
+
+def _add(batch: InsertBatch, item: Mapping[str, Any], catalog: Catalog, settings: Settings) -> None:
+    unknown = [key for key in item if key not in ENQUEUE_OPTIONS]
+    if unknown:
+        name = str(unknown[0])
+        close = difflib.get_close_matches(name, ENQUEUE_OPTIONS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InvalidJobError(name, f"unknown option{hint}; options are {', '.join(ENQUEUE_OPTIONS)}")
+
+    job_type = item.get("type")
+    if not isinstance(job_type, str) or not job_type.strip():
+        raise InvalidJobError("type", f"must be a non-empty string, got {job_type!r}")
+    if len(job_type) > MAX_TYPE_LENGTH:
+        raise InvalidJobError("type", f"must be at most {MAX_TYPE_LENGTH} characters, got {len(job_type)}")
+
+    registered = catalog.job_types.get(job_type)
+    queue_name = item.get("queue")
+    if queue_name is None:
+        queue_name = registered.queue if registered is not None else settings.default_queue
+    if not isinstance(queue_name, str):
+        raise InvalidJobError("queue", f"must be a queue name (string), got {queue_name!r}")
+    queue = catalog.queues.get(queue_name)
+    if queue is None:
+        raise UnknownQueueError(queue_name, sorted(catalog.queues))
+
+    payload_text = encode_payload(item.get("payload"), settings.max_payload_bytes)
+
+    priority = _bounded_int(item.get("priority"), "priority", 1, 10)
+    if priority is None:
+        priority = registered.priority if registered and registered.priority else queue.default_priority
+    max_attempts = _bounded_int(item.get("max_attempts"), "max_attempts", 1, MAX_ATTEMPTS)
+    if max_attempts is None:
+        max_attempts = (
+            registered.max_attempts if registered and registered.max_attempts else queue.max_attempts
+        )
+
+    delay = _delay(item.get("delay"))
+    run_at = _run_at(item.get("run_at"))
+    if run_at is not None and delay:
+        raise InvalidJobError("run_at", "give either delay or run_at, not both")
+
+    key = item.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH):
+        raise InvalidJobError("idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters")
+    ttl = registered.idempotency_ttl_seconds if registered and registered.idempotency_ttl_seconds else None
+
+    batch.tenant_ids.append(_tenant(item.get("tenant_id"), settings))
+    batch.queues.append(queue.name)
+    batch.types.append(job_type)
+    batch.payloads.append(payload_text)
+    batch.tiers.append(queue.tier.value)
+    batch.priorities.append(priority)
+    batch.max_attempts.append(max_attempts)
+    batch.delays.append(delay)
+    batch.run_ats.append(run_at)
+    batch.keys.append(key)
+    batch.key_ttls.append(ttl if ttl is not None else settings.idempotency_ttl)
+
+
+def encode_payload(payload: JsonValue, limit: int) -> str:
+    """The payload as compact JSON text, or an `InvalidJobError` saying precisely why it cannot be."""
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, Mapping):
+        raise InvalidJobError("payload", f"must be a JSON object (a dict), got {type(payload).__name__}")
+    try:
+        text = json.dumps(payload, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except TypeError as exc:
+        raise InvalidJobError("payload", f"is not JSON-serialisable: {exc}") from None
+    except ValueError as exc:
+        if "circular" in str(exc).lower():
+            raise InvalidJobError("payload", "contains a circular reference") from None
+        raise InvalidJobError("payload", "contains NaN or Infinity, which JSON cannot represent") from None
+    if "\\u0000" in text:
+        raise InvalidJobError("payload", "contains a NUL character (\\u0000), which PostgreSQL cannot store")
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > limit:
+        raise PayloadTooLargeError(size, limit)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidJobError(
+            "payload", "contains a lone surrogate, which is not valid Unicode text"
+        ) from None
+    return text
+
+
+def _bounded_int(value: object, name: str, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidJobError(name, f"must be a whole number from {low} to {high}, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidJobError(name, f"must be from {low} to {high}, got {value}")
+    return value
+
+
+def _delay(value: object) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise InvalidJobError("delay", f"must be seconds (a number) or a timedelta, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidJobError("delay", f"must be a finite number of seconds ≥ 0, got {value!r}")
+    if seconds > 10 * 365 * 86400:
+        raise InvalidJobError("delay", "must be at most ten years")
+    return seconds
+
+
+def _run_at(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidJobError("run_at", f"must be a datetime, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidJobError("run_at", "must be timezone-aware (naive datetimes are ambiguous)")
+    return value
+
+
+def _tenant(value: object, settings: Settings) -> uuid.UUID:
+    if value is None:
+        return settings.default_tenant
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise InvalidJobError("tenant_id", f"must be a UUID, got {value!r}")
+
+
+def parse_job_id(value: object) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise InvalidJobError("id", f"must be a job id (UUID), got {value!r}")

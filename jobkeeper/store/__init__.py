@@ -1,0 +1,1 @@
+"""The database seam: named SQL, row conversion, pools, migrations and the embedded server."""

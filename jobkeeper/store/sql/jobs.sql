@@ -1,0 +1,79 @@
+-- Named queries for jobs. Each starts with a `-- name:` line; `jobkeeper.store.queries` loads them once.
+-- Time comes from the database: every time-sensitive query takes %(now)s, NULL meaning now().
+
+-- name: insert_jobs
+-- Bulk enqueue in one statement. Idempotency keys are claimed set-based (unique per tenant and key);
+-- a key still alive keeps pointing at its original job, an expired one is taken over by the new job.
+-- synchronous_commit is set for this transaction only (off for the fast and ephemeral tiers; NULL keeps
+-- the caller's setting when the enqueue is part of the caller's own transaction).
+WITH input AS MATERIALIZED (
+    SELECT gen_random_uuid() AS id, t.*
+    FROM unnest(
+        %(tenant_ids)s::uuid[], %(queues)s::text[], %(types)s::text[], %(payloads)s::text[],
+        %(tiers)s::text[], %(priorities)s::smallint[], %(max_attempts)s::integer[],
+        %(delays)s::float8[], %(run_ats)s::timestamptz[], %(keys)s::text[], %(key_ttls)s::float8[]
+    ) WITH ORDINALITY AS t(tenant_id, queue, type, payload, tier, priority, max_attempts, delay, run_at,
+                           idempotency_key, key_ttl, ord)
+),
+clock AS MATERIALIZED (
+    SELECT COALESCE(%(now)s::timestamptz, now()) AS now,
+           set_config('synchronous_commit',
+                      COALESCE(%(synchronous_commit)s::text, current_setting('synchronous_commit')),
+                      true) AS synchronous_commit
+),
+keys AS (
+    INSERT INTO jobkeeper.idempotency_keys AS k (tenant_id, key, job_id, queue, job_type, expires_at)
+    SELECT DISTINCT ON (i.tenant_id, i.idempotency_key)
+           i.tenant_id, i.idempotency_key, i.id, i.queue, i.type,
+           clock.now + make_interval(secs => i.key_ttl)
+    FROM input i CROSS JOIN clock
+    WHERE i.idempotency_key IS NOT NULL
+    ORDER BY i.tenant_id, i.idempotency_key, i.ord
+    ON CONFLICT (tenant_id, key) DO UPDATE
+    SET job_id       = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN excluded.job_id ELSE k.job_id END,
+        queue        = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN excluded.queue ELSE k.queue END,
+        job_type     = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN excluded.job_type ELSE k.job_type END,
+        result       = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN NULL ELSE k.result END,
+        processed_at = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN NULL ELSE k.processed_at END,
+        expires_at   = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN excluded.expires_at ELSE k.expires_at END
+    RETURNING k.tenant_id, k.key, k.job_id
+),
+inserted AS (
+    INSERT INTO jobkeeper.jobs (id, tenant_id, queue, type, payload, tier, priority, max_attempts,
+                                idempotency_key, scheduled_at)
+    SELECT i.id, i.tenant_id, i.queue, i.type, i.payload::jsonb, i.tier, i.priority, i.max_attempts,
+           i.idempotency_key, COALESCE(i.run_at, clock.now + make_interval(secs => i.delay))
+    FROM input i CROSS JOIN clock
+    WHERE i.idempotency_key IS NULL OR i.id IN (SELECT job_id FROM keys)
+    RETURNING id, tenant_id, queue, type, payload, status, tier, priority, attempts, max_attempts,
+              last_error, errors, result, progress, idempotency_key, scheduled_at, started_at,
+              completed_at, created_at, updated_at
+)
+SELECT i.ord, COALESCE(k.job_id, i.id) AS resolved_id, ins.*
+FROM input i
+LEFT JOIN keys k ON k.tenant_id = i.tenant_id AND k.key = i.idempotency_key
+LEFT JOIN inserted ins ON ins.id = i.id
+ORDER BY i.ord;
+
+-- name: get_jobs
+SELECT id, tenant_id, queue, type, payload, status, tier, priority, attempts, max_attempts,
+       last_error, errors, result, progress, idempotency_key, scheduled_at, started_at,
+       completed_at, created_at, updated_at
+FROM jobkeeper.jobs
+WHERE id = ANY(%(ids)s::uuid[]);
+
+-- name: missing_tenants
+SELECT DISTINCT t.id
+FROM unnest(%(tenant_ids)s::uuid[]) AS t(id)
+WHERE NOT EXISTS (SELECT FROM jobkeeper.tenants WHERE tenants.id = t.id);
+
+-- name: load_queues
+SELECT name, tenant_id, tier, max_attempts, backoff, backoff_base_seconds, backoff_max_seconds,
+       backoff_jitter, timeout_seconds, default_priority, paused
+FROM jobkeeper.queues
+ORDER BY name;
+
+-- name: load_job_types
+SELECT name, queue, max_attempts, timeout_seconds, priority, limiter, idempotency_ttl_seconds
+FROM jobkeeper.job_types
+ORDER BY name;

@@ -1,0 +1,151 @@
+"""Test harness: a real PostgreSQL only.
+
+- `JOBKEEPER_TEST_DATABASE_URL` names a server (its user must create databases and roles); without it an
+  embedded PostgreSQL is started in `.jobkeeper/test-pgdata` for the session.
+- A template database is migrated once per session. `db_url` clones it for a test that needs commits,
+  LISTEN/NOTIFY or several connections; `conn`/`aconn` give a transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from jobkeeper import Client, Settings, SyncClient
+from jobkeeper.embedded import EmbeddedPostgres
+from jobkeeper.store import migrate
+from tests.support import with_database
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIX = f"jk_test_{os.getpid()}_"
+_counter = itertools.count()
+
+
+def _drop_stale_databases(admin_url: str) -> None:
+    """Drop databases left by earlier test runs whose process is gone."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        names = [
+            row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'jk_test_%'")
+        ]
+        for name in names:
+            match = re.match(r"jk_test_(\d+)_", name)
+            if match and _alive(int(match.group(1))):
+                continue
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> Iterator[str]:
+    """URL of a maintenance database on the server under test."""
+    url = os.environ.get("JOBKEEPER_TEST_DATABASE_URL")
+    if url:
+        _drop_stale_databases(url)
+        yield url
+        return
+    server = EmbeddedPostgres(ROOT / ".jobkeeper" / "test-pg", database="postgres")
+    url = server.start()
+    _drop_stale_databases(url)
+    yield url
+    server.stop()
+
+
+def _create(admin_url: str, name: str, template: str | None = None) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+        conn.execute(statement)
+    return with_database(admin_url, name)
+
+
+def _drop(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def template_db(admin_url: str) -> Iterator[str]:
+    """Name of a database migrated to head, cloned by `db_url`. Never connect to it directly."""
+    name = PREFIX + "template"
+    url = _create(admin_url, name)
+    migrate.upgrade(url)
+    yield name
+    _drop(admin_url, name)
+
+
+@pytest.fixture
+def empty_db_url(admin_url: str) -> Iterator[str]:
+    """A fresh database with no jobkeeper schema, for migration tests."""
+    name = f"{PREFIX}{next(_counter)}"
+    yield _create(admin_url, name)
+    _drop(admin_url, name)
+
+
+@pytest.fixture
+def db_url(admin_url: str, template_db: str) -> Iterator[str]:
+    """A migrated database of its own for this test: commit freely."""
+    name = f"{PREFIX}{next(_counter)}"
+    yield _create(admin_url, name, template=template_db)
+    _drop(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def shared_db_url(admin_url: str, template_db: str) -> Iterator[str]:
+    """One migrated database shared by tests that roll back everything they do."""
+    name = PREFIX + "shared"
+    yield _create(admin_url, name, template=template_db)
+    _drop(admin_url, name)
+
+
+@pytest.fixture
+def conn(shared_db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection inside a transaction that is rolled back after the test."""
+    with psycopg.connect(shared_db_url) as connection:
+        yield connection
+        connection.rollback()
+
+
+@pytest.fixture
+async def aconn(shared_db_url: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """An async connection inside a transaction that is rolled back after the test."""
+    connection = await psycopg.AsyncConnection.connect(shared_db_url)
+    try:
+        yield connection
+        await connection.rollback()
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.from_env({}, pool_min=1, pool_max=4, acquire_timeout=5.0)
+
+
+@pytest.fixture
+async def client(db_url: str, settings: Settings) -> AsyncIterator[Client]:
+    async with Client(db_url, settings=settings) as c:
+        yield c
+
+
+@pytest.fixture
+def sync_client(db_url: str, settings: Settings) -> Iterator[SyncClient]:
+    with SyncClient(db_url, settings=settings) as c:
+        yield c

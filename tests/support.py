@@ -1,0 +1,22 @@
+"""Helpers shared by the tests: database URLs, waiting on conditions with a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from urllib.parse import quote, urlsplit, urlunsplit
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + quote(database)))
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds. For waiting on other processes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
