@@ -61,10 +61,12 @@ def admin_url() -> Iterator[str]:
         yield url
         return
     server = EmbeddedPostgres(ROOT / ".jobkeeper" / "test-pg", database="postgres")
+    already_running = (server.pgdata / "postmaster.pid").exists()
     url = server.start()
     _drop_stale_databases(url)
     yield url
-    server.stop()
+    if not already_running:  # another test run started it and is still using it
+        server.stop()
 
 
 def _create(admin_url: str, name: str, template: str | None = None) -> str:
