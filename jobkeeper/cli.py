@@ -34,11 +34,11 @@ def _configure_logging(level: str) -> None:
     )
 
 
-def _with_database(body: Callable[[Database], None]) -> None:
+def _with_database(body: Callable[[Database], None], *, supervise: bool = False) -> None:
     settings = _settings()
     _configure_logging(settings.log_level)
     try:
-        with open_database(settings) as database:
+        with open_database(settings, supervise=supervise) as database:
             body(database)
     except JobkeeperError as exc:
         raise click.ClickException(str(exc)) from None
@@ -80,7 +80,7 @@ def up() -> None:
         stop.wait()
         click.echo("jobkeeper is stopping")
 
-    _with_database(body)
+    _with_database(body, supervise=True)
     click.echo("jobkeeper stopped")
 
 

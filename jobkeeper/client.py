@@ -9,6 +9,7 @@ of the `jobkeeper_worker` role, since row-level security is forced on every tabl
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -29,6 +30,21 @@ from jobkeeper.types import Job, JsonValue
 
 # One statement carries at most this many jobs; larger batches are split inside one transaction.
 CHUNK = 5000
+# Under load a client sends at most one wake-up NOTIFY per this many seconds (DESIGN §5: NOTIFY takes a
+# global lock at commit). Workers busy draining do not need it; an idle worker polls within its interval.
+NOTIFY_DEBOUNCE_SECONDS = 0.002
+
+
+class _Debounce:
+    def __init__(self) -> None:
+        self._last = -1.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._last >= NOTIFY_DEBOUNCE_SECONDS:
+            self._last = now
+            return True
+        return False
 
 
 def _url(database_url: str | None, settings: Settings) -> str:
@@ -122,6 +138,7 @@ class Client:
         self.settings = settings or Settings.from_env()
         self.pool = async_pool(self.settings, _url(database_url, self.settings), name="jobkeeper-client")
         self._catalog: Catalog | None = None
+        self._notify = _Debounce()
 
     async def open(self) -> None:
         await self.pool.open(wait=False)
@@ -234,7 +251,10 @@ class Client:
         cur = conn.cursor(row_factory=dict_row)
         rows: list[dict[str, Any]] = []
         for part in _chunks(batch):
-            await cur.execute(query("insert_jobs"), part.params(own_transaction=own_transaction, now=now))
+            notify = self._notify() or not own_transaction
+            await cur.execute(
+                query("insert_jobs"), part.params(own_transaction=own_transaction, now=now, notify=notify)
+            )
             rows.extend(await cur.fetchall())
         jobs, missing = _split(rows)
         originals: dict[uuid.UUID, Job] = {}
@@ -260,6 +280,7 @@ class SyncClient:
         self.pool = sync_pool(self.settings, _url(database_url, self.settings), name="jobkeeper-sync-client")
         self.pool.open(wait=False)
         self._catalog: Catalog | None = None
+        self._notify = _Debounce()
 
     def close(self) -> None:
         self.pool.close()
@@ -359,11 +380,9 @@ class SyncClient:
         cur = conn.cursor(row_factory=dict_row)
         rows: list[dict[str, Any]] = []
         for part in _chunks(batch):
-            rows.extend(
-                cur.execute(
-                    query("insert_jobs"), part.params(own_transaction=own_transaction, now=now)
-                ).fetchall()
-            )
+            notify = self._notify() or not own_transaction
+            params = part.params(own_transaction=own_transaction, now=now, notify=notify)
+            rows.extend(cur.execute(query("insert_jobs"), params).fetchall())
         jobs, missing = _split(rows)
         originals: dict[uuid.UUID, Job] = {}
         if missing:

@@ -55,7 +55,9 @@ class InsertBatch:
     def __len__(self) -> int:
         return len(self.types)
 
-    def params(self, *, own_transaction: bool, now: datetime | None = None) -> dict[str, Any]:
+    def params(
+        self, *, own_transaction: bool, now: datetime | None = None, notify: bool = True
+    ) -> dict[str, Any]:
         """Parameters of `insert_jobs`. In its own transaction, a batch with no durable job commits
         asynchronously (DESIGN §2); inside the caller's transaction the caller's setting is kept."""
         synchronous_commit: str | None = None
@@ -75,6 +77,7 @@ class InsertBatch:
             "key_ttls": self.key_ttls,
             "now": now,
             "synchronous_commit": synchronous_commit,
+            "notify": notify,
         }
 
 

@@ -4,6 +4,8 @@
 -- name: insert_jobs
 -- Bulk enqueue in one statement. Idempotency keys are claimed set-based (unique per tenant and key);
 -- a key still alive keeps pointing at its original job, an expired one is taken over by the new job.
+-- One NOTIFY on `jobkeeper_jobs` per statement (payload: the queue names, no job data) wakes idle
+-- workers; the client skips it when it notified moments ago (%(notify)s false), bounded by the poll.
 -- synchronous_commit is set for this transaction only (off for the fast and ephemeral tiers; NULL keeps
 -- the caller's setting when the enqueue is part of the caller's own transaction).
 WITH input AS MATERIALIZED (
@@ -48,11 +50,18 @@ inserted AS (
     RETURNING id, tenant_id, queue, type, payload, status, tier, priority, attempts, max_attempts,
               last_error, errors, result, progress, idempotency_key, scheduled_at, started_at,
               completed_at, created_at, updated_at
+),
+notified AS (
+    SELECT pg_notify('jobkeeper_jobs', string_agg(DISTINCT queue, ',')) AS sent
+    FROM inserted
+    WHERE %(notify)s::boolean
+    HAVING count(*) > 0
 )
 SELECT i.ord, COALESCE(k.job_id, i.id) AS resolved_id, ins.*
 FROM input i
 LEFT JOIN keys k ON k.tenant_id = i.tenant_id AND k.key = i.idempotency_key
 LEFT JOIN inserted ins ON ins.id = i.id
+LEFT JOIN notified ON true
 ORDER BY i.ord;
 
 -- name: get_jobs

@@ -1,0 +1,227 @@
+"""The async client against a real PostgreSQL: enqueue, bulk enqueue, transactions, idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from jobkeeper import (
+    DEV_TENANT_ID,
+    Client,
+    DatabaseUnavailableError,
+    InvalidJobError,
+    JobStatus,
+    Settings,
+    Tier,
+    UnknownQueueError,
+    UnknownTenantError,
+)
+
+
+async def _count(url: str, where: str = "true") -> int:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute(f"SELECT count(*) FROM jobkeeper.jobs WHERE {where}")
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+async def test_enqueue_applies_the_queue_policy_of_a_registered_type(client: Client) -> None:
+    job = await client.enqueue("payment-process", {"amount": 1200, "currency": "usd"})
+    assert job.queue == "money"
+    assert job.tier is Tier.DURABLE
+    assert job.priority == 7
+    assert job.max_attempts == 10
+    assert job.status is JobStatus.PENDING
+    assert job.attempts == 0
+    assert job.tenant_id == DEV_TENANT_ID
+    assert job.payload == {"amount": 1200, "currency": "usd"}
+    assert job.scheduled_at == job.created_at
+    assert not job.deduplicated
+    assert await client.get_job(job.id) == job
+    assert await client.get_job(str(job.id)) == job
+
+
+async def test_get_job_of_an_unknown_id_is_none(client: Client) -> None:
+    assert await client.get_job(uuid.uuid4()) is None
+    with pytest.raises(InvalidJobError, match="must be a job id"):
+        await client.get_job("42")
+
+
+async def test_each_tier_lands_in_its_partition(client: Client, db_url: str) -> None:
+    money = await client.enqueue("payment-process", {})
+    email = await client.enqueue("send-email", {})
+    report = await client.enqueue("generate-report", {})
+    assert (money.tier, email.tier, report.tier) == (Tier.DURABLE, Tier.FAST, Tier.EPHEMERAL)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute("SELECT tableoid::regclass::text, id FROM jobkeeper.jobs")
+        where = {row[1]: row[0] for row in await cur.fetchall()}
+    assert where == {
+        money.id: "jobkeeper.jobs_logged",
+        email.id: "jobkeeper.jobs_logged",
+        report.id: "jobkeeper.jobs_ephemeral",
+    }
+
+
+async def test_delay_and_run_at_are_measured_on_the_database_clock(client: Client) -> None:
+    delayed = await client.enqueue("send-sms", {}, delay=90)
+    assert delayed.scheduled_at - delayed.created_at == timedelta(seconds=90)
+    at = datetime(2031, 5, 17, 12, 0, tzinfo=UTC)
+    scheduled = await client.schedule("send-sms", {}, at)
+    assert scheduled.scheduled_at == at
+    later = await client.schedule("send-sms", {}, timedelta(minutes=5))
+    assert later.scheduled_at - later.created_at == timedelta(minutes=5)
+
+
+async def test_options_override_defaults(client: Client) -> None:
+    tenant = DEV_TENANT_ID
+    job = await client.enqueue(
+        "custom-type", {"x": 1}, queue="money", priority=10, max_attempts=1, tenant_id=str(tenant)
+    )
+    assert (job.queue, job.priority, job.max_attempts, job.tier) == ("money", 10, 1, Tier.DURABLE)
+
+
+async def test_unknown_tenant_is_a_typed_error(client: Client) -> None:
+    stranger = uuid.uuid4()
+    with pytest.raises(UnknownTenantError, match=f"no tenant with id {stranger}"):
+        await client.enqueue("send-sms", {}, tenant_id=stranger)
+
+
+async def test_queue_created_after_the_catalog_was_loaded_is_found(client: Client, db_url: str) -> None:
+    await client.enqueue("send-sms", {})  # loads the catalog
+    with pytest.raises(UnknownQueueError):
+        await client.enqueue("x", {}, queue="reports")
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO jobkeeper.queues (name, tier, max_attempts, backoff, backoff_base_seconds,"
+            " backoff_max_seconds, timeout_seconds, default_priority)"
+            " VALUES ('reports', 'durable', 4, 'fixed', 1, 1, 30, 3)"
+        )
+    job = await client.enqueue("x", {}, queue="reports")
+    assert (job.queue, job.max_attempts, job.priority) == ("reports", 4, 3)
+
+
+async def test_enqueue_many_writes_thousands_in_order(client: Client, db_url: str) -> None:
+    items = [{"type": "analytics-track", "payload": {"n": n}, "priority": 1 + n % 10} for n in range(5000)]
+    jobs = await client.enqueue_many(items)
+    assert [job.payload["n"] for job in jobs] == list(range(5000))
+    assert [job.priority for job in jobs] == [1 + n % 10 for n in range(5000)]
+    assert len({job.id for job in jobs}) == 5000
+    assert await _count(db_url) == 5000
+
+
+async def test_enqueue_many_is_all_or_nothing_across_chunks(client: Client, db_url: str) -> None:
+    items: list[dict[str, Any]] = [{"type": "analytics-track", "payload": {"n": n}} for n in range(12_000)]
+    items[-1]["tenant_id"] = uuid.uuid4()  # fails in the last statement, after 10,000 rows were written
+    with pytest.raises(UnknownTenantError):
+        await client.enqueue_many(items)
+    assert await _count(db_url) == 0
+    assert len(await client.enqueue_many(items[:-1])) == 11_999
+
+
+async def test_empty_batch_is_a_no_op(client: Client) -> None:
+    assert await client.enqueue_many([]) == []
+
+
+async def test_enqueue_in_the_callers_transaction_rolls_back_with_it(client: Client, db_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        async with conn.transaction(force_rollback=True):
+            job = await client.enqueue("send-email", {"to": "a@example.com"}, conn=conn)
+            cur = await conn.execute("SELECT count(*) FROM jobkeeper.jobs WHERE id = %s", (job.id,))
+            assert await cur.fetchone() == (1,)
+        assert await client.get_job(job.id) is None
+        async with conn.transaction():
+            kept = await client.enqueue("send-email", {"to": "b@example.com"}, conn=conn)
+    assert await client.get_job(kept.id) == kept
+
+
+async def test_enqueue_in_a_transaction_notifies_at_commit(client: Client, db_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as listener:
+        await listener.execute("LISTEN jobkeeper_jobs")
+        async with await psycopg.AsyncConnection.connect(db_url) as conn, conn.transaction():
+            await client.enqueue_many([{"type": "send-email"}, {"type": "payment-process"}], conn=conn)
+        notifies = listener.notifies(timeout=5, stop_after=1)
+        received = [n async for n in notifies]
+    assert len(received) == 1
+    assert sorted(received[0].payload.split(",")) == ["communication", "money"]
+
+
+async def test_duplicate_idempotency_key_returns_the_original(client: Client, db_url: str) -> None:
+    first = await client.enqueue("payment-process", {"amount": 1}, idempotency_key="order-1")
+    again = await client.enqueue("payment-process", {"amount": 999}, idempotency_key="order-1")
+    assert again.id == first.id
+    assert again.payload == {"amount": 1}
+    assert again.deduplicated
+    assert not first.deduplicated
+    other_tenant = uuid.uuid4()
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO jobkeeper.tenants (id, name, slug) VALUES (%s, 'Other', 'other')", (other_tenant,)
+        )
+    theirs = await client.enqueue("payment-process", {}, idempotency_key="order-1", tenant_id=other_tenant)
+    assert theirs.id != first.id  # keys are scoped per tenant
+    assert await _count(db_url) == 2
+
+
+async def test_duplicate_keys_inside_one_batch_resolve_to_one_job(client: Client, db_url: str) -> None:
+    jobs = await client.enqueue_many(
+        [
+            {"type": "send-email", "payload": {"n": 1}, "idempotency_key": "k"},
+            {"type": "send-email", "payload": {"n": 2}},
+            {"type": "send-email", "payload": {"n": 3}, "idempotency_key": "k"},
+        ]
+    )
+    assert jobs[0].id == jobs[2].id
+    assert jobs[2].payload == {"n": 1}
+    assert jobs[2].deduplicated
+    assert await _count(db_url) == 2
+
+
+async def test_concurrent_duplicate_enqueues_create_one_job(db_url: str, settings: Settings) -> None:
+    clients = [Client(db_url, settings=settings) for _ in range(4)]
+    for c in clients:
+        await c.open()
+    try:
+        jobs = await asyncio.gather(
+            *(
+                clients[n % 4].enqueue("payment-process", {"n": n}, idempotency_key="charge-7")
+                for n in range(40)
+            )
+        )
+    finally:
+        for c in clients:
+            await c.close()
+    assert len({job.id for job in jobs}) == 1
+    assert sum(not job.deduplicated for job in jobs) == 1
+    assert await _count(db_url) == 1
+
+
+async def test_an_expired_key_is_taken_over_by_a_new_job(client: Client) -> None:
+    first = await client.enqueue("send-email", {}, idempotency_key="welcome")  # 24 h TTL
+    later = datetime.now(UTC) + timedelta(hours=25)
+    (second,) = await client.enqueue_many([{"type": "send-email", "idempotency_key": "welcome"}], now=later)
+    assert second.id != first.id
+    assert not second.deduplicated
+    (third,) = await client.enqueue_many([{"type": "send-email", "idempotency_key": "welcome"}], now=later)
+    assert third.id == second.id
+    assert third.deduplicated
+
+
+async def test_payload_with_sql_and_markup_is_stored_verbatim(client: Client) -> None:
+    text = "'); DELETE FROM jobkeeper.jobs; -- <script>alert('x')</script> SELECT UNION"
+    job = await client.enqueue("send-email", {"subject": text, "nested": {"list": [1, "two", None]}})
+    fetched = await client.get_job(job.id)
+    assert fetched is not None
+    assert fetched.payload == {"subject": text, "nested": {"list": [1, "two", None]}}
+
+
+async def test_unreachable_database_is_a_typed_error_not_a_hang() -> None:
+    settings = Settings.from_env({}, pool_min=0, pool_max=1, acquire_timeout=1.0, connect_timeout=1.0)
+    async with Client("postgresql://nobody@127.0.0.1:1/none", settings=settings) as unreachable:
+        with pytest.raises(DatabaseUnavailableError):
+            await unreachable.get_job(uuid.uuid4())
