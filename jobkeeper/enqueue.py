@@ -18,6 +18,7 @@ from typing import Any
 from jobkeeper.catalog import Catalog
 from jobkeeper.config import Settings
 from jobkeeper.errors import InvalidJobError, PayloadTooLargeError, UnknownQueueError
+from jobkeeper.idempotency import derive
 from jobkeeper.types import JsonValue, Tier
 
 ENQUEUE_OPTIONS = (
@@ -51,6 +52,7 @@ class InsertBatch:
     run_ats: list[datetime | None] = field(default_factory=list)
     keys: list[str | None] = field(default_factory=list)
     key_ttls: list[float] = field(default_factory=list)
+    key_buckets: list[str | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.types)
@@ -75,6 +77,7 @@ class InsertBatch:
             "run_ats": self.run_ats,
             "keys": self.keys,
             "key_ttls": self.key_ttls,
+            "key_buckets": self.key_buckets,
             "now": now,
             "synchronous_commit": synchronous_commit,
             "notify": notify,
@@ -122,7 +125,8 @@ def _add(batch: InsertBatch, item: Mapping[str, Any], catalog: Catalog, settings
     if queue is None:
         raise UnknownQueueError(queue_name, sorted(catalog.queues))
 
-    payload_text = encode_payload(item.get("payload"), settings.max_payload_bytes)
+    payload_object = item.get("payload") or {}
+    payload_text = encode_payload(payload_object, settings.max_payload_bytes)
 
     priority = _bounded_int(item.get("priority"), "priority", 1, 10)
     if priority is None:
@@ -138,9 +142,7 @@ def _add(batch: InsertBatch, item: Mapping[str, Any], catalog: Catalog, settings
     if run_at is not None and delay:
         raise InvalidJobError("run_at", "give either delay or run_at, not both")
 
-    key = item.get("idempotency_key")
-    if key is not None and (not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH):
-        raise InvalidJobError("idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters")
+    key, bucket = _idempotency_key(item.get("idempotency_key"), job_type, payload_object)
     ttl = registered.idempotency_ttl_seconds if registered and registered.idempotency_ttl_seconds else None
 
     batch.tenant_ids.append(_tenant(item.get("tenant_id"), settings))
@@ -153,7 +155,25 @@ def _add(batch: InsertBatch, item: Mapping[str, Any], catalog: Catalog, settings
     batch.delays.append(delay)
     batch.run_ats.append(run_at)
     batch.keys.append(key)
+    batch.key_buckets.append(bucket)
     batch.key_ttls.append(ttl if ttl is not None else settings.idempotency_ttl)
+
+
+def _idempotency_key(
+    value: object, job_type: str, payload: Mapping[str, Any]
+) -> tuple[str | None, str | None]:
+    """An explicit key is used as given; None derives one by the type's rule (money types always get
+    one); True derives one for any type, falling back to a hash of the type and payload."""
+    if value is None or value is True:
+        derived = derive(job_type, payload, fallback=value is True)
+        if derived is None:
+            return None, None
+        return derived.key, derived.bucket.value if derived.bucket else None
+    if not isinstance(value, str) or not value or len(value) > MAX_KEY_LENGTH:
+        raise InvalidJobError(
+            "idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters, or True"
+        )
+    return value, None
 
 
 def encode_payload(payload: JsonValue, limit: int) -> str:

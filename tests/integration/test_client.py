@@ -225,3 +225,39 @@ async def test_unreachable_database_is_a_typed_error_not_a_hang() -> None:
     async with Client("postgresql://nobody@127.0.0.1:1/none", settings=settings) as unreachable:
         with pytest.raises(DatabaseUnavailableError):
             await unreachable.get_job(uuid.uuid4())
+
+
+async def test_derived_keys_deduplicate_money_jobs_without_an_explicit_key(client: Client) -> None:
+    payload = {"venueId": "v1", "userId": "u1", "eventId": "e1", "amount": 1200, "currency": "usd"}
+    first = await client.enqueue("payment-process", payload)
+    second = await client.enqueue("payment-process", dict(reversed(payload.items())))
+    assert first.idempotency_key == "payment:v1:u1:e1:1200"
+    assert second.id == first.id
+    assert second.deduplicated
+    other = await client.enqueue("payment-process", payload | {"orderId": "o-2"})
+    assert other.id != first.id
+
+
+async def test_email_and_sms_keys_are_bucketed_by_the_database_clock(client: Client) -> None:
+    email = {"type": "send-email", "payload": {"template": "receipt", "to": "a@example.com"}}
+    sms = {"type": "send-sms", "payload": {"template": "otp", "to": "+15551234567"}}
+    morning = datetime(2031, 3, 1, 8, 5, tzinfo=UTC)
+    first_email, first_sms = await client.enqueue_many([email, sms], now=morning)
+    assert first_email.idempotency_key == "email:receipt:a@example.com:2031-03-01"
+    assert first_sms.idempotency_key == "sms:+15551234567:otp:2031-03-01T08"
+    same_hour = await client.enqueue_many([email, sms], now=morning + timedelta(minutes=50))
+    assert [job.id for job in same_hour] == [first_email.id, first_sms.id]
+    next_hour = await client.enqueue_many([email, sms], now=morning + timedelta(hours=1))
+    assert next_hour[0].id == first_email.id  # same day: the email is still a duplicate
+    assert next_hour[1].id != first_sms.id  # a new hour: a new SMS
+    next_day = await client.enqueue_many([email], now=morning + timedelta(days=1))
+    assert next_day[0].id != first_email.id
+
+
+async def test_plain_jobs_are_not_deduplicated_unless_asked(client: Client) -> None:
+    a = await client.enqueue("resize-image", {"id": 1})
+    b = await client.enqueue("resize-image", {"id": 1})
+    assert a.id != b.id
+    c = await client.enqueue("resize-image", {"id": 2}, idempotency_key=True)
+    d = await client.enqueue("resize-image", {"id": 2}, idempotency_key=True)
+    assert c.id == d.id

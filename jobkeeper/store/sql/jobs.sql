@@ -8,20 +8,28 @@
 -- workers; the client skips it when it notified moments ago (%(notify)s false), bounded by the poll.
 -- synchronous_commit is set for this transaction only (off for the fast and ephemeral tiers; NULL keeps
 -- the caller's setting when the enqueue is part of the caller's own transaction).
-WITH input AS MATERIALIZED (
-    SELECT gen_random_uuid() AS id, t.*
-    FROM unnest(
-        %(tenant_ids)s::uuid[], %(queues)s::text[], %(types)s::text[], %(payloads)s::text[],
-        %(tiers)s::text[], %(priorities)s::smallint[], %(max_attempts)s::integer[],
-        %(delays)s::float8[], %(run_ats)s::timestamptz[], %(keys)s::text[], %(key_ttls)s::float8[]
-    ) WITH ORDINALITY AS t(tenant_id, queue, type, payload, tier, priority, max_attempts, delay, run_at,
-                           idempotency_key, key_ttl, ord)
-),
-clock AS MATERIALIZED (
+WITH clock AS MATERIALIZED (
     SELECT COALESCE(%(now)s::timestamptz, now()) AS now,
            set_config('synchronous_commit',
                       COALESCE(%(synchronous_commit)s::text, current_setting('synchronous_commit')),
                       true) AS synchronous_commit
+),
+input AS MATERIALIZED (
+    SELECT gen_random_uuid() AS id, t.tenant_id, t.queue, t.type, t.payload, t.tier, t.priority,
+           t.max_attempts, t.delay, t.run_at, t.key_ttl, t.ord,
+           -- A derived key's time bucket (send-email: day, send-sms: hour) comes from the database clock.
+           t.idempotency_key || CASE t.key_bucket
+               WHEN 'day' THEN ':' || to_char(clock.now AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+               WHEN 'hour' THEN ':' || to_char(clock.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24')
+               ELSE '' END AS idempotency_key
+    FROM unnest(
+        %(tenant_ids)s::uuid[], %(queues)s::text[], %(types)s::text[], %(payloads)s::text[],
+        %(tiers)s::text[], %(priorities)s::smallint[], %(max_attempts)s::integer[],
+        %(delays)s::float8[], %(run_ats)s::timestamptz[], %(keys)s::text[], %(key_ttls)s::float8[],
+        %(key_buckets)s::text[]
+    ) WITH ORDINALITY AS t(tenant_id, queue, type, payload, tier, priority, max_attempts, delay, run_at,
+                           idempotency_key, key_ttl, key_bucket, ord)
+    CROSS JOIN clock
 ),
 keys AS (
     INSERT INTO jobkeeper.idempotency_keys AS k (tenant_id, key, job_id, queue, job_type, expires_at)
