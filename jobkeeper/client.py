@@ -21,6 +21,7 @@ from psycopg_pool import PoolTimeout
 
 from jobkeeper.catalog import Catalog
 from jobkeeper.config import Settings
+from jobkeeper.deadletters import DeadLetters
 from jobkeeper.enqueue import InsertBatch, needs_refresh, parse_job_id, prepare
 from jobkeeper.errors import ConfigError, DatabaseError, DatabaseUnavailableError, UnknownTenantError
 from jobkeeper.store.pool import async_pool, sync_pool
@@ -138,6 +139,8 @@ class Client:
         self.settings = settings or Settings.from_env()
         self.pool = async_pool(self.settings, _url(database_url, self.settings), name="jobkeeper-client")
         self._catalog: Catalog | None = None
+        self.dead_letters = DeadLetters(self.pool)
+        """List, show, replay and purge dead letters."""
         self._notify = _Debounce()
 
     async def open(self) -> None:

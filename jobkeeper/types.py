@@ -90,3 +90,24 @@ class JobType:
     priority: int | None
     limiter: str | None
     idempotency_ttl_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A job that failed for good, with its payload and every attempt's error; kept until purged."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    job_id: uuid.UUID
+    queue: str
+    type: str
+    payload: JsonValue
+    priority: int
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    errors: list[dict[str, Any]]
+    idempotency_key: str | None
+    failed_at: datetime
+    replayed_at: datetime | None
+    replayed_job_id: uuid.UUID | None
