@@ -10,7 +10,7 @@ import difflib
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,12 +84,12 @@ class InsertBatch:
         }
 
 
-def needs_refresh(items: list[Mapping[str, Any]], catalog: Catalog) -> bool:
+def needs_refresh(items: Sequence[Mapping[str, Any]], catalog: Catalog) -> bool:
     """True when a request names a queue the catalog does not know (it may have been created since)."""
     return any(isinstance(q := item.get("queue"), str) and q not in catalog.queues for item in items)
 
 
-def prepare(items: list[Mapping[str, Any]], catalog: Catalog, settings: Settings) -> InsertBatch:
+def prepare(items: Sequence[Mapping[str, Any]], catalog: Catalog, settings: Settings) -> InsertBatch:
     batch = InsertBatch()
     for index, item in enumerate(items):
         try:
