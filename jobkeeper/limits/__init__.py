@@ -1,0 +1,1 @@
+"""Flow control: outbound rate limiters shared by all workers (and, in the claim, tenant fairness)."""
