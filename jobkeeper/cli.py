@@ -21,11 +21,17 @@ from jobkeeper.store import migrate
 log = logging.getLogger("jobkeeper")
 
 
+class ConfigurationError(click.ClickException):
+    """A missing or malformed setting: one line naming it, exit status 2."""
+
+    exit_code = 2
+
+
 def _settings() -> Settings:
     try:
         return Settings.from_env()
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise ConfigurationError(str(exc)) from None
 
 
 def _configure_logging(level: str) -> None:
@@ -40,6 +46,8 @@ def _with_database(body: Callable[[Database], None], *, supervise: bool = False)
     try:
         with open_database(settings, supervise=supervise) as database:
             body(database)
+    except ConfigError as exc:
+        raise ConfigurationError(str(exc)) from None
     except JobkeeperError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -80,4 +80,9 @@ def _revision_sql(revision: str, attribute: str) -> list[str]:
     scripts = ScriptDirectory.from_config(_config())
     chain = list(scripts.iterate_revisions(revision, "base"))
     chain.reverse()
-    return [f"-- revision {rev.revision}: {rev.doc}\n{getattr(rev.module, attribute)}" for rev in chain]
+    sections = []
+    for rev in chain:
+        title = f"revision {rev.revision}: {rev.doc}"
+        header = "\n".join(f"-- {line}".rstrip() for line in title.splitlines())
+        sections.append(f"{header}\n{getattr(rev.module, attribute)}")
+    return sections

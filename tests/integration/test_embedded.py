@@ -149,7 +149,7 @@ def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
         second = subprocess.run(
             [JOBKEEPER, "up"], env=_env(data_dir), capture_output=True, text=True, timeout=30
         )
-        assert second.returncode != 0
+        assert second.returncode == 2
         assert f"another `jobkeeper up` (pid {process.pid}) is running" in second.stderr
         # One-shot commands share the running server and leave it running.
         current = subprocess.run(
@@ -165,5 +165,5 @@ def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
 def test_up_refuses_a_malformed_setting_with_one_line(tmp_path: Path) -> None:
     env = _env(tmp_path) | {"JOBKEEPER_POOL_MAX": "lots"}
     result = subprocess.run([JOBKEEPER, "up"], env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert result.stderr.strip() == "Error: JOBKEEPER_POOL_MAX must be a whole number ≥ 1, got 'lots'"

@@ -411,13 +411,6 @@ RESET ROLE;
 """
 
 DOWNGRADE = r"""
-SET LOCAL ROLE jobkeeper_worker;
--- Seed rows first, explicitly (seed 001 MIG16).
-DELETE FROM jobkeeper.job_types WHERE name IN ('payment-process', 'refund-process', 'payout-process',
-    'nft-mint', 'send-email', 'send-sms', 'send-push', 'analytics-track', 'cleanup-old-data', 'generate-report');
-DELETE FROM jobkeeper.rate_limiters WHERE name IN ('stripe', 'twilio', 'sendgrid', 'solana_rpc');
-RESET ROLE;
-
 -- Policies, then row-level security, then the tables in reverse order of dependency.
 DO $$
 DECLARE t text;
@@ -436,9 +429,7 @@ BEGIN
     END LOOP;
 END $$;
 
-DELETE FROM jobkeeper.queues WHERE name IN ('money', 'communication', 'background');
-DELETE FROM jobkeeper.tenants WHERE id = '00000000-0000-0000-0000-000000000001';
-
+-- Tables that hold no seed rows, those that refer to others first.
 DROP TABLE IF EXISTS jobkeeper.leases;
 DROP TABLE IF EXISTS jobkeeper.workers;
 DROP TABLE IF EXISTS jobkeeper.alert_history;
@@ -448,14 +439,28 @@ DROP TABLE IF EXISTS jobkeeper.idempotency_keys;
 DROP TABLE IF EXISTS jobkeeper.schedules;
 DROP TABLE IF EXISTS jobkeeper.dead_letter_jobs;
 DROP TABLE IF EXISTS jobkeeper.jobs;
+
+-- Seed rows are deleted explicitly (seed 001 MIG16), each just before its table is dropped, once nothing
+-- refers to them any more: deleted earlier, a job, schedule or alert in a seeded queue or of the
+-- development tenant, or a user's job type or limiter group naming a seeded limiter, makes the
+-- downgrade fail on a foreign key.
+DELETE FROM jobkeeper.job_types WHERE name IN ('payment-process', 'refund-process', 'payout-process',
+    'nft-mint', 'send-email', 'send-sms', 'send-push', 'analytics-track', 'cleanup-old-data', 'generate-report');
 DROP TABLE IF EXISTS jobkeeper.job_types;
+UPDATE jobkeeper.rate_limiters SET limiter_group = NULL
+WHERE limiter_group IN ('stripe', 'twilio', 'sendgrid', 'solana_rpc');
+DELETE FROM jobkeeper.rate_limiters WHERE name IN ('stripe', 'twilio', 'sendgrid', 'solana_rpc');
 DROP TABLE IF EXISTS jobkeeper.rate_limiters;
+DELETE FROM jobkeeper.queues WHERE name IN ('money', 'communication', 'background');
 DROP TABLE IF EXISTS jobkeeper.queues;
+DELETE FROM jobkeeper.tenants WHERE id = '00000000-0000-0000-0000-000000000001';
 DROP TABLE IF EXISTS jobkeeper.tenants;
 DROP FUNCTION IF EXISTS jobkeeper.touch_updated_at();
 
+-- The owner stays a member of the roles: memberships are cluster-wide, and another database of this
+-- cluster may still rely on them (its owner sees its rows under FORCEd RLS through jobkeeper_worker).
+-- Dropping the roles below removes the memberships with them.
 REVOKE ALL ON SCHEMA jobkeeper FROM jobkeeper_api, jobkeeper_worker;
-REVOKE jobkeeper_api, jobkeeper_worker FROM CURRENT_USER;
 
 -- Roles are shared by the whole cluster: drop them unless another database still grants them something.
 DO $$
