@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(BIN)/jobkeeper up
 
+SOURCES := jobkeeper tests $(wildcard bench)
+
 lint: $(STAMP)
-	$(BIN)/ruff check jobkeeper tests bench
-	$(BIN)/ruff format --check jobkeeper tests bench
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
