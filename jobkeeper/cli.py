@@ -145,3 +145,68 @@ def db_current() -> None:
 def db_sql() -> None:
     """Print the SQL of every migration up to head, for review."""
     click.echo(migrate.upgrade_sql())
+
+
+@main.command()
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help="Module whose @task handlers to run (repeatable; also JOBKEEPER_IMPORTS, comma-separated).",
+)
+@click.option("--queues", metavar="A,B", help="Queues to serve, comma-separated (default: all).")
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), help="Jobs run at once (JOBKEEPER_WORKER_CONCURRENCY)."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Jobs claimed per statement (JOBKEEPER_WORKER_BATCH_SIZE).",
+)
+def worker(
+    imports: tuple[str, ...], queues: str | None, concurrency: int | None, batch_size: int | None
+) -> None:
+    """Run job handlers until SIGTERM or Ctrl-C, then stop gracefully.
+
+    Running jobs get JOBKEEPER_SHUTDOWN_TIMEOUT seconds (default 30) to finish; jobs still running then go
+    back to pending without spending an attempt. Exits 0 after a graceful stop.
+    """
+    import asyncio
+    import importlib
+    import os
+
+    from jobkeeper.worker import Worker
+
+    settings = _settings()
+    modules = [*settings.imports, *imports]
+    if not modules:
+        raise click.ClickException("no handler modules: pass --import MODULE (or set JOBKEEPER_IMPORTS)")
+    # Like `python -m`, the current directory is importable, so `--import myapp.tasks` works from a checkout.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise click.ClickException(f"cannot import handler module {module!r}: {exc}") from None
+    served = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
+
+    def body(database: Database) -> None:
+        runner = Worker(
+            database.url, settings=settings, queues=served, concurrency=concurrency, batch_size=batch_size
+        )
+        asyncio.run(runner.run())
+
+    _with_database(body)
+    # A sync handler that ignored its timeout still holds a thread, which would keep the process alive
+    # forever (its job is already back to pending): leave without waiting for it.
+    stuck = [t for t in threading.enumerate() if t.name.startswith("jobkeeper-handler")]
+    for thread in stuck:
+        thread.join(0.5)
+    if any(t.is_alive() for t in stuck):
+        log.warning("leaving %d handler threads that did not finish", sum(t.is_alive() for t in stuck))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -66,7 +66,7 @@ def _options(
     run_at: datetime | None,
     max_attempts: int | None,
     priority: int | None,
-    idempotency_key: str | None,
+    idempotency_key: str | bool | None,
     tenant_id: uuid.UUID | str | None,
 ) -> dict[str, Any]:
     return {
@@ -166,7 +166,7 @@ class Client:
         run_at: datetime | None = None,
         max_attempts: int | None = None,
         priority: int | None = None,
-        idempotency_key: str | None = None,
+        idempotency_key: str | bool | None = None,
         tenant_id: uuid.UUID | str | None = None,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> Job:
@@ -220,6 +220,29 @@ class Client:
                 cur = conn.cursor(row_factory=dict_row)
                 await cur.execute(query("get_jobs"), {"ids": [ident]})
                 row = await cur.fetchone()
+        except PoolTimeout as exc:
+            raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        return job_from_row(row) if row else None
+
+    async def cancel(
+        self, job_id: uuid.UUID | str, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> Job | None:
+        """Cancel a job: a pending one at once; a running one is asked to stop (its worker cancels it
+        within a second and it ends `cancelled`). Returns the job as updated (a finished job unchanged),
+        or None when there is no such job."""
+        ident = parse_job_id(job_id)
+        try:
+            if conn is not None:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(query("cancel_job"), {"id": ident})
+                row = await cur.fetchone()
+            else:
+                async with self.pool.connection() as own:
+                    cur = own.cursor(row_factory=dict_row)
+                    await cur.execute(query("cancel_job"), {"id": ident})
+                    row = await cur.fetchone()
         except PoolTimeout as exc:
             raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
         except psycopg.Error as exc:
@@ -304,7 +327,7 @@ class SyncClient:
         run_at: datetime | None = None,
         max_attempts: int | None = None,
         priority: int | None = None,
-        idempotency_key: str | None = None,
+        idempotency_key: str | bool | None = None,
         tenant_id: uuid.UUID | str | None = None,
         conn: psycopg.Connection[Any] | None = None,
     ) -> Job:
@@ -357,6 +380,22 @@ class SyncClient:
                 row = (
                     conn.cursor(row_factory=dict_row).execute(query("get_jobs"), {"ids": [ident]}).fetchone()
                 )
+        except PoolTimeout as exc:
+            raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        return job_from_row(row) if row else None
+
+    def cancel(self, job_id: uuid.UUID | str, *, conn: psycopg.Connection[Any] | None = None) -> Job | None:
+        """Cancel a job; see `Client.cancel`."""
+        ident = parse_job_id(job_id)
+        try:
+            if conn is not None:
+                row = conn.cursor(row_factory=dict_row).execute(query("cancel_job"), {"id": ident}).fetchone()
+            else:
+                with self.pool.connection() as own:
+                    cur = own.cursor(row_factory=dict_row)
+                    row = cur.execute(query("cancel_job"), {"id": ident}).fetchone()
         except PoolTimeout as exc:
             raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
         except psycopg.Error as exc:

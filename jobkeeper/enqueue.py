@@ -163,7 +163,10 @@ def _idempotency_key(
     value: object, job_type: str, payload: Mapping[str, Any]
 ) -> tuple[str | None, str | None]:
     """An explicit key is used as given; None derives one by the type's rule (money types always get
-    one); True derives one for any type, falling back to a hash of the type and payload."""
+    one); True derives one for any type, falling back to a hash of the type and payload; False means no
+    key at all (a deliberate repeat of an identical money job)."""
+    if value is False:
+        return None, None
     if value is None or value is True:
         derived = derive(job_type, payload, fallback=value is True)
         if derived is None:
@@ -171,7 +174,7 @@ def _idempotency_key(
         return derived.key, derived.bucket.value if derived.bucket else None
     if not isinstance(value, str) or not value or len(value) > MAX_KEY_LENGTH:
         raise InvalidJobError(
-            "idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters, or True"
+            "idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters, True or False"
         )
     return value, None
 

@@ -63,3 +63,46 @@ def _did_you_mean(value: str, options: list[str]) -> str:
 
     close = difflib.get_close_matches(value, options, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# Job-outcome signals: a handler raises one of these to say how its attempt ends. They are not errors of
+# jobkeeper; the worker turns each into the job's next state.
+
+
+class OutcomeSignal(Exception):
+    """Base class of the signals a handler raises to choose its job's outcome."""
+
+
+class Retry(OutcomeSignal):
+    """Run the job again after `after` seconds (database clock). The attempt counts: when it was the
+    last one, the job fails and is dead-lettered."""
+
+    def __init__(self, after: float = 0.0, reason: str = "retry requested by the handler") -> None:
+        if not after >= 0 or after == float("inf"):
+            raise ValueError(f"Retry(after=...) must be a finite number of seconds ≥ 0, got {after!r}")
+        super().__init__(reason)
+        self.after = float(after)
+        self.reason = reason
+
+
+class Snooze(OutcomeSignal):
+    """Put the job back to pending for `seconds` without spending an attempt (e.g. a resource is busy)."""
+
+    def __init__(self, seconds: float) -> None:
+        if not seconds >= 0 or seconds == float("inf"):
+            raise ValueError(f"Snooze(seconds) must be a finite number of seconds ≥ 0, got {seconds!r}")
+        super().__init__(f"snoozed for {seconds} s")
+        self.seconds = float(seconds)
+
+
+class PermanentError(OutcomeSignal):
+    """The job can never succeed (a declined card, a malformed payload): fail now, no retry, dead-letter.
+    Subclass it for your own permanent failures."""
+
+
+class Cancel(OutcomeSignal):
+    """End the job as cancelled, with `reason` recorded in its error history."""
+
+    def __init__(self, reason: str = "cancelled by the handler") -> None:
+        super().__init__(reason)
+        self.reason = reason

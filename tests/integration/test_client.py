@@ -261,3 +261,11 @@ async def test_plain_jobs_are_not_deduplicated_unless_asked(client: Client) -> N
     c = await client.enqueue("resize-image", {"id": 2}, idempotency_key=True)
     d = await client.enqueue("resize-image", {"id": 2}, idempotency_key=True)
     assert c.id == d.id
+
+
+async def test_false_opts_a_money_job_out_of_its_derived_key(client: Client) -> None:
+    payload = {"venueId": "v1", "userId": "u1", "eventId": "e1", "amount": 500}
+    first = await client.enqueue("payment-process", payload, idempotency_key=False)
+    second = await client.enqueue("payment-process", payload, idempotency_key=False)
+    assert first.id != second.id
+    assert first.idempotency_key is None

@@ -1,0 +1,304 @@
+-- Named queries of the worker: registration, the claim, batched outcomes, heartbeats, cancellation.
+-- Time comes from the database: a time-sensitive query takes %(now)s, NULL meaning now().
+-- Every write to a claimed job is guarded by `status = 'processing' AND worker_id = <this worker>`, so a
+-- worker never overwrites a job that the rescuer returned, that was cancelled, or that another worker holds.
+
+-- name: register_worker
+INSERT INTO jobkeeper.workers (id, hostname, pid, queues, job_types, concurrency)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s::text[], %(job_types)s::text[], %(concurrency)s)
+RETURNING id, started_at;
+
+-- name: stop_worker
+UPDATE jobkeeper.workers
+SET stopped_at = now(), running = 0, heartbeat_at = now()
+WHERE id = %(id)s;
+
+-- name: register_job_types
+-- The options of `@task` become the job type's defaults at enqueue. An option the task leaves unset keeps
+-- the row's value; a new type without a queue goes to the default queue. Unchanged rows are not touched.
+INSERT INTO jobkeeper.job_types AS t (name, queue, max_attempts, timeout_seconds, priority)
+SELECT i.name,
+       COALESCE(i.queue, existing.queue, %(default_queue)s::text),
+       COALESCE(i.max_attempts, existing.max_attempts),
+       COALESCE(i.timeout_seconds, existing.timeout_seconds),
+       COALESCE(i.priority, existing.priority)
+FROM unnest(%(names)s::text[], %(queues)s::text[], %(max_attempts)s::integer[],
+            %(timeouts)s::float8[], %(priorities)s::smallint[])
+     AS i(name, queue, max_attempts, timeout_seconds, priority)
+LEFT JOIN jobkeeper.job_types existing ON existing.name = i.name
+ON CONFLICT (name) DO UPDATE
+SET queue = excluded.queue,
+    max_attempts = excluded.max_attempts,
+    timeout_seconds = excluded.timeout_seconds,
+    priority = excluded.priority
+WHERE (t.queue, t.max_attempts, t.timeout_seconds, t.priority)
+      IS DISTINCT FROM (excluded.queue, excluded.max_attempts, excluded.timeout_seconds, excluded.priority);
+
+-- name: claim_jobs
+-- Claim up to %(limit)s ready jobs of the given types in one statement, fairly between tenants.
+-- 1. Tenants with pending jobs are enumerated per open queue by a loose index scan (one probe each);
+--    those with a ready job of these types (and room under their cap) take part.
+-- 2. Each (queue, tenant) contributes a bounded window of its best jobs (about four batches in all),
+--    read from jobs_fair_claim_idx and locked with SKIP LOCKED (other workers take the next rows).
+-- 3. Candidates are ranked within their tenant; the lowest ranks go first, then priority, then
+--    scheduled_at: a tenant's flood cannot push another tenant's jobs out of the batch.
+-- A tenant with max_concurrency gets no more than its cap minus its running jobs (counted at claim time:
+-- two workers claiming at the same instant may overshoot it by their in-flight claims).
+-- The claim commits synchronously only when it holds a durable job (DESIGN §2).
+WITH RECURSIVE
+clock AS MATERIALIZED (
+    SELECT COALESCE(%(now)s::timestamptz, now()) AS now
+),
+open_queues AS MATERIALIZED (
+    SELECT name
+    FROM jobkeeper.queues
+    WHERE NOT paused AND (%(queues)s::text[] IS NULL OR name = ANY(%(queues)s::text[]))
+),
+tenants_with_work (queue, tenant_id) AS (
+    SELECT q.name,
+           (SELECT j.tenant_id FROM jobkeeper.jobs j
+            WHERE j.status = 'pending' AND j.queue = q.name
+            ORDER BY j.tenant_id LIMIT 1)
+    FROM open_queues q
+    UNION ALL
+    SELECT w.queue,
+           (SELECT j.tenant_id FROM jobkeeper.jobs j
+            WHERE j.status = 'pending' AND j.queue = w.queue AND j.tenant_id > w.tenant_id
+            ORDER BY j.tenant_id LIMIT 1)
+    FROM tenants_with_work w
+    WHERE w.tenant_id IS NOT NULL
+),
+room AS MATERIALIZED (
+    -- Tenants with a ready job of these types, and how many more jobs each may start: the batch, or
+    -- what its concurrency cap leaves.
+    SELECT w.queue, w.tenant_id,
+           CASE WHEN tn.max_concurrency IS NULL THEN %(limit)s::integer
+                ELSE greatest(0, tn.max_concurrency - (
+                         SELECT count(*) FROM jobkeeper.jobs r
+                         WHERE r.status = 'processing' AND r.tenant_id = w.tenant_id))::integer
+           END AS room
+    FROM tenants_with_work w
+    JOIN jobkeeper.tenants tn ON tn.id = w.tenant_id
+    CROSS JOIN clock
+    -- A LATERAL with ORDER BY and LIMIT, not EXISTS: one walk down jobs_fair_claim_idx per tenant, never
+    -- a hashed or sequential scan of the table (the ORDER BY keeps the planner on the index).
+    CROSS JOIN LATERAL (
+        SELECT FROM jobkeeper.jobs j
+        WHERE j.status = 'pending' AND j.queue = w.queue AND j.tenant_id = w.tenant_id
+          AND j.scheduled_at <= clock.now AND j.type = ANY(%(types)s::text[])
+        ORDER BY j.priority DESC, j.scheduled_at
+        LIMIT 1
+    ) ready
+    WHERE w.tenant_id IS NOT NULL
+),
+window_size AS (
+    -- About four batches of candidates in all, at least one per tenant, at most one batch per tenant.
+    SELECT least(%(limit)s::integer, ceil(4.0 * %(limit)s::integer / greatest(count(*), 1)))::integer AS per_tenant
+    FROM room
+    WHERE room > 0
+),
+candidates AS (
+    SELECT c.id, c.tier, c.tenant_id, c.priority, c.scheduled_at, r.room
+    FROM room r
+    CROSS JOIN window_size w
+    CROSS JOIN clock
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.tier, j.tenant_id, j.priority, j.scheduled_at
+        FROM jobkeeper.jobs j
+        WHERE j.status = 'pending' AND j.queue = r.queue AND j.tenant_id = r.tenant_id
+          AND j.scheduled_at <= clock.now AND j.type = ANY(%(types)s::text[])
+        ORDER BY j.priority DESC, j.scheduled_at
+        LIMIT least(w.per_tenant, r.room)
+        FOR UPDATE OF j SKIP LOCKED
+    ) c
+    WHERE r.room > 0
+),
+ranked AS (
+    SELECT c.*,
+           row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.priority DESC, c.scheduled_at) AS tenant_rank
+    FROM candidates c
+),
+picked AS (
+    SELECT id, tier
+    FROM ranked
+    WHERE tenant_rank <= room
+    ORDER BY tenant_rank, priority DESC, scheduled_at
+    LIMIT %(limit)s
+),
+claimed AS (
+    UPDATE jobkeeper.jobs j
+    SET status = 'processing',
+        attempts = j.attempts + 1,
+        started_at = clock.now,
+        heartbeat_at = clock.now,
+        worker_id = %(worker_id)s
+    FROM picked p, clock
+    WHERE j.id = p.id AND j.tier = p.tier
+    RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
+              j.max_attempts, j.timeout_seconds, j.last_error, j.errors, j.result, j.progress,
+              j.idempotency_key, j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at
+)
+SELECT c.*,
+       set_config('synchronous_commit',
+                  CASE WHEN bool_or(c.tier = 'durable') OVER () THEN current_setting('synchronous_commit')
+                       ELSE 'off' END,
+                  true) AS synchronous_commit
+FROM claimed c
+ORDER BY c.priority DESC, c.scheduled_at;
+
+-- name: record_outcomes
+-- Write a batch of outcomes in one statement. kind: complete | retry | fail | cancel | snooze | release.
+-- Each outcome names the attempt it ends, so it can never land on a later claim of the same job.
+--   retry:   pending again after %(delays)s seconds; attempts spent: failed once they reach max_attempts.
+--   snooze:  pending again after the delay; the attempt is given back (attempts - 1).
+--   release: pending again now, the attempt given back (graceful shutdown).
+--   A job whose cancellation was requested ends cancelled instead of going back to pending.
+-- A failed job gets its dead-letter row in the same statement; a completed job with an idempotency key
+-- stores its result on the key. Commits synchronously only when a durable job is in the batch.
+WITH input AS (
+    SELECT *
+    FROM unnest(%(ids)s::uuid[], %(tiers)s::text[], %(attempts)s::integer[], %(kinds)s::text[],
+                %(results)s::text[], %(errors)s::text[], %(delays)s::float8[])
+         AS t(id, tier, attempt, kind, result, error, delay)
+),
+clock AS MATERIALIZED (
+    SELECT COALESCE(%(now)s::timestamptz, now()) AS now,
+           set_config('synchronous_commit',
+                      CASE WHEN 'durable' = ANY(%(tiers)s::text[]) THEN current_setting('synchronous_commit')
+                           ELSE 'off' END,
+                      true) AS synchronous_commit
+),
+updated AS (
+    UPDATE jobkeeper.jobs j
+    SET status = CASE
+                     WHEN i.kind = 'complete' THEN 'completed'
+                     WHEN i.kind = 'fail' THEN 'failed'
+                     WHEN i.kind = 'cancel' OR j.cancel_requested THEN 'cancelled'
+                     WHEN i.kind = 'retry' AND j.attempts >= j.max_attempts THEN 'failed'
+                     ELSE 'pending'
+                 END,
+        -- NULL exactly when the status above is pending.
+        completed_at = CASE
+                           WHEN i.kind IN ('retry', 'snooze', 'release') AND NOT j.cancel_requested
+                                AND NOT (i.kind = 'retry' AND j.attempts >= j.max_attempts) THEN NULL
+                           ELSE clock.now
+                       END,
+        attempts = CASE WHEN i.kind IN ('snooze', 'release') THEN greatest(j.attempts - 1, 0) ELSE j.attempts END,
+        scheduled_at = CASE WHEN i.kind IN ('retry', 'snooze', 'release')
+                            THEN clock.now + make_interval(secs => i.delay)
+                            ELSE j.scheduled_at END,
+        result = CASE WHEN i.kind = 'complete' THEN i.result::jsonb ELSE j.result END,
+        errors = CASE WHEN i.error IS NULL THEN j.errors
+                      ELSE j.errors || jsonb_build_array(
+                               i.error::jsonb || jsonb_build_object('at', clock.now, 'attempt', j.attempts))
+                 END,
+        last_error = CASE WHEN i.error IS NULL THEN j.last_error
+                          ELSE concat_ws(': ', i.error::jsonb ->> 'type', i.error::jsonb ->> 'message')
+                     END,
+        worker_id = NULL,
+        heartbeat_at = NULL
+    FROM input i, clock
+    WHERE j.id = i.id AND j.tier = i.tier AND j.attempts = i.attempt
+      AND j.status = 'processing' AND j.worker_id = %(worker_id)s
+    RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.priority, j.attempts,
+              j.max_attempts, j.last_error, j.errors, j.result, j.idempotency_key, j.completed_at
+),
+dead AS (
+    INSERT INTO jobkeeper.dead_letter_jobs (tenant_id, job_id, queue, type, payload, priority, attempts,
+                                            max_attempts, last_error, errors, idempotency_key, failed_at)
+    SELECT u.tenant_id, u.id, u.queue, u.type, u.payload, u.priority, u.attempts, u.max_attempts,
+           u.last_error, u.errors, u.idempotency_key, u.completed_at
+    FROM updated u
+    WHERE u.status = 'failed'
+    ON CONFLICT (tenant_id, job_id) DO NOTHING
+),
+keys AS (
+    UPDATE jobkeeper.idempotency_keys k
+    SET result = u.result, processed_at = u.completed_at
+    FROM updated u
+    WHERE u.status = 'completed' AND u.idempotency_key IS NOT NULL
+      AND k.tenant_id = u.tenant_id AND k.key = u.idempotency_key AND k.job_id = u.id
+)
+SELECT u.id, u.status, u.attempts
+FROM updated u;
+
+-- name: record_progress
+-- Latest progress of running jobs; losing the last few on an OS crash is harmless.
+WITH settings AS MATERIALIZED (
+    SELECT set_config('synchronous_commit', 'off', true) AS synchronous_commit
+)
+UPDATE jobkeeper.jobs j
+SET progress = p.progress::jsonb
+FROM unnest(%(ids)s::uuid[], %(tiers)s::text[], %(progress)s::text[]) AS p(id, tier, progress), settings
+WHERE j.id = p.id AND j.tier = p.tier
+  AND j.status = 'processing' AND j.worker_id = %(worker_id)s;
+
+-- name: heartbeat
+-- One statement refreshes the worker row and every job it runs, and reads back cancellation requests.
+-- A job missing from the result is no longer this worker's (rescued, or finished meanwhile).
+WITH clock AS MATERIALIZED (
+    SELECT now() AS now, set_config('synchronous_commit', 'off', true) AS synchronous_commit
+),
+worker AS (
+    UPDATE jobkeeper.workers w
+    SET heartbeat_at = clock.now, running = %(running)s
+    FROM clock
+    WHERE w.id = %(worker_id)s
+),
+beat AS (
+    UPDATE jobkeeper.jobs j
+    SET heartbeat_at = clock.now
+    FROM unnest(%(ids)s::uuid[], %(tiers)s::text[]) AS r(id, tier), clock
+    WHERE j.id = r.id AND j.tier = r.tier
+      AND j.status = 'processing' AND j.worker_id = %(worker_id)s
+    RETURNING j.id, j.cancel_requested
+)
+SELECT id, cancel_requested
+FROM beat;
+
+-- name: listen_channels
+LISTEN jobkeeper_jobs;
+LISTEN jobkeeper_cancel;
+
+-- name: cancel_job
+-- A pending job is cancelled at once. A running job gets cancel_requested and a NOTIFY on
+-- `jobkeeper_cancel` (payload: its id) so that its worker stops it; the worker's heartbeat also reads the
+-- flag, which covers a lost notification. A finished job is returned unchanged.
+WITH updated AS (
+    UPDATE jobkeeper.jobs j
+    SET status = CASE WHEN j.status = 'pending' THEN 'cancelled' ELSE j.status END,
+        completed_at = CASE WHEN j.status = 'pending' THEN now() ELSE j.completed_at END,
+        cancel_requested = true
+    WHERE j.id = %(id)s AND j.status IN ('pending', 'processing')
+    RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
+              j.max_attempts, j.last_error, j.errors, j.result, j.progress, j.idempotency_key,
+              j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at
+),
+notified AS (
+    SELECT pg_notify('jobkeeper_cancel', u.id::text) AS sent
+    FROM updated u
+    WHERE u.status = 'processing'
+)
+SELECT u.*
+FROM updated u
+WHERE (SELECT count(*) FROM notified) >= 0
+UNION ALL
+SELECT j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
+       j.max_attempts, j.last_error, j.errors, j.result, j.progress, j.idempotency_key,
+       j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at
+FROM jobkeeper.jobs j
+WHERE j.id = %(id)s AND NOT EXISTS (SELECT FROM updated);
+
+-- name: start_latency
+-- For benchmarks: how fast jobs of a type created since %(since)s were started and finished.
+SELECT count(*) AS jobs,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       min(started_at) AS first_started,
+       max(completed_at) AS last_completed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) AS p50,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) AS p99
+FROM jobkeeper.jobs
+WHERE type = %(type)s AND created_at >= %(since)s;
+
+-- name: database_now
+SELECT now() AS now;

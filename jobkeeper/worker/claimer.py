@@ -1,0 +1,158 @@
+"""The claim loop: keeps the worker's slots busy with batches claimed in one statement each.
+
+It claims whenever slots are free and the last claim found work, and otherwise waits for a wake-up (a
+NOTIFY for one of its queues) or the poll interval. Under load it lets a few milliseconds pass so that
+free slots gather into a real batch rather than many claims of one job.
+It never claims while too many outcomes wait to be written (the database is the bottleneck then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+
+import psycopg
+
+from jobkeeper.lifecycle import Service
+from jobkeeper.worker import operations
+from jobkeeper.worker.connection import DedicatedConnection
+from jobkeeper.worker.executor import Claimed, Policies
+
+log = logging.getLogger(__name__)
+
+POLICY_REFRESH_SECONDS = 10.0
+
+
+class Slots:
+    """How many jobs run now, out of `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.used = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def free(self) -> int:
+        return self.size - self.used
+
+    def take(self, n: int) -> None:
+        self.used += n
+
+    def give(self) -> None:
+        self.used -= 1
+        self._changed.set()
+
+    async def wait_free(self, n: int, timeout: float | None = None) -> bool:
+        """Wait until at least `n` slots are free; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while self.free < n:
+            self._changed.clear()
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return True
+
+
+async def wait_any(*events: asyncio.Event, timeout: float | None = None) -> None:
+    if any(e.is_set() for e in events):
+        return
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+class ClaimLoop(Service):
+    name = "claim-loop"
+
+    def __init__(
+        self,
+        connection: DedicatedConnection,
+        worker_id: uuid.UUID,
+        *,
+        types: Sequence[str],
+        queues: Sequence[str] | None,
+        slots: Slots,
+        batch_size: int,
+        poll_interval: float,
+        policies: Policies,
+        start_job: Callable[[Claimed], None],
+        backlog: Callable[[], int],
+        wait_written: Callable[[float], Awaitable[bool]],
+        gather: float = 0.002,
+    ) -> None:
+        super().__init__()
+        self.connection = connection
+        self.worker_id = worker_id
+        self.types = list(types)
+        self.queues = list(queues) if queues is not None else None
+        self.slots = slots
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.policies = policies
+        self.start_job = start_job
+        self.backlog = backlog
+        self.wait_written = wait_written
+        self.gather = gather
+        self.claims = 0
+        self._wake = asyncio.Event()
+        self._policies_loaded = time.monotonic()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        more = True
+        pause = 0.05
+        while not self.stopping.is_set():
+            await self._wait_for_room(more)
+            if self.stopping.is_set():
+                break
+            self._wake.clear()
+            limit = min(self.slots.free, self.batch_size)
+            try:
+                await self._refresh_policies()
+                conn = await self.connection.get()
+                claimed = await operations.claim(
+                    conn, worker_id=self.worker_id, types=self.types, queues=self.queues, limit=limit
+                )
+            except psycopg.Error as exc:
+                log.warning("claiming jobs failed (%s); trying again in %.2f s", exc, pause)
+                if await self.sleep(pause):
+                    break
+                pause = min(pause * 2, 5.0)
+                continue
+            pause = 0.05
+            self.claims += 1
+            for job in claimed:
+                self.start_job(job)
+            # Anything claimed: there may be more (a batch can come back short when other workers
+            # locked some rows, or tenants' windows were small); only an empty claim waits.
+            more = bool(claimed)
+
+    async def _wait_for_room(self, more: bool) -> None:
+        while self.slots.free == 0 and not self.stopping.is_set():
+            await self.slots.wait_free(1, timeout=0.1)
+        if not more:
+            await wait_any(self._wake, self.stopping, timeout=self.poll_interval)
+        elif self.slots.free < self.batch_size and self.slots.used and self.gather:
+            await self.slots.wait_free(min(self.batch_size, self.slots.size), timeout=self.gather)
+        # The database is behind with outcomes: claiming more would only lengthen the queue.
+        if self.backlog() > 2 * self.slots.size:
+            await self.wait_written(1.0)
+
+    async def _refresh_policies(self) -> None:
+        if time.monotonic() - self._policies_loaded < POLICY_REFRESH_SECONDS:
+            return
+        fresh = await operations.load_policies(await self.connection.get())
+        self.policies.queues, self.policies.job_types = fresh.queues, fresh.job_types
+        self._policies_loaded = time.monotonic()

@@ -1,0 +1,13 @@
+"""Handlers loaded by `jobkeeper worker --import tests.worker.cli_handlers` in the subprocess tests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jobkeeper import JobContext, task
+
+
+@task("slow-report", queue="background")
+async def slow_report(payload: dict[str, Any], ctx: JobContext) -> None:
+    await asyncio.sleep(payload["seconds"])

@@ -1,0 +1,46 @@
+"""Fixtures of the worker tests: a fresh handler registry, a connection, and workers stopped at teardown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from jobkeeper import Settings, Worker
+from jobkeeper.worker import Registry
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """An autocommit connection to the test's database, set up like a worker's (JIT off)."""
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True, options="-c jit=off") as conn:
+        yield conn
+
+
+WorkerFactory = Callable[..., Worker]
+
+
+@pytest.fixture
+async def make_worker(db_url: str, settings: Settings, registry: Registry) -> AsyncIterator[WorkerFactory]:
+    """Build workers on the test's database (fast polling by default); all are stopped at teardown."""
+    workers: list[Worker] = []
+
+    def make(**options: Any) -> Worker:
+        options.setdefault("registry", registry)
+        options.setdefault("poll_interval", 0.05)
+        options.setdefault("concurrency", 10)
+        options.setdefault("shutdown_timeout", 0.0)
+        worker = Worker(db_url, settings=settings, **options)
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        await worker.stop(timeout=0)
