@@ -164,37 +164,48 @@ def db_sql() -> None:
     type=click.IntRange(min=1),
     help="Jobs claimed per statement (JOBKEEPER_WORKER_BATCH_SIZE).",
 )
+@click.option("--no-builtins", is_flag=True, help="Do not run the built-in processors (payments, email, …).")
+@click.option(
+    "--no-maintenance", is_flag=True, help="Do not compete for the maintenance lease (JOBKEEPER_MAINTENANCE)."
+)
 def worker(
-    imports: tuple[str, ...], queues: str | None, concurrency: int | None, batch_size: int | None
+    imports: tuple[str, ...],
+    queues: str | None,
+    concurrency: int | None,
+    batch_size: int | None,
+    no_builtins: bool,
+    no_maintenance: bool,
 ) -> None:
     """Run job handlers until SIGTERM or Ctrl-C, then stop gracefully.
 
-    Running jobs get JOBKEEPER_SHUTDOWN_TIMEOUT seconds (default 30) to finish; jobs still running then go
-    back to pending without spending an attempt. Exits 0 after a graceful stop.
+    Runs the built-in processors and the handlers of every --import module (yours replace built-ins of
+    the same job type). One worker at a time also runs maintenance (rescuer, cron scheduler, pruning,
+    metric snapshots, alerts) under a lease. Running jobs get JOBKEEPER_SHUTDOWN_TIMEOUT seconds
+    (default 30) to finish; jobs still running then go back to pending without spending an attempt.
+    Exits 0 after a graceful stop.
     """
     import asyncio
-    import importlib
     import os
 
-    from jobkeeper.worker import Worker
+    from jobkeeper.runtime import build_worker, prepare_registry
 
     settings = _settings()
-    modules = [*settings.imports, *imports]
-    if not modules:
-        raise click.ClickException("no handler modules: pass --import MODULE (or set JOBKEEPER_IMPORTS)")
-    # Like `python -m`, the current directory is importable, so `--import myapp.tasks` works from a checkout.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise click.ClickException(f"cannot import handler module {module!r}: {exc}") from None
+    _configure_logging(settings.log_level)
+    try:
+        registry = prepare_registry(settings, [*settings.imports, *imports], builtins=not no_builtins)
+    except ConfigError as exc:
+        raise ConfigurationError(str(exc)) from None
     served = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
 
     def body(database: Database) -> None:
-        runner = Worker(
-            database.url, settings=settings, queues=served, concurrency=concurrency, batch_size=batch_size
+        runner = build_worker(
+            database.url,
+            settings,
+            registry,
+            queues=served,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            maintenance=False if no_maintenance else None,
         )
         asyncio.run(runner.run())
 

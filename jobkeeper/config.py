@@ -210,6 +210,24 @@ class Settings:
     reports_dir: Path | None = field(default=None, metadata=_env("JOBKEEPER_REPORTS_DIR"))
     """generate-report: where reports too large for the job's result are written as files."""
 
+    # Alerts (the maintenance leader checks every few seconds; channels are used when configured).
+    alert_webhook_url: str | None = field(default=None, metadata=_env("JOBKEEPER_ALERT_WEBHOOK_URL"))
+    """A Slack-compatible incoming webhook that receives every alert."""
+    alert_email_to: tuple[str, ...] = field(default=(), metadata=_env("JOBKEEPER_ALERT_EMAIL_TO"))
+    """Addresses that receive alerts by email (comma-separated), through the SMTP settings."""
+    alert_sms_to: tuple[str, ...] = field(default=(), metadata=_env("JOBKEEPER_ALERT_SMS_TO"))
+    """Numbers (E.164) that receive alerts by SMS, through the Twilio settings."""
+    pagerduty_routing_key: str | None = field(
+        default=None, repr=False, metadata=_env("JOBKEEPER_PAGERDUTY_ROUTING_KEY")
+    )
+    pagerduty_api_base: str = field(
+        default="https://events.pagerduty.com", metadata=_env("JOBKEEPER_PAGERDUTY_API_BASE")
+    )
+    alert_cooldown: float = field(default=900.0, metadata=_env("JOBKEEPER_ALERT_COOLDOWN"))
+    """Seconds before an alert of the same rule and queue may repeat."""
+    maintenance: bool = field(default=True, metadata=_env("JOBKEEPER_MAINTENANCE"))
+    """Whether this worker competes for the maintenance lease (rescuer, scheduler, pruning, alerts)."""
+
     @property
     def heartbeat_every(self) -> float:
         return self.heartbeat_interval if self.heartbeat_interval is not None else self.lease_seconds / 3
@@ -379,6 +397,19 @@ def _modules(name: str, raw: str) -> tuple[str, ...]:
                 f"got {module!r}"
             )
     return modules
+
+
+def _boolean(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _secret(name: str, raw: str) -> str:
+    return raw
 
 
 def _names(name: str, raw: str) -> tuple[str, ...]:
@@ -575,6 +606,13 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "retention_queue_metrics": _positive_seconds,
     "retention_alerts": _positive_seconds,
     "reports_dir": _directory,
+    "alert_webhook_url": _http_url,
+    "alert_email_to": _names,
+    "alert_sms_to": _names,
+    "pagerduty_routing_key": _secret,
+    "pagerduty_api_base": _http_url,
+    "alert_cooldown": _positive_seconds,
+    "maintenance": _boolean,
 }
 
 # Variables read by other parts (tests, the embedded server) that are not settings of the service.

@@ -14,10 +14,12 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import psycopg
 
 from jobkeeper.lifecycle import Service
+from jobkeeper.limits import outbound
 from jobkeeper.worker import operations
 from jobkeeper.worker.connection import DedicatedConnection
 from jobkeeper.worker.executor import Claimed, Policies
@@ -104,6 +106,8 @@ class ClaimLoop(Service):
         self.wait_written = wait_written
         self.gather = gather
         self.claims = 0
+        self.limiter_waits = 0
+        """Jobs put back because their outbound rate limiter had no token (or no free slot)."""
         self._wake = asyncio.Event()
         self._policies_loaded = time.monotonic()
 
@@ -133,11 +137,35 @@ class ClaimLoop(Service):
                 continue
             pause = 0.05
             self.claims += 1
+            claimed = await self._gate(conn, claimed)
             for job in claimed:
                 self.start_job(job)
             # Anything claimed: there may be more (a batch can come back short when other workers
             # locked some rows, or tenants' windows were small); only an empty claim waits.
             more = bool(claimed)
+
+    async def _gate(self, conn: psycopg.AsyncConnection[Any], claimed: list[Claimed]) -> list[Claimed]:
+        """Take outbound rate-limiter tokens for the claimed jobs whose type names a limiter; the ones
+        without a token are already back to pending (at their token's time) and are not started."""
+        requests = []
+        for item in claimed:
+            job_type = self.policies.job_types.get(item.job.type)
+            if job_type is not None and job_type.limiter is not None:
+                requests.append((item.job.id, job_type.limiter))
+        if not requests:
+            return claimed
+        try:
+            result = await outbound.gate(conn, requests, worker_id=self.worker_id)
+        except psycopg.Error as exc:
+            # Failing open: the jobs run now (the provider's own 429s are retried) rather than stay
+            # claimed and unstarted until the rescuer returns them.
+            log.warning("rate limiters unavailable (%s); running %d jobs ungated", exc, len(requests))
+            return claimed
+        if not result.deferred:
+            return claimed
+        self.limiter_waits += len(result.deferred)
+        deferred = {job_id for job_id, _ in result.deferred}
+        return [item for item in claimed if item.job.id not in deferred]
 
     async def _wait_for_room(self, more: bool) -> None:
         while self.slots.free == 0 and not self.stopping.is_set():

@@ -51,14 +51,14 @@ def test_bad_worker_settings_name_their_variable(environ: dict[str, str], messag
         Settings.from_env(environ)
 
 
-def test_the_worker_command_needs_handler_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_worker_command_needs_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JOBKEEPER_IMPORTS", raising=False)
-    result = CliRunner().invoke(main, ["worker"])
-    assert result.exit_code == 1
+    result = CliRunner().invoke(main, ["worker", "--no-builtins"])
+    assert result.exit_code == 2
     assert "--import MODULE" in result.output
 
 
 def test_the_worker_command_reports_a_module_it_cannot_import() -> None:
     result = CliRunner().invoke(main, ["worker", "--import", "tests.worker.no_such_module"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "cannot import handler module 'tests.worker.no_such_module'" in result.output
