@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+import psycopg
+from psycopg.rows import dict_row
+
+from jobkeeper.store.queries import query
+from jobkeeper.store.rows import job_type_from_row, queue_from_row
 from jobkeeper.types import JobType, Queue
 
 CATALOG_TTL_SECONDS = 5.0
@@ -18,3 +24,19 @@ class Catalog:
 
     def is_stale(self, ttl: float = CATALOG_TTL_SECONDS) -> bool:
         return time.monotonic() - self.loaded_at > ttl
+
+
+def catalog_from_rows(queue_rows: list[dict[str, Any]], type_rows: list[dict[str, Any]]) -> Catalog:
+    return Catalog(
+        queues={row["name"]: queue_from_row(row) for row in queue_rows},
+        job_types={row["name"]: job_type_from_row(row) for row in type_rows},
+    )
+
+
+async def load_catalog(conn: psycopg.AsyncConnection[Any]) -> Catalog:
+    """Every queue and job type, read in two small queries."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query("load_queues"))
+    queue_rows = await cur.fetchall()
+    await cur.execute(query("load_job_types"))
+    return catalog_from_rows(queue_rows, await cur.fetchall())

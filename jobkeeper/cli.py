@@ -59,11 +59,15 @@ def main() -> None:
 
 
 @main.command()
-def up() -> None:
-    """Start everything: the database (embedded when DATABASE_URL is unset), migrations, and wait.
-
-    Stops cleanly on Ctrl-C or SIGTERM, stopping an embedded database it started.
+@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Worker processes.")
+@click.option("--import", "imports", multiple=True, metavar="MODULE", help="Handler module for the workers.")
+def up(workers: int, imports: tuple[str, ...]) -> None:
+    """Start everything: the database (embedded when DATABASE_URL is unset), migrations, and workers
+    (with maintenance). Workers that die are restarted. Ctrl-C or SIGTERM stops it all gracefully,
+    the embedded database last.
     """
+    from jobkeeper.supervisor import Supervisor, child_environment
+
     stop = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -71,6 +75,7 @@ def up() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    settings = _settings()
 
     def body(database: Database) -> None:
         started = time.monotonic()
@@ -83,10 +88,21 @@ def up() -> None:
             f"database url: {database.url}" if database.embedded else "database url: (from DATABASE_URL)"
         )
         click.echo(f"migrations: {before or 'none'} -> {after} ({time.monotonic() - started:.2f} s)")
+        supervisor = Supervisor()
+        env = child_environment(database.url)
+        args = ["worker", *(arg for module in imports for arg in ("--import", module))]
+        for n in range(workers):
+            supervisor.add(f"worker {n + 1}", args, env)
+        click.echo(f"workers: {workers} (maintenance runs in one of them at a time)")
         click.echo("jobkeeper is up; press Ctrl-C to stop")
         sys.stdout.flush()
-        stop.wait()
-        click.echo("jobkeeper is stopping")
+        try:
+            while not stop.wait(0.5):
+                supervisor.check()
+        finally:
+            click.echo("jobkeeper is stopping")
+            sys.stdout.flush()
+            supervisor.stop(grace=settings.shutdown_timeout + 5)
 
     _with_database(body, supervise=True)
     click.echo("jobkeeper stopped")

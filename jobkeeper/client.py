@@ -19,14 +19,14 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import PoolTimeout
 
-from jobkeeper.catalog import Catalog
+from jobkeeper.catalog import Catalog, catalog_from_rows, load_catalog
 from jobkeeper.config import Settings
 from jobkeeper.deadletters import DeadLetters
 from jobkeeper.enqueue import InsertBatch, needs_refresh, parse_job_id, prepare
 from jobkeeper.errors import ConfigError, DatabaseError, DatabaseUnavailableError, UnknownTenantError
 from jobkeeper.store.pool import async_pool, sync_pool
 from jobkeeper.store.queries import query
-from jobkeeper.store.rows import job_from_row, job_type_from_row, queue_from_row
+from jobkeeper.store.rows import job_from_row
 from jobkeeper.types import Job, JsonValue
 
 # One statement carries at most this many jobs; larger batches are split inside one transaction.
@@ -80,12 +80,6 @@ def _options(
         "idempotency_key": idempotency_key,
         "tenant_id": tenant_id,
     }
-
-
-def _catalog_from(queue_rows: list[dict[str, Any]], type_rows: list[dict[str, Any]]) -> Catalog:
-    queues = {row["name"]: queue_from_row(row) for row in queue_rows}
-    job_types = {row["name"]: job_type_from_row(row) for row in type_rows}
-    return Catalog(queues=queues, job_types=job_types)
 
 
 def _split(rows: list[dict[str, Any]]) -> tuple[list[Job | None], list[uuid.UUID]]:
@@ -252,12 +246,7 @@ class Client:
     async def catalog(self, *, refresh: bool = False) -> Catalog:
         if refresh or self._catalog is None or self._catalog.is_stale():
             async with self.pool.connection() as conn:
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(query("load_queues"))
-                queue_rows = await cur.fetchall()
-                await cur.execute(query("load_job_types"))
-                type_rows = await cur.fetchall()
-            self._catalog = _catalog_from(queue_rows, type_rows)
+                self._catalog = await load_catalog(conn)
         return self._catalog
 
     async def _fresh_catalog(self, items: list[Mapping[str, Any]]) -> Catalog:
@@ -408,7 +397,7 @@ class SyncClient:
                 cur = conn.cursor(row_factory=dict_row)
                 queue_rows = cur.execute(query("load_queues")).fetchall()
                 type_rows = cur.execute(query("load_job_types")).fetchall()
-            self._catalog = _catalog_from(queue_rows, type_rows)
+            self._catalog = catalog_from_rows(queue_rows, type_rows)
         return self._catalog
 
     def _insert(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,16 @@ async def aconn(shared_db_url: str) -> AsyncIterator[psycopg.AsyncConnection[Any
         await connection.rollback()
     finally:
         await connection.close()
+
+
+@pytest.fixture
+def server_dir() -> Iterator[Path]:
+    """A directory for an embedded server of the test's own. Not under pytest's tmp root: a second pytest
+    session resets that root to mode 0700, locking out the server's `pgserver` user mid-run."""
+    path = ROOT / ".jobkeeper" / "tmp" / uuid.uuid4().hex
+    path.mkdir(parents=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -25,12 +25,11 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from jobkeeper import cron
-from jobkeeper.catalog import Catalog
+from jobkeeper.catalog import load_catalog
 from jobkeeper.config import Settings
 from jobkeeper.enqueue import prepare
 from jobkeeper.errors import InvalidJobError
 from jobkeeper.store.queries import query
-from jobkeeper.store.rows import job_type_from_row, queue_from_row
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ class Scheduler:
         *,
         explicit_now: datetime | None,
     ) -> None:
-        catalog = await _catalog(conn)
+        catalog = await load_catalog(conn)
         items: list[dict[str, Any]] = []
         owners: list[int] = []
         updates: dict[str, list[Any]] = {
@@ -176,12 +175,3 @@ class Scheduler:
             result.missed += planned.missed if planned else 0
             result.deactivated += planned is None
         await conn.execute(query("advance_schedules"), updates)
-
-
-async def _catalog(conn: psycopg.AsyncConnection[Any]) -> Catalog:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(query("load_queues"))
-    queues = {row["name"]: queue_from_row(row) for row in await cur.fetchall()}
-    await cur.execute(query("load_job_types"))
-    job_types = {row["name"]: job_type_from_row(row) for row in await cur.fetchall()}
-    return Catalog(queues=queues, job_types=job_types)

@@ -12,8 +12,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from jobkeeper.catalog import load_catalog
 from jobkeeper.store.queries import query
-from jobkeeper.store.rows import job_from_row, job_type_from_row, queue_from_row
+from jobkeeper.store.rows import job_from_row
 from jobkeeper.worker.executor import Claimed, Policies
 from jobkeeper.worker.registry import Registry
 
@@ -47,12 +48,8 @@ async def claim(
 
 
 async def load_policies(conn: Conn) -> Policies:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(query("load_queues"))
-    queues = {row["name"]: queue_from_row(row) for row in await cur.fetchall()}
-    await cur.execute(query("load_job_types"))
-    job_types = {row["name"]: job_type_from_row(row) for row in await cur.fetchall()}
-    return Policies(queues=queues, job_types=job_types)
+    catalog = await load_catalog(conn)
+    return Policies(queues=catalog.queues, job_types=catalog.job_types)
 
 
 async def register_job_types(conn: Conn, registry: Registry, default_queue: str) -> None:

@@ -13,16 +13,18 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from jobkeeper import Client, Settings
+from jobkeeper import Client, JobStatus, Settings
 from jobkeeper.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
+from tests.support import eventually
 
 JOBKEEPER = str(Path(sys.executable).parent / "jobkeeper")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    embedded = EmbeddedPostgres(tmp_path / "data")
+def server(server_dir: Path) -> Iterator[EmbeddedPostgres]:
+    embedded = EmbeddedPostgres(server_dir / "data")
     yield embedded
     embedded.stop()
 
@@ -77,9 +79,14 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _start_up(data_dir: Path) -> tuple[subprocess.Popen[str], list[str]]:
+def _start_up(data_dir: Path, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
     process = subprocess.Popen(
-        [JOBKEEPER, "up"], env=_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        [JOBKEEPER, "up", *args],
+        env=_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
     )
     assert process.stdout is not None
     lines: list[str] = []
@@ -103,8 +110,8 @@ def _url_from(lines: list[str]) -> str:
     return next(line.split(": ", 1)[1] for line in lines if line.startswith("database url: "))
 
 
-def test_up_migrates_the_embedded_database_and_stops_it_on_sigterm(tmp_path: Path) -> None:
-    data_dir = tmp_path / "jk"
+def test_up_migrates_the_embedded_database_and_stops_it_on_sigterm(server_dir: Path) -> None:
+    data_dir = server_dir / "jk"
     process, lines = _start_up(data_dir)
     try:
         assert any(line.startswith("migrations: none -> ") for line in lines)
@@ -131,8 +138,8 @@ def test_up_migrates_the_embedded_database_and_stops_it_on_sigterm(tmp_path: Pat
     assert not _running(data_dir / "pgdata")
 
 
-def test_up_adopts_the_server_left_by_a_killed_up_and_stops_it(tmp_path: Path) -> None:
-    data_dir = tmp_path / "jk"
+def test_up_adopts_the_server_left_by_a_killed_up_and_stops_it(server_dir: Path) -> None:
+    data_dir = server_dir / "jk"
     process, _ = _start_up(data_dir)
     _finish(process, signal.SIGKILL)  # no cleanup runs: the daemonised server is orphaned
     assert _running(data_dir / "pgdata")
@@ -142,8 +149,8 @@ def test_up_adopts_the_server_left_by_a_killed_up_and_stops_it(tmp_path: Path) -
     assert not _running(data_dir / "pgdata")
 
 
-def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
-    data_dir = tmp_path / "jk"
+def test_a_second_up_on_the_same_data_dir_is_refused(server_dir: Path) -> None:
+    data_dir = server_dir / "jk"
     process, _ = _start_up(data_dir)
     try:
         second = subprocess.run(
@@ -162,8 +169,42 @@ def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
     assert not _running(data_dir / "pgdata")
 
 
-def test_up_refuses_a_malformed_setting_with_one_line(tmp_path: Path) -> None:
-    env = _env(tmp_path) | {"JOBKEEPER_POOL_MAX": "lots"}
+def test_up_refuses_a_malformed_setting_with_one_line(server_dir: Path) -> None:
+    env = _env(server_dir) | {"JOBKEEPER_POOL_MAX": "lots"}
     result = subprocess.run([JOBKEEPER, "up"], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert result.stderr.strip() == "Error: JOBKEEPER_POOL_MAX must be a whole number ≥ 1, got 'lots'"
+
+
+async def test_up_runs_workers_that_process_jobs(server_dir: Path) -> None:
+    data_dir = server_dir / "jk"
+    process, lines = _start_up(data_dir, "--workers", "2", "--import", "tests.worker.cli_handlers")
+    try:
+        assert "workers: 2 (maintenance runs in one of them at a time)" in lines
+        url = _url_from(lines)
+        async with Client(url, settings=Settings.from_env({}, pool_min=0, pool_max=2)) as client:
+            jobs = await client.enqueue_many([{"type": "echo", "payload": {"n": n}} for n in range(20)])
+
+            async def all_done() -> bool:
+                found = [await client.get_job(job.id) for job in jobs]
+                return all(job is not None and job.status is JobStatus.COMPLETED for job in found)
+
+            await eventually(all_done, timeout=30, what="the workers of `jobkeeper up` to run the jobs")
+            done = await client.get_job(jobs[3].id)
+            assert done is not None
+            assert done.result == {"echo": {"n": 3}, "attempt": 1}
+
+            async def both_workers_registered() -> bool:
+                with psycopg.connect(url) as conn:
+                    row = conn.execute(
+                        "SELECT count(*) FROM jobkeeper.workers WHERE stopped_at IS NULL"
+                    ).fetchone()
+                return row == (2,)
+
+            await eventually(both_workers_registered, timeout=30, what="both workers to register")
+            with psycopg.connect(url) as conn:
+                leases = conn.execute("SELECT count(*) FROM jobkeeper.leases").fetchone()
+                assert leases == (1,)  # one of them leads maintenance
+    finally:
+        assert _finish(process, signal.SIGTERM) == 0
+    assert not _running(data_dir / "pgdata")

@@ -21,8 +21,8 @@ from tests.support import wait_for
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    embedded = EmbeddedPostgres(tmp_path / "data")
+def server(server_dir: Path) -> Iterator[EmbeddedPostgres]:
+    embedded = EmbeddedPostgres(server_dir / "data")
     yield embedded
     embedded.stop()
 

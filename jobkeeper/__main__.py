@@ -1,0 +1,5 @@
+"""`python -m jobkeeper …` is the `jobkeeper` command."""
+
+from jobkeeper.cli import main
+
+main()
