@@ -498,15 +498,6 @@ PUSH_TRANSPORTS = ("webpush", "fcm")
 ANALYTICS_PROVIDERS = ("segment", "mixpanel")
 
 
-def _flag(name: str, raw: str) -> bool:
-    value = raw.lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
 def _key_text_or_file(name: str, raw: str) -> str:
     """Key material as given (PEM, JSON or base64), or the content of the file the value names. The key
     itself is checked by its processor (`jobkeeper.processors.configuration_problems`)."""
@@ -589,7 +580,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "push_transport": _choice(PUSH_TRANSPORTS),
     "vapid_private_key": _key_text_or_file,
     "vapid_subject": _text,
-    "webpush_allow_http": _flag,
+    "webpush_allow_http": _boolean,
     "fcm_project_id": _text,
     "fcm_credentials": _key_text_or_file,
     "fcm_api_base": _http_url,

@@ -35,9 +35,13 @@ def build_message(
     return message
 
 
-async def send(config: SmtpConfig, message: EmailMessage) -> None:
+async def send(config: SmtpConfig, message: EmailMessage) -> dict[str, str]:
+    """Send `message`; returns the recipients the server refused while accepting others (address →
+    reply), which a retry must not resend to. Raises `ProviderError`: 4xx replies are temporary by
+    definition (RFC 5321) and retryable, 5xx permanent; when every recipient is refused, their own codes
+    decide (550 "no such user" is permanent)."""
     try:
-        await aiosmtplib.send(
+        refused, _ = await aiosmtplib.send(
             message,
             hostname=config.host,
             port=config.port,
@@ -47,10 +51,15 @@ async def send(config: SmtpConfig, message: EmailMessage) -> None:
             start_tls=config.security == "starttls",
             timeout=config.timeout,
         )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        codes = sorted({item.code for item in exc.recipients}) or [0]
+        details = "; ".join(f"{item.recipient}: {item.code} {item.message}" for item in exc.recipients)
+        temporary = any(400 <= code < 500 for code in codes)
+        raise ProviderError("smtp", details or str(exc), retryable=temporary, code=str(codes[0])) from exc
     except aiosmtplib.SMTPResponseException as exc:
-        # 4xx replies are temporary by definition (RFC 5321); 5xx are permanent.
         raise ProviderError(
             "smtp", f"{exc.code} {exc.message}", retryable=400 <= exc.code < 500, code=str(exc.code)
         ) from exc
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise ProviderError("smtp", f"{type(exc).__name__}: {exc}", retryable=True, code="network") from exc
+    return {address: f"{reply.code} {reply.message}" for address, reply in refused.items()}

@@ -1,0 +1,45 @@
+"""The built-in job processors: real handlers for the job types of the default queues (DESIGN §3).
+
+Each module registers its handlers with `register(registry)`. They are ordinary `@task` registrations:
+a user's own handler of the same name replaces a built-in (register yours first; `register` leaves a
+type that already has a handler alone). A module may also offer `problems(settings)`, returning, per job
+type it handles, what is missing or wrong in its provider's configuration; `configuration_problems`
+collects those for the built-ins a registry actually runs, so a worker can report them at start.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from jobkeeper.config import Settings
+from jobkeeper.processors import analytics, cleanup, email, nft, payments, push, reports, sms
+from jobkeeper.worker.registry import Registry
+
+BUILTIN_MODULES: tuple[ModuleType, ...] = (payments, nft, email, sms, push, analytics, cleanup, reports)
+
+
+def register_builtins(registry: Registry, settings: Settings | None = None) -> None:
+    """Register every built-in processor whose job type has no handler in `registry` yet.
+
+    Without `settings`, each processor reads them from the environment when its first job runs.
+    """
+    for module in BUILTIN_MODULES:
+        module.register(registry, settings)
+
+
+def configuration_problems(registry: Registry, settings: Settings) -> dict[str, list[str]]:
+    """Job type → configuration problems, for each built-in handler registered in `registry`.
+
+    A type replaced by the user's own handler is not checked; an empty result means every registered
+    built-in has the settings it needs.
+    """
+    found: dict[str, list[str]] = {}
+    for module in BUILTIN_MODULES:
+        check = getattr(module, "problems", None)
+        if check is None:
+            continue
+        for job_type, problems in check(settings).items():
+            spec = registry.get(job_type)
+            if spec is not None and spec.handler.__module__ == module.__name__ and problems:
+                found[job_type] = list(problems)
+    return found

@@ -1,0 +1,149 @@
+"""`send-sms`: one text message through Twilio's Messages API (`jobkeeper.providers.twilio`).
+
+Payload:
+    {"to": "+14155550100", "body": "Doors open at 7pm"}
+    {"to": "+14155550100", "template": "ticket", "data": {...}}
+
+`to` must be a valid E.164 number (it is normalised, e.g. spaces removed). A template NAME is `NAME.txt`,
+looked up in `JOBKEEPER_SMS_TEMPLATES_DIR` first, then among the built-ins (`templates/sms/`: ticket,
+verification-code, event-reminder); its rendered text is stripped of surrounding white space.
+
+Twilio's answers: 201 sent (the message SID is the job's result); 400 (invalid number, unsubscribed
+recipient, …) is permanent with Twilio's error code; 429 and 5xx are retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import phonenumbers
+
+from jobkeeper.config import Settings
+from jobkeeper.processors.email import has_template, render_template, template_name
+from jobkeeper.processors.support import (
+    InvalidPayloadError,
+    NotConfiguredError,
+    SettingsSource,
+    payload_object,
+    reraise,
+    text,
+)
+from jobkeeper.providers import twilio
+from jobkeeper.providers.errors import ProviderError
+from jobkeeper.worker.context import JobContext
+from jobkeeper.worker.registry import Registry
+
+JOB_TYPE = "send-sms"
+BUILTIN_TEMPLATES = Path(__file__).parent / "templates" / "sms"
+MAX_BODY = 1600
+"""Twilio's limit for one message (it splits longer text into segments up to this size)."""
+
+
+def problems(settings: Settings) -> dict[str, list[str]]:
+    found = []
+    for name, value in (
+        ("JOBKEEPER_TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
+        ("JOBKEEPER_TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
+        ("JOBKEEPER_TWILIO_FROM", settings.twilio_from),
+    ):
+        if value is None:
+            found.append(f"{name} is not set")
+    sid = settings.twilio_account_sid
+    if sid is not None and not (sid.startswith("AC") and len(sid) == 34):
+        found.append("JOBKEEPER_TWILIO_ACCOUNT_SID must be an account SID: AC followed by 32 hex digits")
+    directory = settings.sms_templates_dir
+    if directory is not None and not directory.is_dir():
+        found.append(f"JOBKEEPER_SMS_TEMPLATES_DIR names {str(directory)!r}, which is not a directory")
+    return {JOB_TYPE: found}
+
+
+def e164(value: Any, field: str = "to") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidPayloadError(field, "must be a phone number in E.164 form, e.g. +14155550100")
+    if not value.strip().startswith("+"):
+        raise InvalidPayloadError(field, f"{value!r} is not in E.164 form (+ and the country code first)")
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPayloadError(field, f"{value!r} is not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPayloadError(field, f"{value!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=8)
+def template_environment(user_dir: Path | None, builtin_dir: Path = BUILTIN_TEMPLATES) -> jinja2.Environment:
+    """Plain text: no autoescaping; undefined variables raise."""
+    loaders: list[jinja2.BaseLoader] = []
+    if user_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(user_dir))
+    loaders.append(jinja2.FileSystemLoader(builtin_dir))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=False,  # noqa: S701 - SMS text is not HTML
+        undefined=jinja2.StrictUndefined,
+        auto_reload=False,
+    )
+
+
+def message_body(payload: Mapping[str, Any], settings: Settings) -> str:
+    body = text(payload, "body", required=False, limit=MAX_BODY)
+    name = text(payload, "template", required=False)
+    if (body is None) == (name is None):
+        raise InvalidPayloadError("body", "give either `body` or `template` (with `data`)")
+    if name is not None:
+        env = template_environment(settings.sms_templates_dir)
+        filename = f"{template_name(name)}.txt"
+        if not has_template(env, filename):
+            raise InvalidPayloadError("template", f"no SMS template {name!r}")
+        data = payload.get("data", payload.get("variables", {}))
+        if not isinstance(data, Mapping):
+            raise InvalidPayloadError("data", "must be a JSON object of template variables")
+        body = render_template(env, filename, data, "data").strip()
+    assert body is not None
+    if not body.strip():
+        raise InvalidPayloadError("body", "is empty")
+    if len(body) > MAX_BODY:
+        raise InvalidPayloadError("body", f"is {len(body)} characters; Twilio takes at most {MAX_BODY}")
+    return body
+
+
+def twilio_config(settings: Settings) -> twilio.TwilioConfig:
+    """The Twilio settings, or `NotConfiguredError` naming what is missing."""
+    found = problems(settings)[JOB_TYPE]
+    sid, token, sender = settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from
+    if found or sid is None or token is None or sender is None:
+        raise NotConfiguredError(JOB_TYPE, found)
+    return twilio.TwilioConfig(
+        account_sid=sid,
+        auth_token=token,
+        from_number=sender,
+        base_url=settings.twilio_api_base,
+        timeout=settings.provider_timeout,
+    )
+
+
+def register(registry: Registry, settings: Settings | None = None) -> None:
+    """Register `send-sms` in `registry` unless the type has a handler already (yours wins)."""
+    if JOB_TYPE in registry:
+        return
+    source = SettingsSource(settings)
+
+    async def send_sms(payload: Any, ctx: JobContext) -> dict[str, Any]:
+        current = source.get(JOB_TYPE)
+        config = twilio_config(current)
+        body = payload_object(payload)
+        to = e164(body.get("to"))
+        message = message_body(body, current)
+        try:
+            sid = await twilio.send_sms(config, to, message)
+        except ProviderError as exc:
+            reraise(exc)
+        ctx.logger.info("SMS %s sent", sid)
+        return {"sid": sid, "to": to}
+
+    registry.task(JOB_TYPE, queue="communication")(send_sms)

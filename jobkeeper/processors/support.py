@@ -1,0 +1,197 @@
+"""What the communication and background processors share: where their settings come from, the failure
+of a job whose provider is not configured, payload checks, and one translation of provider errors into
+job outcomes.
+
+Outcomes of an outbound call (DESIGN §6, issue 6):
+- network errors, timeouts, 408/409/425/429 and 5xx: the `ProviderError` is raised as it is, so the job is
+  retried with its queue's backoff; a 429 or 503 with `Retry-After` becomes `Retry(after=…)` instead;
+- any other refusal: `ProviderRejectedError`, a `PermanentError` keeping the provider's own code.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import ssl
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, NoReturn
+
+import httpx
+
+from jobkeeper.config import Settings
+from jobkeeper.errors import ConfigError, PermanentError, Retry
+from jobkeeper.providers.errors import ProviderError, check_response, transport_error
+
+MAX_RETRY_AFTER = 3600.0
+"""A provider asking for a longer pause still gets retried after an hour."""
+
+
+class NotConfiguredError(PermanentError):
+    """The job's provider has no (or an invalid) configuration. The message names every setting to fix."""
+
+    def __init__(self, job_type: str, problems: list[str]) -> None:
+        super().__init__(f"{job_type} is not configured: {'; '.join(problems)}")
+        self.job_type = job_type
+        self.problems = problems
+
+
+class InvalidPayloadError(PermanentError):
+    """The payload can never be processed as it is (a missing field, a malformed address)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"payload.{field}: {message}")
+        self.field = field
+
+
+class ProviderRejectedError(PermanentError):
+    """The provider refused the request in a way a retry cannot change (HTTP 4xx, SMTP 5xx)."""
+
+    def __init__(self, provider: str, code: str | None, message: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.code = code
+
+
+class SettingsSource:
+    """The settings a processor runs with: the ones given at registration, else read from the environment
+    once, at the first job (so that importing and registering never needs the environment)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+
+    def get(self, job_type: str) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = Settings.from_env()
+            except ConfigError as exc:
+                raise NotConfiguredError(job_type, [str(exc)]) from exc
+        return self._settings
+
+
+Checker = Callable[[Settings], dict[str, list[str]]]
+
+
+def require_configured(job_type: str, settings: Settings, problems: Checker) -> None:
+    """Fail the job permanently when its processor's configuration has problems (never a fake success)."""
+    found = problems(settings).get(job_type) or []
+    if found:
+        raise NotConfiguredError(job_type, found)
+
+
+# -- payloads ---------------------------------------------------------------------------------------------
+
+
+def payload_object(payload: Any) -> Mapping[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise InvalidPayloadError("", f"must be a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def text(payload: Mapping[str, Any], *names: str, required: bool = True, limit: int = 100_000) -> str | None:
+    """The first of `names` present in the payload, as a non-empty string."""
+    for name in names:
+        value = payload.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidPayloadError(name, "must be a non-empty string")
+        if len(value) > limit:
+            raise InvalidPayloadError(name, f"must be at most {limit} characters")
+        return value
+    if required:
+        raise InvalidPayloadError(names[0], "is required")
+    return None
+
+
+def mapping(payload: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """The first of `names` present in the payload, as an object (default: empty)."""
+    for name in names:
+        value = payload.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise InvalidPayloadError(name, "must be a JSON object")
+        return dict(value)
+    return {}
+
+
+# -- outbound calls ---------------------------------------------------------------------------------------
+
+
+def reraise(exc: ProviderError) -> NoReturn:
+    """Raise the job outcome of a provider error: the error itself when a retry may succeed, else
+    `ProviderRejectedError` with the provider's code."""
+    if exc.retryable:
+        raise exc
+    raise ProviderRejectedError(exc.provider, exc.code, str(exc)) from exc
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a `Retry-After` header (a number of seconds or an HTTP date), if any."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def check(provider: str, response: httpx.Response, *, code: str | None = None) -> None:
+    """Raise the outcome of a non-2xx answer (see the module's docstring)."""
+    if response.is_success:
+        return
+    if response.status_code in (429, 503):
+        after = retry_after(response)
+        if after is not None:
+            raise Retry(
+                after,
+                f"{provider}: HTTP {response.status_code} ({code or 'busy'}), retry after {after:g} s",
+            )
+    try:
+        check_response(provider, response, code=code)
+    except ProviderError as exc:
+        reraise(exc)
+
+
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """The CA bundle is loaded once per process, not once per request (it takes ~50 ms)."""
+    return httpx.create_ssl_context()
+
+
+async def post(
+    provider: str,
+    url: str,
+    *,
+    timeout: float,
+    json: Any = None,
+    data: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+) -> httpx.Response:
+    """One POST with a timeout; network failures and timeouts raise a retryable `ProviderError`."""
+    try:
+        async with httpx.AsyncClient(timeout=timeout, auth=auth, verify=tls_context()) as http:
+            return await http.post(url, json=json, data=data, content=content, headers=headers)
+    except httpx.HTTPError as exc:
+        raise transport_error(provider, exc) from exc
+
+
+def json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
