@@ -237,3 +237,65 @@ def worker(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+@main.command()
+@click.option("--host", metavar="HOST", help="Address to listen on (JOBKEEPER_HOST, default 127.0.0.1).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="TCP port to listen on (JOBKEEPER_PORT, default 3011)."
+)
+def api(host: str | None, port: int | None) -> None:
+    """Serve the HTTP API until SIGTERM or Ctrl-C (OpenAPI at /docs).
+
+    Refuses to start without authentication configured: JOBKEEPER_JWT_SECRET (HS256, 32+ bytes) or
+    JOBKEEPER_JWT_PUBLIC_KEY (RS256/ES256), and JOBKEEPER_JWT_AUDIENCE and JOBKEEPER_JWT_ISSUER.
+    """
+    import asyncio
+    import dataclasses
+
+    from jobkeeper.api.app import check_settings, serve_api
+
+    settings = _settings()
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = dataclasses.replace(settings, **overrides)
+    try:
+        check_settings(settings)  # before any database is started
+    except ConfigError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+    def body(database: Database) -> None:
+        asyncio.run(serve_api(settings, database.url))
+
+    _with_database(body)
+
+
+@main.command()
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "venue_admin", "user"]),
+    required=True,
+    help="admin: every tenant; venue_admin: administers its tenant; user: enqueues and reads.",
+)
+@click.option("--tenant", "tenant", required=True, metavar="UUID", help="The tenant the token acts for.")
+@click.option("--sub", "subject", default="dev", show_default=True, help="The token's subject.")
+@click.option("--ttl", type=click.IntRange(min=1), default=3600, show_default=True, help="Lifetime, seconds.")
+def token(role: str, tenant: str, subject: str, ttl: int) -> None:
+    """Print a JWT for development, signed with JOBKEEPER_JWT_SECRET."""
+    import uuid
+
+    from jobkeeper.api.auth import Role, mint_token
+
+    try:
+        tenant_id = uuid.UUID(tenant)
+    except ValueError:
+        raise click.BadParameter(f"{tenant!r} is not a UUID", param_hint="--tenant") from None
+    settings = _settings()
+    try:
+        minted = mint_token(settings, role=Role(role), tenant_id=tenant_id, subject=subject, ttl_seconds=ttl)
+    except ConfigError as exc:
+        raise ConfigurationError(str(exc)) from None
+    click.echo(minted)

@@ -112,6 +112,8 @@ def _add(batch: InsertBatch, item: Mapping[str, Any], catalog: Catalog, settings
     job_type = item.get("type")
     if not isinstance(job_type, str) or not job_type.strip():
         raise InvalidJobError("type", f"must be a non-empty string, got {job_type!r}")
+    if "\x00" in job_type:
+        raise InvalidJobError("type", "contains a NUL character, which PostgreSQL cannot store")
     if len(job_type) > MAX_TYPE_LENGTH:
         raise InvalidJobError("type", f"must be at most {MAX_TYPE_LENGTH} characters, got {len(job_type)}")
 
@@ -172,6 +174,8 @@ def _idempotency_key(
         if derived is None:
             return None, None
         return derived.key, derived.bucket.value if derived.bucket else None
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidJobError("idempotency_key", "contains a NUL character, which PostgreSQL cannot store")
     if not isinstance(value, str) or not value or len(value) > MAX_KEY_LENGTH:
         raise InvalidJobError(
             "idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters, True or False"

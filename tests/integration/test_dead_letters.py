@@ -110,3 +110,26 @@ async def test_filters_by_time(client: Client, db_url: str) -> None:
     assert await client.dead_letters.list(DeadLetterFilter(until=dead.failed_at + timedelta(seconds=1))) == [
         dead
     ]
+
+
+async def test_a_job_that_fails_again_after_a_retry_is_dead_lettered_again(
+    client: Client, db_url: str
+) -> None:
+    job = await client.enqueue("send-email", {"n": "again"})
+    await _fail(client, db_url, [job])
+    (dead,) = await client.dead_letters.list()
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        # A retry of the same job (as the API's retry does) marks its dead letter replayed.
+        await conn.execute(
+            "UPDATE jobkeeper.dead_letter_jobs SET replayed_at = now(), replayed_job_id = job_id"
+            " WHERE id = %s",
+            (dead.id,),
+        )
+        await conn.execute("UPDATE jobkeeper.jobs SET status = 'pending' WHERE id = %s", (job.id,))
+    await _fail(client, db_url, [job])
+    (again,) = await client.dead_letters.list()
+    assert again.id == dead.id
+    assert again.replayed_at is None
+    assert again.replayed_job_id is None
+    assert len(again.errors) == len(dead.errors) + 1
+    assert again.failed_at > dead.failed_at

@@ -100,6 +100,8 @@ def test_unknown_queue_names_the_known_ones_and_suggests() -> None:
         ({"type": "x", "payload": {"n": float("inf")}}, "payload", "NaN or Infinity"),
         ({"type": "x", "payload": {"s": "a\x00b"}}, "payload", "NUL character"),
         ({"type": "x", "payload": {"s": "\ud800"}}, "payload", "lone surrogate"),
+        ({"type": "a\x00b"}, "type", "NUL character"),
+        ({"type": "x", "idempotency_key": "k\x00"}, "idempotency_key", "NUL character"),
         ({"type": "x", "prority": 3}, "prority", "unknown option (did you mean 'priority'?)"),
     ],
 )

@@ -63,7 +63,10 @@ dead AS (
            r.last_error, r.errors, r.idempotency_key, clock.now
     FROM rescued r, clock
     WHERE r.status = 'failed'
-    ON CONFLICT (tenant_id, job_id) DO NOTHING
+    ON CONFLICT (tenant_id, job_id) DO UPDATE
+    -- The job failed again after a retry of its (replayed) dead letter: the dead letter is live again.
+    SET attempts = excluded.attempts, max_attempts = excluded.max_attempts, last_error = excluded.last_error,
+        errors = excluded.errors, failed_at = excluded.failed_at, replayed_at = NULL, replayed_job_id = NULL
 ),
 notified AS (
     SELECT pg_notify('jobkeeper_jobs', string_agg(DISTINCT queue, ',')) AS sent

@@ -210,7 +210,10 @@ dead AS (
            u.last_error, u.errors, u.idempotency_key, u.completed_at
     FROM updated u
     WHERE u.status = 'failed'
-    ON CONFLICT (tenant_id, job_id) DO NOTHING
+    ON CONFLICT (tenant_id, job_id) DO UPDATE
+    -- The job failed again after a retry of its (replayed) dead letter: the dead letter is live again.
+    SET attempts = excluded.attempts, max_attempts = excluded.max_attempts, last_error = excluded.last_error,
+        errors = excluded.errors, failed_at = excluded.failed_at, replayed_at = NULL, replayed_job_id = NULL
 ),
 keys AS (
     UPDATE jobkeeper.idempotency_keys k

@@ -1,0 +1,245 @@
+"""The FastAPI application: `create_app(settings, database_url)` and `serve_api` (uvicorn).
+
+`create_app` refuses to build an app without authentication configured (`ConfigError`), so no code path
+serves requests with a default key. Request bodies are capped at `JOBKEEPER_API_MAX_BODY_BYTES` before any
+parsing (413); every error leaves as `application/problem+json` (jobkeeper.api.problems).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobkeeper import __version__
+from jobkeeper.api import (
+    problems,
+    routes_alerts,
+    routes_dead_letters,
+    routes_health,
+    routes_jobs,
+    routes_metrics,
+    routes_queues,
+    routes_schedules,
+)
+from jobkeeper.api.auth import AuthConfig
+from jobkeeper.api.cache import TtlCache
+from jobkeeper.api.health import Readiness
+from jobkeeper.api.metrics import ApiMetrics, HttpMetricsMiddleware
+from jobkeeper.api.payloads import MODELS
+from jobkeeper.api.ratelimit import RateLimiter
+from jobkeeper.api.state import ApiState, Connections
+from jobkeeper.api.tenancy import Tenancy
+from jobkeeper.config import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+A durable, multi-tenant job queue on PostgreSQL.
+
+**Authentication**: `Authorization: Bearer <JWT>`. Tokens carry `sub`, `exp`, `aud`, `iss`, `tenant_id`
+(UUID) and optionally `role` (`admin`: platform administrator; `venue_admin`: administers its own tenant;
+anything else: a plain caller of its tenant). Other tenants' records answer 404.
+
+**Errors** are `application/problem+json` with `errors[].field` and `errors[].reason`.
+
+**Units**: `options.delay` is in milliseconds; durations elsewhere in seconds.
+"""
+
+
+class BodyLimitMiddleware:
+    """Reads the request body up to `max_bytes` before the app sees it: larger bodies answer 413 whatever
+    their Content-Length claims, and nothing downstream ever buffers more."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = problems.payload_too_large(f"the request body is larger than {self.max_bytes} bytes")
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0:
+                    await problems.Problem(400, "Content-Length is not a number").response()(
+                        scope, receive, send
+                    )
+                    return
+                if declared > self.max_bytes:
+                    await too_large.response()(scope, receive, send)
+                    return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            if len(body) > self.max_bytes:
+                await too_large.response()(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise `ConfigError` unless the API can start with these settings (authentication, limits)."""
+    AuthConfig.from_settings(settings)
+    RateLimiter.check(settings)
+
+
+def create_app(settings: Settings, database_url: str) -> FastAPI:
+    """The API app on `database_url`. Raises `ConfigError` when authentication is not configured."""
+    auth = AuthConfig.from_settings(settings)
+    metrics = ApiMetrics()
+    limiter = RateLimiter(settings, metrics.rate_limited)
+    connections = Connections(settings, database_url)
+    tenancy = Tenancy(lambda: connections.pool, acquire_timeout=settings.api_acquire_timeout)
+    state = ApiState(
+        settings=settings,
+        database_url=database_url,
+        connections=connections,
+        tenancy=tenancy,
+        auth=auth,
+        limiter=limiter,
+        stats_cache=TtlCache("queue-stats", settings.api_stats_cache_ttl),
+        metrics=metrics,
+        readiness=Readiness(database_url, settings, tenancy),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await connections.open()
+        try:
+            yield
+        finally:
+            await connections.close()
+
+    app = FastAPI(
+        title="jobkeeper",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.api = state
+    app.state.auth = auth
+    problems.install(app)
+    for module in (
+        routes_health,
+        routes_jobs,
+        routes_queues,
+        routes_dead_letters,
+        routes_schedules,
+        routes_alerts,
+        routes_metrics,
+    ):
+        app.include_router(module.router)
+    # -- dashboard: its pages and static files at /dashboard (imported here: it builds on jobkeeper.api) --
+    from jobkeeper.dashboard import install as install_dashboard
+
+    install_dashboard(app)
+    # -- end dashboard --
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = problems.PROBLEM_SCHEMA
+            for model in MODELS.values():
+                components[f"Payload_{model.__name__}"] = model.model_json_schema(
+                    ref_template="#/components/schemas/{model}"
+                )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve_api` decides when to stop, and a stop by signal is
+    a normal exit (uvicorn would re-raise the signal at the end and kill the process that embeds it)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_api(settings: Settings, database_url: str, *, stop: asyncio.Event | None = None) -> None:
+    """Serve the API on JOBKEEPER_HOST:JOBKEEPER_PORT until `stop` is set or the task is cancelled.
+
+    Without `stop`, SIGINT and SIGTERM stop it (a second SIGINT stops at once). In-flight requests finish
+    before it returns; the pools are closed. Raises `ConfigError` before listening when authentication is
+    not configured.
+    """
+    app = create_app(settings, database_url)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+        server_header=False,
+        access_log=False,
+        lifespan="on",
+    )
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    if stop is None:
+        stop = asyncio.Event()
+
+        def _on_signal(sig: signal.Signals) -> None:
+            if stop.is_set() and sig == signal.SIGINT:
+                server.force_exit = True
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, _on_signal, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+                pass
+    log.info("jobkeeper API on http://%s:%s (docs at /docs)", settings.host, settings.port)
+    serving = asyncio.create_task(server.serve(), name="jobkeeper-api")
+    stopped = asyncio.create_task(stop.wait(), name="jobkeeper-api-stop")
+    try:
+        await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        stopped.cancel()
+        await asyncio.wait({serving})
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    serving.result()

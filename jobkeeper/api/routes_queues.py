@@ -1,0 +1,202 @@
+"""Queues: list, statistics (cached briefly), pause, resume, clean; the statistics cache itself."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from jobkeeper.api import problems
+from jobkeeper.api.access import tenant_filter
+from jobkeeper.api.auth import Caller, PlatformAdmin
+from jobkeeper.api.schemas import (
+    QUEUE_PATTERN,
+    CacheFlushed,
+    CacheStats,
+    CleanResult,
+    QueueCounts,
+    QueueList,
+    QueueOut,
+    QueueStats,
+)
+from jobkeeper.api.state import ApiState, State
+from jobkeeper.types import JobStatus
+
+PREFIX = "/api/v1/queue"
+MAX_CLEAN = 100_000
+CLEANABLE = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+router = APIRouter(prefix=PREFIX, tags=["queues"])
+
+QueuePath = Annotated[str, Path(pattern=QUEUE_PATTERN, description="A queue name, e.g. `money`")]
+
+_ERRORS = problems.responses(400, 401, 403, 404, 422, 503)
+
+
+def _queue_out(row: dict[str, Any]) -> QueueOut:
+    return QueueOut(
+        name=row["name"],
+        tenant_id=row["tenant_id"],
+        tier=row["tier"],
+        max_attempts=row["max_attempts"],
+        backoff=row["backoff"],
+        backoff_base_seconds=row["backoff_base_seconds"],
+        backoff_max_seconds=row["backoff_max_seconds"],
+        timeout_seconds=row["timeout_seconds"],
+        default_priority=row["default_priority"],
+        paused=row["paused"],
+    )
+
+
+@router.get("/queues", response_model=QueueList, responses=_ERRORS, summary="List queues")
+async def list_queues(principal: Caller, state: State) -> QueueList:
+    """Shared platform queues and the caller's tenant's own (platform admins: all)."""
+    async with state.tenancy.transaction(principal) as tx:
+        rows = await tx.rows("load_queues")
+    return QueueList(items=[_queue_out(row) for row in rows])
+
+
+@router.get("/queues/{queue}/stats", response_model=QueueStats, responses=_ERRORS, summary="Queue statistics")
+async def queue_stats(
+    queue: QueuePath,
+    principal: Caller,
+    state: State,
+    tenant_id: Annotated[uuid.UUID | None, Query(description="Platform admins only")] = None,
+) -> QueueStats:
+    """Counts of the caller's jobs in the queue by state (platform admins: every tenant's, or one
+    tenant's), the oldest due job's wait and the dead letters not yet replayed. Served from a cache of
+    `JOBKEEPER_API_STATS_CACHE_TTL` seconds."""
+    scope = tenant_filter(principal, tenant_id)
+    key = (scope, queue)
+    cached = state.stats_cache.get(key)
+    if cached is not None:
+        return cached.model_copy(update={"cached": True})
+    async with state.tenancy.transaction(principal) as tx:
+        row = await tx.row("api_queue_stats", {"queue": queue, "tenant_id": scope})
+    if row is None:
+        raise problems.not_found("queue", queue)
+    stats = QueueStats(
+        queue=row["name"],
+        tier=row["tier"],
+        paused=row["paused"],
+        tenant_id=scope,
+        counts=QueueCounts(
+            waiting=row["waiting"],
+            scheduled=row["scheduled"],
+            processing=row["processing"],
+            completed=row["completed"],
+            failed=row["failed"],
+            cancelled=row["cancelled"],
+        ),
+        oldest_waiting_seconds=row["oldest_waiting_seconds"],
+        dead_letters=row["dead_letters"],
+        measured_at=row["measured_at"],
+        cached=False,
+    )
+    state.stats_cache.put(key, stats)
+    return stats
+
+
+async def _set_paused(state: ApiState, principal: PlatformAdmin, queue: str, paused: bool) -> QueueOut:
+    async with state.tenancy.transaction(principal) as tx:
+        row = await tx.row("api_set_queue_paused", {"queue": queue, "paused": paused})
+    if row is None:
+        raise problems.not_found("queue", queue)
+    state.stats_cache.flush()
+    return _queue_out(row)
+
+
+@router.post(
+    "/queues/{queue}/pause",
+    response_model=QueueOut,
+    responses=_ERRORS,
+    summary="Pause a queue: workers stop claiming from it (admin)",
+)
+async def pause_queue(queue: QueuePath, principal: PlatformAdmin, state: State) -> QueueOut:
+    """Running jobs finish; new and waiting jobs stay pending until the queue is resumed. Enqueueing into
+    a paused queue still works."""
+    return await _set_paused(state, principal, queue, True)
+
+
+@router.post(
+    "/queues/{queue}/resume", response_model=QueueOut, responses=_ERRORS, summary="Resume a queue (admin)"
+)
+async def resume_queue(queue: QueuePath, principal: PlatformAdmin, state: State) -> QueueOut:
+    return await _set_paused(state, principal, queue, False)
+
+
+@router.delete(
+    "/queues/{queue}/clean",
+    response_model=CleanResult,
+    responses=_ERRORS,
+    summary="Delete finished jobs of a queue (admin)",
+)
+async def clean_queue(
+    queue: QueuePath,
+    principal: PlatformAdmin,
+    state: State,
+    status: Annotated[
+        list[JobStatus] | None, Query(description="completed (default), failed, cancelled")
+    ] = None,
+    grace: Annotated[float, Query(ge=0, le=10 * 365 * 86400, description="Seconds since finishing")] = 0.0,
+    limit: Annotated[int, Query(ge=1, le=MAX_CLEAN)] = 10_000,
+    tenant_id: Annotated[uuid.UUID | None, Query(description="Only this tenant's jobs")] = None,
+) -> CleanResult:
+    """Deletes at most `limit` jobs per call. Jobs whose idempotency key is still alive are kept until it
+    expires (deleting them would let a duplicate payment through); dead letters are kept."""
+    statuses = status or [JobStatus.COMPLETED]
+    unfinished = [s.value for s in statuses if s not in CLEANABLE]
+    if unfinished:
+        raise problems.invalid(
+            [
+                problems.FieldError(
+                    "query.status", f"only finished jobs can be cleaned, not {', '.join(unfinished)}"
+                )
+            ]
+        )
+    catalog = await state.client.catalog()
+    if queue not in catalog.queues and queue not in (await state.client.catalog(refresh=True)).queues:
+        raise problems.not_found("queue", queue)
+    values = sorted({s.value for s in statuses})
+    params = {
+        "queue": queue,
+        "statuses": values,
+        "grace_seconds": grace,
+        "limit": limit,
+        "tenant_id": tenant_id,
+    }
+    async with state.tenancy.transaction(principal) as tx:
+        deleted = len(await tx.rows("api_clean_queue", params))
+    state.stats_cache.flush()
+    return CleanResult(queue=queue, deleted=deleted, statuses=values, more=deleted == limit)
+
+
+@router.get(
+    "/cache/stats",
+    response_model=CacheStats,
+    responses=_ERRORS,
+    summary="Statistics cache: size and hits (admin)",
+)
+async def cache_stats(principal: PlatformAdmin, state: State) -> CacheStats:
+    """The cache of queue statistics of the API process that answers."""
+    cache = state.stats_cache
+    return CacheStats(
+        name=cache.name,
+        entries=len(cache),
+        max_entries=cache.max_entries,
+        ttl_seconds=cache.ttl_seconds,
+        hits=cache.hits,
+        misses=cache.misses,
+    )
+
+
+@router.delete(
+    "/cache/flush",
+    response_model=CacheFlushed,
+    responses=_ERRORS,
+    summary="Empty the statistics cache (admin)",
+)
+async def cache_flush(principal: PlatformAdmin, state: State) -> CacheFlushed:
+    """Empties the cache of the API process that answers; the next statistics are read fresh."""
+    return CacheFlushed(name=state.stats_cache.name, flushed=state.stats_cache.flush())

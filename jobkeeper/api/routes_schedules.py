@@ -1,0 +1,286 @@
+"""Schedules (cron): create, list, show, update, pause, resume, delete. The leader's scheduler fires them
+(jobkeeper.maintenance.scheduler); the API validates the expression and sets the next run."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Query, Response
+
+from jobkeeper import cron
+from jobkeeper.api import cursors, problems
+from jobkeeper.api.access import acting_tenant, may_enqueue, queue_visible, tenant_filter
+from jobkeeper.api.auth import Caller, Principal, TenantAdmin
+from jobkeeper.api.payloads import validate_payload
+from jobkeeper.api.problems import FieldError
+from jobkeeper.api.schemas import (
+    JobType,
+    QueueName,
+    ScheduleOut,
+    SchedulePage,
+    ScheduleRequest,
+    ScheduleUpdate,
+)
+from jobkeeper.api.state import ApiState, State
+from jobkeeper.api.tenancy import Tx
+from jobkeeper.enqueue import encode_payload
+from jobkeeper.errors import InvalidJobError, PayloadTooLargeError
+from jobkeeper.idempotency import MONEY_TYPES
+from jobkeeper.types import Tier
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1/queue"
+MAX_PAGE = 500
+
+router = APIRouter(prefix=PREFIX, tags=["schedules"])
+
+_ERRORS = problems.responses(400, 401, 403, 404, 409, 413, 422, 503)
+
+
+def _next_run(expression: str, timezone: str, now: datetime) -> datetime:
+    """Validate the expression and zone (422 naming the field) and return the first slot after `now`."""
+    try:
+        cron.validate(expression, timezone)
+    except InvalidJobError as exc:
+        raise problems.invalid([FieldError(f"body.{exc.field}", exc.reason)]) from None
+    try:
+        return cron.next_fire(expression, timezone, now)
+    except Exception as exc:
+        log.info("cron expression %r never fires: %s", expression, exc)
+        raise problems.invalid([FieldError("body.cron", f"never fires: {expression!r}")]) from None
+
+
+async def _resolve_queue(
+    state: ApiState, job_type: str, queue_name: str | None, tenant: uuid.UUID
+) -> tuple[str, list[FieldError]]:
+    catalog = await state.client.catalog()
+    if queue_name is not None and queue_name not in catalog.queues:
+        catalog = await state.client.catalog(refresh=True)
+    registered = catalog.job_types.get(job_type)
+    name = queue_name or (registered.queue if registered else state.settings.default_queue)
+    queue = catalog.queues.get(name)
+    if queue is None or not queue_visible(queue, tenant):
+        return name, [FieldError("body.queue", f"unknown queue {name!r}")]
+    if job_type in MONEY_TYPES and queue.tier is not Tier.DURABLE:
+        return name, [FieldError("body.queue", f"{job_type} moves money and needs a durable queue")]
+    return name, []
+
+
+def _payload_text(state: ApiState, data: dict[str, Any]) -> str:
+    try:
+        return encode_payload(data, state.settings.max_payload_bytes)
+    except PayloadTooLargeError as exc:
+        raise problems.payload_too_large(exc.reason, "body.data") from None
+    except InvalidJobError as exc:
+        raise problems.invalid([FieldError("body.data", exc.reason)]) from None
+
+
+async def _validated(
+    state: ApiState, principal: Principal, values: dict[str, Any], tenant: uuid.UUID
+) -> dict[str, Any]:
+    """The schedule's column values, checked: payload for its type, queue for the tenant."""
+    errors = validate_payload(values["job_type"], values["data"], ("body", "data"))
+    if not errors:
+        may_enqueue(principal, values["job_type"], values["data"], tenant)
+    queue, queue_errors = await _resolve_queue(state, values["job_type"], values["queue"], tenant)
+    errors.extend(queue_errors)
+    if errors:
+        raise problems.invalid(errors)
+    columns = {k: v for k, v in values.items() if k != "data"}
+    return columns | {"queue": queue, "payload": _payload_text(state, values["data"])}
+
+
+async def _write(tx: Tx, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return await tx.row(name, params)
+    except psycopg.errors.UniqueViolation:
+        raise problems.conflict(f"a schedule named {params['name']!r} already exists") from None
+
+
+@router.post(
+    "/schedules",
+    status_code=201,
+    response_model=ScheduleOut,
+    responses=_ERRORS,
+    summary="Create a schedule (admin, venue_admin)",
+)
+async def create_schedule(
+    body: ScheduleRequest, principal: TenantAdmin, state: State, response: Response
+) -> ScheduleOut:
+    tenant = acting_tenant(principal, body.tenant_id)
+    values = await _validated(
+        state,
+        principal,
+        {
+            "tenant_id": tenant,
+            "name": body.name,
+            "cron": body.cron,
+            "timezone": body.timezone,
+            "queue": body.queue,
+            "job_type": body.type,
+            "data": body.data,
+            "priority": body.priority,
+            "active": body.active,
+            "missed_policy": body.missed_policy,
+            "catch_up_window_seconds": body.catch_up_window_seconds,
+            "overlap_policy": body.overlap_policy,
+        },
+        tenant,
+    )
+    async with state.tenancy.transaction(principal) as tx:
+        next_run = _next_run(body.cron, body.timezone, await tx.now())
+        row = await _write(
+            tx, "api_insert_schedule", values | {"next_run_at": next_run if body.active else None}
+        )
+    assert row is not None
+    response.headers["Location"] = f"{PREFIX}/schedules/{row['id']}"
+    return ScheduleOut.of(row)
+
+
+@router.get("/schedules", response_model=SchedulePage, responses=_ERRORS, summary="List schedules")
+async def list_schedules(
+    principal: Caller,
+    state: State,
+    active: Annotated[bool | None, Query()] = None,
+    queue: Annotated[QueueName | None, Query()] = None,
+    type: Annotated[JobType | None, Query()] = None,
+    tenant_id: Annotated[uuid.UUID | None, Query(description="Platform admins only")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH)] = None,
+) -> SchedulePage:
+    """By name."""
+    after_name, after_id = cursors.text_and_id(cursor)
+    params = {
+        "ids": None,
+        "tenant_id": tenant_filter(principal, tenant_id),
+        "active": active,
+        "queue": queue,
+        "job_type": type,
+        "after_name": after_name,
+        "after_id": after_id,
+        "limit": limit,
+    }
+    async with state.tenancy.transaction(principal) as tx:
+        rows = await tx.rows("api_list_schedules", params)
+    next_cursor = cursors.encode(rows[-1]["name"], rows[-1]["id"]) if len(rows) == limit else None
+    return SchedulePage(items=[ScheduleOut.of(row) for row in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/schedules/{schedule_id}", response_model=ScheduleOut, responses=_ERRORS, summary="Show a schedule"
+)
+async def get_schedule(schedule_id: uuid.UUID, principal: Caller, state: State) -> ScheduleOut:
+    params = {
+        "ids": [schedule_id],
+        "tenant_id": None,
+        "active": None,
+        "queue": None,
+        "job_type": None,
+        "after_name": None,
+        "after_id": None,
+        "limit": 1,
+    }
+    async with state.tenancy.transaction(principal) as tx:
+        row = await tx.row("api_list_schedules", params)
+    if row is None:
+        raise problems.not_found("schedule", schedule_id)
+    return ScheduleOut.of(row)
+
+
+async def _update(
+    state: ApiState, principal: Principal, schedule_id: uuid.UUID, changes: dict[str, Any]
+) -> ScheduleOut:
+    """Apply `changes` under the row lock: validate the merged schedule, then recompute the next run when
+    the timing changed or the schedule was resumed (a paused schedule has no next run)."""
+    async with state.tenancy.transaction(principal) as tx:
+        current = await tx.row("api_lock_schedule", {"id": schedule_id})
+        if current is None:
+            raise problems.not_found("schedule", schedule_id)
+        merged = {
+            "tenant_id": current["tenant_id"],
+            "name": current["name"],
+            "cron": current["cron"],
+            "timezone": current["timezone"],
+            "queue": current["queue"],
+            "job_type": current["job_type"],
+            "data": current["payload"],
+            "priority": current["priority"],
+            "active": current["active"],
+            "missed_policy": current["missed_policy"],
+            "catch_up_window_seconds": current["catch_up_window_seconds"],
+            "overlap_policy": current["overlap_policy"],
+        } | changes
+        if "job_type" in changes and "queue" not in changes:
+            merged["queue"] = None  # the new type's home queue
+        values = await _validated(state, principal, merged, current["tenant_id"])
+        retimed = any(key in changes for key in ("cron", "timezone")) or (
+            merged["active"] and not current["active"]
+        )
+        next_run = current["next_run_at"]
+        if not merged["active"]:
+            next_run = None
+        elif retimed or next_run is None:
+            next_run = _next_run(merged["cron"], merged["timezone"], await tx.now())
+        row = await _write(tx, "api_update_schedule", values | {"id": schedule_id, "next_run_at": next_run})
+    assert row is not None
+    return ScheduleOut.of(row)
+
+
+@router.patch(
+    "/schedules/{schedule_id}",
+    response_model=ScheduleOut,
+    responses=_ERRORS,
+    summary="Change a schedule (admin, venue_admin)",
+)
+async def update_schedule(
+    schedule_id: uuid.UUID, body: ScheduleUpdate, principal: TenantAdmin, state: State
+) -> ScheduleOut:
+    """Only the fields given change. A new cron or time zone moves the next run."""
+    changes = body.model_dump(exclude_unset=True)
+    nulls = [name for name, value in changes.items() if value is None and name != "priority"]
+    if nulls:
+        raise problems.invalid([FieldError(f"body.{name}", "may not be null") for name in nulls])
+    if "type" in changes:
+        changes["job_type"] = changes.pop("type")
+    return await _update(state, principal, schedule_id, changes)
+
+
+@router.post(
+    "/schedules/{schedule_id}/pause",
+    response_model=ScheduleOut,
+    responses=_ERRORS,
+    summary="Pause a schedule (admin, venue_admin)",
+)
+async def pause_schedule(schedule_id: uuid.UUID, principal: TenantAdmin, state: State) -> ScheduleOut:
+    return await _update(state, principal, schedule_id, {"active": False})
+
+
+@router.post(
+    "/schedules/{schedule_id}/resume",
+    response_model=ScheduleOut,
+    responses=_ERRORS,
+    summary="Resume a schedule from its next slot (admin, venue_admin)",
+)
+async def resume_schedule(schedule_id: uuid.UUID, principal: TenantAdmin, state: State) -> ScheduleOut:
+    """Slots that passed while paused are not run."""
+    return await _update(state, principal, schedule_id, {"active": True})
+
+
+@router.delete(
+    "/schedules/{schedule_id}",
+    status_code=204,
+    response_class=Response,
+    responses=_ERRORS,
+    summary="Delete a schedule (admin, venue_admin)",
+)
+async def delete_schedule(schedule_id: uuid.UUID, principal: TenantAdmin, state: State) -> Response:
+    async with state.tenancy.transaction(principal) as tx:
+        row = await tx.row("api_delete_schedule", {"id": schedule_id})
+    if row is None:
+        raise problems.not_found("schedule", schedule_id)
+    return Response(status_code=204)
