@@ -61,11 +61,13 @@ def main() -> None:
 @main.command()
 @click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Worker processes.")
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help="Handler module for the workers.")
-def up(workers: int, imports: tuple[str, ...]) -> None:
-    """Start everything: the database (embedded when DATABASE_URL is unset), migrations, and workers
-    (with maintenance). Workers that die are restarted. Ctrl-C or SIGTERM stops it all gracefully,
-    the embedded database last.
+@click.option("--no-api", is_flag=True, help="Do not serve the HTTP API.")
+def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
+    """Start everything: the database (embedded when DATABASE_URL is unset), migrations, the HTTP API and
+    workers (with maintenance). Children that die are restarted. Ctrl-C or SIGTERM stops it all
+    gracefully, the embedded database last.
     """
+    from jobkeeper.devauth import dev_auth, needs_dev_auth
     from jobkeeper.supervisor import Supervisor, child_environment
 
     stop = threading.Event()
@@ -76,6 +78,18 @@ def up(workers: int, imports: tuple[str, ...]) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     settings = _settings()
+    auth_env: dict[str, str] = {}
+    minted = False
+    if not no_api:
+        from jobkeeper.api.app import check_settings
+
+        if needs_dev_auth(settings):
+            settings, auth_env = dev_auth(settings)
+            minted = True
+        try:
+            check_settings(settings)  # before any database is started
+        except ConfigError as exc:
+            raise ConfigurationError(f"{exc} (or run `jobkeeper up --no-api`)") from None
 
     def body(database: Database) -> None:
         started = time.monotonic()
@@ -87,9 +101,27 @@ def up(workers: int, imports: tuple[str, ...]) -> None:
         click.echo(
             f"database url: {database.url}" if database.embedded else "database url: (from DATABASE_URL)"
         )
+        click.echo(f"data dir: {settings.data_dir}" if database.embedded else "data dir: (not used)")
         click.echo(f"migrations: {before or 'none'} -> {after} ({time.monotonic() - started:.2f} s)")
         supervisor = Supervisor()
-        env = child_environment(database.url)
+        env = child_environment(database.url) | auth_env
+        if not no_api:
+            supervisor.add("api", ["api"], env)
+            base = f"http://{settings.host}:{settings.port}"
+            click.echo(f"api: {base}/api/v1/queue (OpenAPI docs at {base}/docs)")
+            click.echo(f"dashboard: {base}/dashboard")
+            if minted:
+                from jobkeeper.api.auth import Role, mint_token
+
+                token = mint_token(
+                    settings,
+                    role=Role.ADMIN,
+                    tenant_id=settings.default_tenant,
+                    subject="dev",
+                    ttl_seconds=86400,
+                )
+                click.echo(f"development admin token (24 h; secret in {settings.data_dir}/dev-jwt-secret):")
+                click.echo(f"  {token}")
         args = ["worker", *(arg for module in imports for arg in ("--import", module))]
         for n in range(workers):
             supervisor.add(f"worker {n + 1}", args, env)

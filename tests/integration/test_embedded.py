@@ -10,12 +10,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from jobkeeper import Client, JobStatus, Settings
 from jobkeeper.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
+from tests.receivers import free_port
 from tests.support import eventually
 
 JOBKEEPER = str(Path(sys.executable).parent / "jobkeeper")
@@ -76,6 +78,7 @@ async def test_pool_sessions_carry_the_configured_timeouts(server: EmbeddedPostg
 def _env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("JOBKEEPER_")}
     env["JOBKEEPER_DATA_DIR"] = str(data_dir)
+    env["JOBKEEPER_PORT"] = str(free_port())
     return env
 
 
@@ -181,6 +184,10 @@ async def test_up_runs_workers_that_process_jobs(server_dir: Path) -> None:
     process, lines = _start_up(data_dir, "--workers", "2", "--import", "tests.worker.cli_handlers")
     try:
         assert "workers: 2 (maintenance runs in one of them at a time)" in lines
+        api = next(line.split()[1] for line in lines if line.startswith("api: "))
+        token = lines[
+            lines.index(next(line for line in lines if line.startswith("development admin token"))) + 1
+        ]
         url = _url_from(lines)
         async with Client(url, settings=Settings.from_env({}, pool_min=0, pool_max=2)) as client:
             jobs = await client.enqueue_many([{"type": "echo", "payload": {"n": n}} for n in range(20)])
@@ -193,6 +200,22 @@ async def test_up_runs_workers_that_process_jobs(server_dir: Path) -> None:
             done = await client.get_job(jobs[3].id)
             assert done is not None
             assert done.result == {"echo": {"n": 3}, "attempt": 1}
+            # The API child answers with the development token `up` printed.
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token.strip()}"}) as http:
+
+                async def api_answers() -> bool:
+                    try:
+                        response = await http.get(f"{api}/jobs/{jobs[3].id}")
+                    except httpx.TransportError:
+                        return False
+                    return response.status_code == 200
+
+                await eventually(api_answers, timeout=30, what="the API of `jobkeeper up`")
+                response = await http.get(f"{api}/jobs/{jobs[3].id}")
+                assert response.json()["status"] == "completed"
+                assert (
+                    await http.get(f"{api}/jobs/{jobs[3].id}", headers={"Authorization": ""})
+                ).status_code == 401
 
             async def both_workers_registered() -> bool:
                 with psycopg.connect(url) as conn:
@@ -208,3 +231,12 @@ async def test_up_runs_workers_that_process_jobs(server_dir: Path) -> None:
     finally:
         assert _finish(process, signal.SIGTERM) == 0
     assert not _running(data_dir / "pgdata")
+
+
+def test_up_on_a_real_database_never_invents_a_secret(server_dir: Path) -> None:
+    env = _env(server_dir) | {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    result = subprocess.run([JOBKEEPER, "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "JOBKEEPER_JWT_SECRET" in result.stderr
+    assert "--no-api" in result.stderr
+    assert not (server_dir / "dev-jwt-secret").exists()
