@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint typecheck unit clean
+.PHONY: up test lint typecheck unit clean browsers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# The dashboard's browser tests (tests/e2e) drive Debian's chromium through Playwright; never
+# `playwright install`. Installs chromium only when it is missing.
+browsers:
+	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
+
+test: lint typecheck browsers
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:

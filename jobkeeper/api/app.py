@@ -27,6 +27,7 @@ from jobkeeper.api import (
     routes_dead_letters,
     routes_health,
     routes_jobs,
+    routes_limits,
     routes_metrics,
     routes_queues,
     routes_schedules,
@@ -158,6 +159,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         routes_dead_letters,
         routes_schedules,
         routes_alerts,
+        routes_limits,
         routes_metrics,
     ):
         app.include_router(module.router)

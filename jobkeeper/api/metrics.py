@@ -6,9 +6,9 @@ state and severity names only — never tenant ids or payload data.
 
 Durations and results cover the last `JOBKEEPER_METRICS_WINDOW` seconds (default 300) of finished jobs,
 because workers may run in other processes: they are gauges of that window, including the duration
-histogram (use `histogram_quantile` on it directly, not on `rate()`). Rate-limiter *waits* (how long jobs
-waited for an outbound token) are not recorded anywhere yet, so they are not exported; the limiters' tokens
-and in-flight calls are.
+histogram (use `histogram_quantile` on it directly, not on `rate()`). Outbound limiters export their
+tokens, calls in flight, and a counter of jobs put back for want of a token or slot (`waits`, kept in the
+limiter's row by the workers' gate).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -153,11 +153,18 @@ class DatabaseCollector(Collector):
             "Calls in flight through each outbound limiter",
             labels=["limiter"],
         )
+        waits = CounterMetricFamily(
+            "jobkeeper_rate_limiter_waits",
+            "Jobs put back to pending because their outbound limiter had no token or free slot",
+            labels=["limiter"],
+        )
         for row in snap.limiters:
             tokens.add_metric([row["name"]], float(row["tokens"]))
             in_flight.add_metric([row["name"]], float(row["in_flight"]))
+            waits.add_metric([row["name"]], float(row["waits"]))
         yield tokens
         yield in_flight
+        yield waits
 
         raised = GaugeMetricFamily(
             "jobkeeper_alerts_raised", "Alerts raised within the window", labels=["severity"]

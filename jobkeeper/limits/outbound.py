@@ -9,6 +9,7 @@ group's: several services share one budget.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from collections import defaultdict
@@ -46,6 +47,8 @@ class Gate:
     deferred: list[tuple[uuid.UUID, datetime]]
     tokens: dict[str, float]
     now: datetime
+    waits: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Per limiter, how many of the deferred jobs it held back (a group counts its members' too)."""
 
 
 def plan(
@@ -72,6 +75,7 @@ def plan(
     waiting: dict[str, int] = defaultdict(int)
     granted: list[uuid.UUID] = []
     deferred: list[tuple[uuid.UUID, datetime]] = []
+    held: dict[str, int] = defaultdict(int)
     for job_id, name in requests:
         found = limiters.get(name)
         if found is None:  # a limiter that no longer exists does not hold work back
@@ -104,8 +108,10 @@ def plan(
             delay = max(delays)
         else:
             delay = CONCURRENCY_RETRY_SECONDS
+        for s in chain:
+            held[s.name] += 1
         deferred.append((job_id, now + timedelta(seconds=max(delay, 0.001))))
-    return Gate(granted, deferred, tokens, now)
+    return Gate(granted, deferred, tokens, now, dict(held))
 
 
 async def gate(
@@ -145,6 +151,7 @@ async def gate(
                 "names": list(result.tokens),
                 "tokens": [max(0.0, math.floor(t * 1e9) / 1e9) for t in result.tokens.values()],
                 "refilled_ats": [clock] * len(result.tokens),
+                "waits": [result.waits.get(name, 0) for name in result.tokens],
             },
         )
         if result.deferred:

@@ -37,6 +37,7 @@ class Endpoint:
             .replace("{schedule_id}", str(SOME_ID))
             .replace("{alert_id}", str(SOME_ID))
             .replace("{queue}", "money")
+            .replace("{name}", "stripe")
         )
 
     def __str__(self) -> str:
@@ -186,6 +187,20 @@ ENDPOINTS = [
         P + "/alerts/{alert_id}/acknowledge",
         Role.VENUE_ADMIN,
         invalid=(P + "/alerts/x/acknowledge", None, "path.alert_id"),
+    ),
+    Endpoint("GET", P + "/limiters", Role.USER),
+    Endpoint(
+        "PATCH",
+        P + "/limiters/{name}",
+        Role.ADMIN,
+        body={"rate_per_second": 120},
+        invalid=(P + "/limiters/stripe", {"burst": 0}, "body.burst"),
+    ),
+    Endpoint(
+        "GET",
+        P + "/queues/{queue}/metrics",
+        Role.USER,
+        invalid=(P + "/queues/money/metrics?hours=0", None, "query.hours"),
     ),
 ]
 

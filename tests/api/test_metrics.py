@@ -68,7 +68,9 @@ async def test_metrics_read_the_queues_at_scrape_time(
     assert abs(_value(samples, "jobkeeper_job_duration_seconds_sum", **histogram) - 3.4) < 0.01
     assert _value(samples, "jobkeeper_dead_letters", queue="communication") == 1
     assert _value(samples, "jobkeeper_rate_limiter_tokens", limiter="stripe") == 20
-    assert _value(samples, "jobkeeper_rate_limiter_in_flight", limiter="twilio") == 0
+    # The processing SMS job holds a twilio slot (slots are counted from processing jobs).
+    assert _value(samples, "jobkeeper_rate_limiter_in_flight", limiter="twilio") == 1
+    assert _value(samples, "jobkeeper_rate_limiter_waits_total", limiter="twilio") == 0
     assert _value(samples, "jobkeeper_alerts_raised", severity="critical") == 1
     assert _value(samples, "jobkeeper_alert_deliveries", severity="critical") == 1
     assert _value(samples, "jobkeeper_alerts_unacknowledged", severity="critical") == 1

@@ -299,12 +299,38 @@ GROUP BY d.queue;
 
 -- name: api_metrics_limiters
 -- Outbound rate limiters as the workers share them: tokens available now (refilled to the database
--- clock) and calls in flight.
+-- clock), calls in flight (jobs processing whose type names the limiter: the slots the gate counts), and
+-- jobs put back so far for want of a token or slot.
 SELECT l.name,
        least(l.burst::float8,
              l.tokens + greatest(extract(epoch FROM now() - l.refilled_at), 0) * l.rate_per_second)::float8 AS tokens,
-       l.burst, l.rate_per_second, l.in_flight
-FROM jobkeeper.rate_limiters l;
+       l.burst, l.rate_per_second, l.max_concurrency, l.limiter_group, l.waits,
+       (SELECT count(*) FROM jobkeeper.jobs j JOIN jobkeeper.job_types jt ON jt.name = j.type
+         WHERE j.status = 'processing' AND jt.limiter = l.name) AS in_flight
+FROM jobkeeper.rate_limiters l
+ORDER BY l.name;
+
+-- name: api_update_limiter
+UPDATE jobkeeper.rate_limiters
+SET rate_per_second = COALESCE(%(rate_per_second)s::float8, rate_per_second),
+    burst = COALESCE(%(burst)s::integer, burst),
+    max_concurrency = CASE WHEN %(clear_max_concurrency)s::boolean THEN NULL
+                           ELSE COALESCE(%(max_concurrency)s::integer, max_concurrency) END,
+    tokens = least(tokens, COALESCE(%(burst)s::integer, burst)::float8)
+WHERE name = %(name)s
+RETURNING name;
+
+-- name: api_queue_metrics_history
+-- Snapshots of one queue for charts, oldest first. `tenant_id` NULL: the all-tenants rows (admins); the
+-- API role sees only its own tenant's rows through row-level security.
+SELECT captured_at, tenant_id, waiting, scheduled, running, completed, failed, dead, throughput_per_minute,
+       oldest_waiting_seconds
+FROM jobkeeper.queue_metrics
+WHERE queue = %(queue)s
+  AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s::uuid
+  AND captured_at >= %(since)s::timestamptz
+ORDER BY captured_at DESC
+LIMIT %(limit)s;
 
 -- name: api_metrics_alerts
 SELECT a.severity,

@@ -22,8 +22,9 @@ GROUP BY jt.limiter;
 
 -- name: store_limiter_tokens
 UPDATE jobkeeper.rate_limiters l
-SET tokens = u.tokens, refilled_at = u.refilled_at
-FROM unnest(%(names)s::text[], %(tokens)s::float8[], %(refilled_ats)s::timestamptz[]) AS u(name, tokens, refilled_at)
+SET tokens = u.tokens, refilled_at = u.refilled_at, waits = l.waits + u.waits
+FROM unnest(%(names)s::text[], %(tokens)s::float8[], %(refilled_ats)s::timestamptz[], %(waits)s::bigint[])
+     AS u(name, tokens, refilled_at, waits)
 WHERE l.name = u.name;
 
 -- name: defer_jobs

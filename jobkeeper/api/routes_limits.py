@@ -1,0 +1,143 @@
+"""Outbound rate limiters (view, adjust) and the queue-metrics history for charts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobkeeper.api import problems
+from jobkeeper.api.access import tenant_filter
+from jobkeeper.api.auth import Caller, PlatformAdmin
+from jobkeeper.api.schemas import QUEUE_PATTERN
+from jobkeeper.api.state import State
+
+PREFIX = "/api/v1/queue"
+router = APIRouter(prefix=PREFIX, tags=["limiters"])
+_ERRORS = problems.responses(400, 401, 403, 404, 422, 503)
+LIMITER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+
+
+class LimiterOut(BaseModel):
+    name: str
+    rate_per_second: float
+    burst: int
+    max_concurrency: int | None
+    group: str | None = Field(description="the limiter whose budget this one also draws on")
+    tokens: float = Field(description="tokens available now (refilled to the database clock)")
+    in_flight: int = Field(description="jobs now processing whose type names this limiter")
+    waits: int = Field(description="jobs put back so far for want of a token or a free slot")
+
+
+class LimiterList(BaseModel):
+    items: list[LimiterOut]
+
+
+class LimiterUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rate_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_concurrency: int | None = Field(default=None, ge=1, le=1_000_000)
+    unlimited_concurrency: bool = Field(default=False, description="remove the concurrency cap")
+
+
+class MetricsPoint(BaseModel):
+    captured_at: datetime
+    waiting: int
+    scheduled: int
+    running: int
+    completed: int
+    failed: int
+    dead: int
+    throughput_per_minute: float
+    oldest_waiting_seconds: float | None
+
+
+class MetricsHistory(BaseModel):
+    queue: str
+    tenant_id: uuid.UUID | None = Field(description="null: all tenants (platform admins)")
+    points: list[MetricsPoint] = Field(description="oldest first, one per snapshot (every minute)")
+
+
+async def _limiters(principal: Caller, state: State) -> list[LimiterOut]:
+    async with state.tenancy.transaction(principal) as tx:
+        rows = await tx.rows("api_metrics_limiters")
+    return [
+        LimiterOut(
+            name=row["name"],
+            rate_per_second=row["rate_per_second"],
+            burst=row["burst"],
+            max_concurrency=row["max_concurrency"],
+            group=row["limiter_group"],
+            tokens=round(row["tokens"], 3),
+            in_flight=row["in_flight"],
+            waits=row["waits"],
+        )
+        for row in rows
+    ]
+
+
+@router.get("/limiters", response_model=LimiterList, responses=_ERRORS, summary="List outbound rate limiters")
+async def list_limiters(principal: Caller, state: State) -> LimiterList:
+    """Every outbound limiter the workers share, with its tokens now, calls in flight and waits so far.
+    In-flight counts are the caller's tenant's jobs (platform admins: all)."""
+    return LimiterList(items=await _limiters(principal, state))
+
+
+@router.patch(
+    "/limiters/{name}",
+    response_model=LimiterOut,
+    responses=_ERRORS,
+    summary="Adjust an outbound rate limiter",
+)
+async def update_limiter(
+    name: Annotated[str, Path(pattern=LIMITER_PATTERN)],
+    change: LimiterUpdate,
+    principal: PlatformAdmin,
+    state: State,
+) -> LimiterOut:
+    """Change a limiter's rate, burst or concurrency cap; every worker uses it from its next gate."""
+    async with state.tenancy.transaction(principal) as tx:
+        updated = await tx.row(
+            "api_update_limiter",
+            {
+                "name": name,
+                "rate_per_second": change.rate_per_second,
+                "burst": change.burst,
+                "max_concurrency": change.max_concurrency,
+                "clear_max_concurrency": change.unlimited_concurrency,
+            },
+        )
+    if updated is None:
+        raise problems.not_found("limiter", name)
+    (limiter,) = [item for item in await _limiters(principal, state) if item.name == name]
+    return limiter
+
+
+@router.get(
+    "/queues/{queue}/metrics",
+    response_model=MetricsHistory,
+    responses=_ERRORS,
+    summary="Queue metrics history",
+)
+async def queue_metrics(
+    queue: Annotated[str, Path(pattern=QUEUE_PATTERN)],
+    principal: Caller,
+    state: State,
+    hours: Annotated[float, Query(gt=0, le=24 * 31, description="how far back")] = 24.0,
+    tenant_id: Annotated[
+        uuid.UUID | None, Query(description="Platform admins only; omit for all tenants")
+    ] = None,
+) -> MetricsHistory:
+    """The per-minute snapshots of a queue (the leader writes them), for throughput and failure charts."""
+    scope = tenant_filter(principal, tenant_id)
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    async with state.tenancy.transaction(principal) as tx:
+        rows = await tx.rows(
+            "api_queue_metrics_history", {"queue": queue, "tenant_id": scope, "since": since, "limit": 50_000}
+        )
+    points = [MetricsPoint(**{k: v for k, v in row.items() if k != "tenant_id"}) for row in reversed(rows)]
+    return MetricsHistory(queue=queue, tenant_id=scope, points=points)

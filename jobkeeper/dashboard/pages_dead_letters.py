@@ -1,0 +1,244 @@
+"""Dead letters: list (filtered, keyset-paged), detail, replay one, replay or purge a filtered set."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from jobkeeper.api import cursors, problems
+from jobkeeper.api.problems import FieldError
+from jobkeeper.api.schemas import QUEUE_PATTERN
+from jobkeeper.dashboard.web import (
+    PREFIX,
+    DashboardRoute,
+    Signed,
+    Viewer,
+    checked_form,
+    redirect,
+    render,
+    url,
+)
+from jobkeeper.deadletters import DeadLetterFilter
+
+router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+
+PAGE_SIZE = 50
+MAX_REPLAY = 10_000
+FIELDS = ("queue", "type", "tenant", "since", "until", "replayed")
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The dead-letter filter as the forms send it."""
+
+    values: dict[str, str]
+
+    @classmethod
+    def read(cls, pairs: Sequence[tuple[str, str]]) -> Selection:
+        values: dict[str, str] = {}
+        for key, raw in pairs:
+            text = raw.strip()
+            if key in FIELDS and text and key not in values:
+                if "\x00" in text or len(text) > 400:
+                    raise problems.invalid([FieldError(key, "is too long or contains NUL")])
+                values[key] = text
+        return cls(values)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(k, self.values[k]) for k in FIELDS if k in self.values]
+
+    def get(self, name: str) -> str:
+        return self.values.get(name, "")
+
+    def where(self, viewer: Viewer, *, replayed: bool | None = None) -> DeadLetterFilter:
+        errors: list[FieldError] = []
+        queue = self.values.get("queue")
+        if queue is not None and not re.match(QUEUE_PATTERN, queue):
+            errors.append(FieldError("queue", "is not a queue name"))
+        tenant = viewer.scope
+        if "tenant" in self.values:
+            try:
+                requested = uuid.UUID(self.values["tenant"])
+            except ValueError:
+                errors.append(FieldError("tenant", "is not a tenant id (UUID)"))
+            else:
+                if viewer.principal.is_platform_admin:
+                    tenant = requested
+                elif requested != viewer.principal.tenant_id:
+                    raise problems.forbidden("only platform admins may read another tenant's records")
+        times: dict[str, datetime | None] = {}
+        for name in ("since", "until"):
+            raw = self.values.get(name)
+            times[name] = None
+            if raw:
+                try:
+                    moment = datetime.fromisoformat(raw)
+                except ValueError:
+                    errors.append(FieldError(name, f"is not a date and time: {raw!r}"))
+                else:
+                    times[name] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        shown = self.values.get("replayed")
+        if replayed is None and shown in ("yes", "no"):
+            replayed = shown == "yes"
+        if errors:
+            raise problems.invalid(errors)
+        return DeadLetterFilter(
+            queue=queue,
+            type=self.values.get("type"),
+            tenant_id=tenant,
+            since=times["since"],
+            until=times["until"],
+            replayed=replayed,
+        )
+
+
+@router.get("/dead-letters", name="dashboard_dead_letters")
+async def list_dead_letters(
+    request: Request, viewer: Signed, cursor: str | None = Query(None, max_length=cursors.MAX_CURSOR_LENGTH)
+) -> Response:
+    selection = Selection.read(request.query_params.multi_items())
+    where = selection.where(viewer)
+    before_failed_at, before_id = cursors.time_and_id(cursor)
+    params = where.params() | {
+        "limit": PAGE_SIZE,
+        "before_failed_at": before_failed_at,
+        "before_id": before_id,
+    }
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        rows, queues = await tx.batch(("list_dead_letters", params), ("load_queues", {}))
+    next_page = None
+    if len(rows) == PAGE_SIZE:
+        last = rows[-1]
+        next_page = url(
+            "/dead-letters", [*selection.pairs(), ("cursor", cursors.encode(last["failed_at"], last["id"]))]
+        )
+    return render(
+        request,
+        "dead_letters.html",
+        {
+            "letters": rows,
+            "selection": selection,
+            "queues": [q["name"] for q in queues],
+            "next_page": next_page,
+            "replay_all": url("/dead-letters/confirm", [*selection.pairs(), ("action", "replay")]),
+            "purge_all": url("/dead-letters/confirm", [*selection.pairs(), ("action", "purge")]),
+        },
+        viewer=viewer,
+    )
+
+
+def _action(raw: str | None) -> str:
+    if raw not in ("replay", "purge"):
+        raise problems.invalid([FieldError("action", "must be replay or purge")])
+    return raw
+
+
+@router.get("/dead-letters/confirm")
+async def confirm(request: Request, viewer: Signed) -> Response:
+    viewer.require_tenant_admin()
+    action = _action(request.query_params.get("action"))
+    selection = Selection.read(request.query_params.multi_items())
+    # Replay skips dead letters already replayed; purge takes the filter as shown.
+    where = selection.where(viewer, replayed=False if action == "replay" else None)
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        row = await tx.row("dashboard_count_dead_letters", where.params())
+    total = int(row["total"]) if row else 0
+    noun = f"{total} dead letter{'s' if total != 1 else ''}"
+    message = (
+        f"Each becomes a fresh pending job (at most {MAX_REPLAY:,} at a time, oldest first)."
+        if action == "replay"
+        else "They are deleted for good; the failed jobs themselves are kept."
+    )
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": f"{action.title()} {noun}?",
+            "message": message,
+            "count": total,
+            "action_url": url(f"/dead-letters/{action}"),
+            "fields": selection.pairs(),
+            "button": f"{action.title()} {noun}",
+            "back": url("/dead-letters", selection.pairs()),
+            "danger": action == "purge",
+        },
+        viewer=viewer,
+    )
+
+
+@router.post("/dead-letters/replay")
+async def replay_set(request: Request, viewer: Signed) -> Response:
+    form = await checked_form(request, viewer)
+    viewer.require_tenant_admin()
+    selection = Selection.read(form.pairs)
+    where = selection.where(viewer, replayed=False)
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        rows = await tx.rows("replay_dead_letters", where.params() | {"limit": MAX_REPLAY})
+    return redirect(url("/dead-letters", selection.pairs()), notice=f"replayed {len(rows)} dead letters")
+
+
+@router.post("/dead-letters/purge")
+async def purge_set(request: Request, viewer: Signed) -> Response:
+    form = await checked_form(request, viewer)
+    viewer.require_tenant_admin()
+    selection = Selection.read(form.pairs)
+    where = selection.where(viewer)
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        rows = await tx.rows("purge_dead_letters", where.params())
+    return redirect(url("/dead-letters", selection.pairs()), notice=f"purged {len(rows)} dead letters")
+
+
+async def _one(viewer: Viewer, dead_letter_id: uuid.UUID) -> dict[str, Any]:
+    params = DeadLetterFilter(ids=[dead_letter_id]).params() | {
+        "limit": 1,
+        "before_failed_at": None,
+        "before_id": None,
+    }
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        row = await tx.row("list_dead_letters", params)
+    if row is None:
+        raise problems.not_found("dead letter", dead_letter_id)
+    return row
+
+
+@router.get("/dead-letters/{dead_letter_id}")
+async def detail(request: Request, viewer: Signed, dead_letter_id: uuid.UUID) -> Response:
+    letter = await _one(viewer, dead_letter_id)
+    return render(
+        request,
+        "dead_letter.html",
+        {"letter": letter, "attempts": list(reversed(letter["errors"] or []))},
+        viewer=viewer,
+    )
+
+
+@router.post("/dead-letters/{dead_letter_id}/replay")
+async def replay_one(request: Request, viewer: Signed, dead_letter_id: uuid.UUID) -> Response:
+    await checked_form(request, viewer)
+    viewer.require_tenant_admin()
+    where = DeadLetterFilter(ids=[dead_letter_id])
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        rows = await tx.rows("replay_dead_letters", where.params() | {"limit": 1})
+    if not rows:
+        letter = await _one(viewer, dead_letter_id)
+        raise problems.conflict(
+            f"dead letter {dead_letter_id} was already replayed as job {letter['replayed_job_id']}"
+        )
+    return redirect(url(f"/jobs/{rows[0]['id']}"), notice="replayed as this new job")
+
+
+@router.post("/dead-letters/{dead_letter_id}/purge")
+async def purge_one(request: Request, viewer: Signed, dead_letter_id: uuid.UUID) -> Response:
+    await checked_form(request, viewer)
+    viewer.require_tenant_admin()
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        rows = await tx.rows("purge_dead_letters", DeadLetterFilter(ids=[dead_letter_id]).params())
+    if not rows:
+        raise problems.not_found("dead letter", dead_letter_id)
+    return redirect(url("/dead-letters"), notice="dead letter purged")

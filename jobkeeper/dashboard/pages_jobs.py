@@ -1,0 +1,215 @@
+"""Jobs: the filtered list (keyset-paged), a job's detail, retry and cancel, bulk actions on a filter."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from jobkeeper.api import cursors, problems
+from jobkeeper.api.tenancy import Tx
+from jobkeeper.dashboard.diagnosis import diagnose
+from jobkeeper.dashboard.filters import JobFilter
+from jobkeeper.dashboard.web import (
+    PREFIX,
+    DashboardRoute,
+    Signed,
+    Viewer,
+    checked_form,
+    redirect,
+    render,
+    url,
+)
+from jobkeeper.types import JobStatus
+
+router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+
+PAGE_SIZE = 50
+MAX_BULK = 10_000
+WORKER_MAX_AGE_SECONDS = 60.0
+FINAL = ("completed", "failed", "cancelled")
+ACTIONABLE = {"retry": ["failed", "cancelled"], "cancel": ["pending", "processing"]}
+
+
+async def _choices(tx: Tx, viewer: Viewer) -> dict[str, Any]:
+    """Queues (and, for platform admins, tenants) for the filter form's drop-downs."""
+    statements: list[tuple[str, dict[str, Any]]] = [("load_queues", {})]
+    if viewer.principal.is_platform_admin:
+        statements.append(("dashboard_tenants", {}))
+    found = await tx.batch(*statements)
+    return {
+        "queues": [row["name"] for row in found[0]],
+        "tenants": found[1] if len(found) > 1 else [],
+        "statuses": [s.value for s in JobStatus],
+    }
+
+
+@router.get("/jobs", name="dashboard_jobs")
+async def list_jobs(
+    request: Request, viewer: Signed, cursor: str | None = Query(None, max_length=cursors.MAX_CURSOR_LENGTH)
+) -> Response:
+    where = JobFilter.read(request.query_params.multi_items())
+    params = where.params(viewer)
+    before_created_at, before_id = cursors.time_and_id(cursor)
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        rows = await tx.rows(
+            "dashboard_list_jobs",
+            params | {"before_created_at": before_created_at, "before_id": before_id, "limit": PAGE_SIZE},
+        )
+        choices = await _choices(tx, viewer)
+    next_page = None
+    if len(rows) == PAGE_SIZE:
+        next_page = url(
+            "/jobs", [*where.pairs(), ("cursor", cursors.encode(rows[-1]["created_at"], rows[-1]["id"]))]
+        )
+    return render(
+        request,
+        "jobs.html",
+        {
+            "jobs": rows,
+            "where": where,
+            "next_page": next_page,
+            "first_page": url("/jobs", where.pairs()) if cursor else None,
+            "retry_all": url("/jobs/bulk", [*where.pairs(), ("action", "retry")]),
+            "cancel_all": url("/jobs/bulk", [*where.pairs(), ("action", "cancel")]),
+            **choices,
+        },
+        viewer=viewer,
+    )
+
+
+def _action(raw: str | None) -> str:
+    if raw not in ACTIONABLE:
+        raise problems.invalid([problems.FieldError("action", "must be retry or cancel")])
+    return raw
+
+
+@router.get("/jobs/bulk", name="dashboard_bulk_confirm")
+async def bulk_confirm(request: Request, viewer: Signed) -> Response:
+    viewer.require_tenant_admin()
+    pairs = request.query_params.multi_items()
+    action = _action(request.query_params.get("action"))
+    where = JobFilter.read(pairs)
+    params = where.params(viewer)
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        row = await tx.row("dashboard_count_jobs", params | {"actionable": ACTIONABLE[action]})
+    total = int(row["total"]) if row else 0
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": f"{action.title()} {total} job{'s' if total != 1 else ''}?",
+            "message": (
+                f"This will {action} every {' or '.join(ACTIONABLE[action])} job the filter selects"
+                + (f" (at most {MAX_BULK:,} at a time)" if total > MAX_BULK else "")
+                + "."
+            ),
+            "count": total,
+            "action_url": url("/jobs/bulk"),
+            "fields": [*where.pairs(), ("action", action)],
+            "button": f"{action.title()} {min(total, MAX_BULK)} jobs",
+            "back": url("/jobs", where.pairs()),
+            "danger": action == "cancel",
+        },
+        viewer=viewer,
+    )
+
+
+@router.post("/jobs/bulk")
+async def bulk(request: Request, viewer: Signed) -> Response:
+    form = await checked_form(request, viewer)
+    viewer.require_tenant_admin()
+    action = _action(form.get("action"))
+    where = JobFilter.read(form.pairs)
+    params = where.params(viewer) | {"limit": MAX_BULK}
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        rows = await tx.rows(f"dashboard_bulk_{action}", params)
+    verb = "retried" if action == "retry" else "cancelled"
+    return redirect(url("/jobs", where.pairs()), notice=f"{verb} {len(rows)} jobs")
+
+
+async def _job(viewer: Viewer, job_id: uuid.UUID) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        job, diagnosis = await tx.batch(
+            ("dashboard_job", {"id": job_id}),
+            ("dashboard_diagnose_job", {"id": job_id, "max_age": WORKER_MAX_AGE_SECONDS}),
+        )
+    if not job:
+        raise problems.not_found("job", job_id)
+    return job[0], (diagnosis[0] if diagnosis else None)
+
+
+def _timeline(job: dict[str, Any]) -> list[tuple[datetime, str]]:
+    events: list[tuple[datetime, str]] = [(job["created_at"], "enqueued")]
+    if job["scheduled_at"] > job["created_at"]:
+        events.append((job["scheduled_at"], "due (scheduled)"))
+    for entry in job["errors"] or []:
+        at = entry.get("at")
+        when = datetime.fromisoformat(at) if isinstance(at, str) else None
+        if when is not None:
+            kind = entry.get("type") or "error"
+            events.append((when, f"attempt {entry.get('attempt', '?')} failed: {kind}"))
+    if job["started_at"] is not None:
+        events.append((job["started_at"], f"started (attempt {job['attempts']})"))
+    if job["completed_at"] is not None:
+        events.append((job["completed_at"], job["status"]))
+    if job["dead_lettered_at"] is not None:
+        events.append((job["dead_lettered_at"], "moved to dead letters"))
+    if job["dead_letter_replayed_at"] is not None:
+        events.append((job["dead_letter_replayed_at"], "retried from dead letters"))
+    return sorted(events, key=lambda event: event[0])
+
+
+def _context(job: dict[str, Any], diagnosis: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "job": job,
+        "final": job["status"] in FINAL,
+        "timeline": _timeline(job),
+        "attempts": list(reversed(job["errors"] or [])),
+        "reasons": diagnose(diagnosis) if diagnosis is not None else [],
+    }
+
+
+@router.get("/jobs/{job_id}", name="dashboard_job")
+async def job_detail(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response:
+    job, diagnosis = await _job(viewer, job_id)
+    return render(request, "job.html", _context(job, diagnosis), viewer=viewer)
+
+
+@router.get("/fragments/jobs/{job_id}")
+async def job_fragment(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response:
+    job, diagnosis = await _job(viewer, job_id)
+    return render(request, "_job_live.html", _context(job, diagnosis), viewer=viewer)
+
+
+@router.post("/jobs/{job_id}/retry")
+async def retry(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response:
+    await checked_form(request, viewer)
+    viewer.require_tenant_admin()
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        row = await tx.row("api_retry_job", {"id": job_id})
+    if row is None:
+        raise problems.not_found("job", job_id)
+    if not row["changed"]:
+        raise problems.conflict(
+            f"job {job_id} is {row['status']}; only failed or cancelled jobs can be retried"
+        )
+    return redirect(url(f"/jobs/{job_id}"), notice="retried: the job is pending again")
+
+
+@router.post("/jobs/{job_id}/cancel")
+async def cancel(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response:
+    await checked_form(request, viewer)
+    viewer.require_tenant_admin()
+    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+        job = await viewer.state.client.cancel(job_id, conn=tx.conn)
+    if job is None:
+        raise problems.not_found("job", job_id)
+    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        raise problems.conflict(f"job {job_id} has already {job.status.value}; it cannot be cancelled")
+    notice = (
+        "cancel requested: its worker will stop it" if job.status is JobStatus.PROCESSING else "cancelled"
+    )
+    return redirect(url(f"/jobs/{job_id}"), notice=notice)

@@ -1,0 +1,95 @@
+"""The dashboard's session and CSRF protection.
+
+The session cookie holds the signed-in JWT itself: every request verifies it with the API's
+`AuthConfig`, so the dashboard has no session store and the same roles, tenant and expiry apply as on the
+API. The cookie is HttpOnly, SameSite=Strict, scoped to `/dashboard`, Secure when the request came over
+TLS, and lives no longer than the token.
+
+Every POST carries a CSRF token that is an HMAC of the session token: only a page that was served to the
+holder of the session can know it, it needs no server-side state (any API process can check it), and it
+changes with each sign-in. The sign-in form, which has no session yet, is protected by a double-submit
+cookie instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Any
+
+import jwt
+from fastapi import Request, Response
+
+COOKIE = "jobkeeper_session"
+SIGNIN_COOKIE = "jobkeeper_signin"
+PATH = "/dashboard"
+CSRF_FIELD = "csrf_token"
+_CSRF_CONTEXT = b"jobkeeper-dashboard-csrf-v1"
+
+
+def csrf_token(session_token: str) -> str:
+    key = hashlib.sha256(session_token.encode("utf-8")).digest()
+    return hmac.new(key, _CSRF_CONTEXT, hashlib.sha256).hexdigest()
+
+
+def csrf_valid(session_token: str, submitted: str | None) -> bool:
+    if not submitted:
+        return False
+    return hmac.compare_digest(csrf_token(session_token), submitted)
+
+
+def is_tls(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _lifetime(token: str) -> int | None:
+    """Seconds until the token expires (read unverified: the token was verified just before)."""
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float):
+        return None
+    return max(0, int(exp - time.time()))
+
+
+def set_session(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=_lifetime(token),
+        path=PATH,
+        httponly=True,
+        secure=is_tls(request),
+        samesite="strict",
+    )
+
+
+def clear_session(response: Response, request: Request) -> None:
+    response.delete_cookie(COOKIE, path=PATH, httponly=True, secure=is_tls(request), samesite="strict")
+
+
+def new_signin_nonce() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def set_signin_nonce(response: Response, request: Request, nonce: str) -> None:
+    response.set_cookie(
+        SIGNIN_COOKIE,
+        nonce,
+        max_age=3600,
+        path=PATH,
+        httponly=True,
+        secure=is_tls(request),
+        samesite="strict",
+    )
+
+
+def signin_nonce_valid(request: Request, submitted: str | None) -> bool:
+    expected = request.cookies.get(SIGNIN_COOKIE)
+    if not expected or not submitted:
+        return False
+    return hmac.compare_digest(expected, submitted)
