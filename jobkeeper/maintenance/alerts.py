@@ -6,7 +6,8 @@ Rules, each with a severity and a cooldown per rule and queue (an alert repeats 
 - `failure_rate`: failed / finished over the last 5 minutes above 10 % (with at least 20 finished);
 - `money_dead_letter`: any job of a durable-tier queue dead-lettered since the last check (critical, no
   cooldown: every new batch of dead money jobs alerts);
-- `no_workers`: a queue with ready jobs and no live worker serving it.
+- `no_workers`: a queue with ready jobs and no live worker serving it;
+- `no_handler`: ready jobs of a type that no live worker has a handler for (they are never claimed).
 New alerts are stored in `alert_history` and handed to the channels by `deliver_alerts`, which never
 raises: a failing channel is logged and recorded, and `AlertChecker` delivers outside the check's own
 transaction so a slow channel cannot hold the check.
@@ -159,6 +160,24 @@ async def check(
             },
         )
         candidates = evaluate(await cur.fetchall(), config)
+        await cur.execute(
+            query("unhandled_job_types"), {"now": now, "worker_lease": config.worker_lease_seconds}
+        )
+        unhandled: dict[str, list[dict[str, Any]]] = {}
+        for row in await cur.fetchall():
+            unhandled.setdefault(row["queue"], []).append({"type": row["type"], "waiting": row["waiting"]})
+        for queue, types in unhandled.items():
+            names = ", ".join(f"{t['type']} ({t['waiting']})" for t in types)
+            candidates.append(
+                Candidate(
+                    "no_handler",
+                    queue,
+                    "warning",
+                    f"{queue}: jobs wait that no live worker can run, by type (waiting): {names}",
+                    {"types": types},
+                    config.cooldown_seconds,
+                )
+            )
         await cur.execute(query("dead_letter_watermark"))
         last = await cur.fetchone()
         since = last["latest"] if last and last["latest"] else "-infinity"

@@ -90,8 +90,8 @@ async def test_an_alert_fires_once_then_respects_its_cooldown(
     await client.enqueue_many([{"type": "payment-process", "payload": {"n": n}} for n in range(51)])
     async with pool.connection() as conn:  # a live worker, so only the depth rule applies
         await conn.execute(
-            "INSERT INTO jobkeeper.workers (hostname, pid, concurrency, heartbeat_at)"
-            " VALUES ('w', 1, 1, now() + interval '1 hour')"
+            "INSERT INTO jobkeeper.workers (hostname, pid, concurrency, job_types, heartbeat_at)"
+            " VALUES ('w', 1, 1, '{payment-process}', now() + interval '1 hour')"
         )
     now = await _db_now(pool)
     (first,) = await check(pool, now=now)
@@ -249,3 +249,21 @@ async def test_a_slow_channel_never_holds_the_check(client: Client, pool: AsyncC
     channel.release.set()
     await asyncio.wait_for(checker.drain(), timeout=5)
     assert channel.sent >= 1
+
+
+async def test_jobs_no_live_worker_can_run_are_reported(
+    client: Client, pool: AsyncConnectionPool[Any]
+) -> None:
+    await client.enqueue_many(
+        [{"type": "resize-image", "queue": "background", "payload": {"n": n}} for n in range(3)]
+    )
+    await client.enqueue("send-email", {"to": "a@example.com"})
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO jobkeeper.workers (hostname, pid, concurrency, job_types, heartbeat_at)"
+            " VALUES ('w', 1, 1, '{send-email,analytics-track}', now() + interval '1 hour')"
+        )
+    found = [a for a in await check(pool) if a.rule == "no_handler"]
+    assert [(a.queue, a.details) for a in found] == [
+        ("background", {"types": [{"type": "resize-image", "waiting": 3}]})
+    ]

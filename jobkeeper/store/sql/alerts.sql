@@ -67,3 +67,22 @@ WHERE id = %(id)s;
 
 -- name: get_alert
 SELECT id, rule, queue, severity, message, details, created_at FROM jobkeeper.alert_history WHERE id = %(id)s;
+
+-- name: unhandled_job_types
+-- Ready jobs whose type no live worker has a handler for (claims skip them: they would wait forever).
+-- Only counted while some worker is alive: with none at all, the no_workers rule speaks.
+WITH clock AS MATERIALIZED (SELECT COALESCE(%(now)s::timestamptz, now()) AS now),
+live AS (
+    SELECT w.queues, w.job_types
+    FROM jobkeeper.workers w, clock
+    WHERE w.stopped_at IS NULL AND w.heartbeat_at > clock.now - make_interval(secs => %(worker_lease)s)
+)
+SELECT j.queue, j.type, count(*) AS waiting
+FROM jobkeeper.jobs j, clock
+WHERE j.status = 'pending' AND j.scheduled_at <= clock.now
+  AND EXISTS (SELECT FROM live)
+  AND NOT EXISTS (SELECT FROM live
+                  WHERE j.type = ANY(live.job_types)
+                    AND (cardinality(live.queues) = 0 OR j.queue = ANY(live.queues)))
+GROUP BY j.queue, j.type
+ORDER BY j.queue, j.type;
