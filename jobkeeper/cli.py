@@ -331,3 +331,157 @@ def token(role: str, tenant: str, subject: str, ttl: int) -> None:
     except ConfigError as exc:
         raise ConfigurationError(str(exc)) from None
     click.echo(minted)
+
+
+_TENANT = click.option(
+    "--tenant",
+    "tenant",
+    type=click.UUID,
+    default=None,
+    help="Tenant (default: JOBKEEPER_DEFAULT_TENANT, the development tenant).",
+)
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _tenant_or_default(tenant: Any) -> Any:
+    return tenant if tenant is not None else _settings().default_tenant
+
+
+@main.group()
+def schedules() -> None:
+    """Cron schedules: list, add, pause, resume, delete (the leader fires them)."""
+
+
+@schedules.command("list")
+@click.option("--tenant", "tenant", type=click.UUID, default=None, help="Only this tenant's (default: all).")
+@_JSON
+def schedules_list(tenant: Any, as_json: bool) -> None:
+    """List schedules with their next run."""
+    from jobkeeper import cli_admin
+
+    _with_database(lambda db: cli_admin.list_schedules(db.url, tenant, as_json))
+
+
+@schedules.command("add")
+@click.argument("name")
+@click.option("--cron", "cron_expression", required=True, help="5 fields, or 6 with seconds first.")
+@click.option("--type", "job_type", required=True, help="Job type to enqueue.")
+@click.option("--queue", default="background", show_default=True)
+@click.option("--timezone", default="UTC", show_default=True, help="IANA zone, e.g. Europe/Paris.")
+@click.option("--payload", default="{}", show_default=True, help="JSON object.")
+@click.option("--priority", type=click.IntRange(1, 10), default=None)
+@click.option(
+    "--missed", "missed_policy", type=click.Choice(["skip", "run_once", "catch_up"]), default="skip"
+)
+@click.option("--catch-up-window", type=click.FloatRange(min=1), default=3600.0, show_default=True)
+@click.option("--overlap", "overlap_policy", type=click.Choice(["allow", "skip"]), default="allow")
+@_TENANT
+@_JSON
+def schedules_add(
+    name: str,
+    cron_expression: str,
+    job_type: str,
+    queue: str,
+    timezone: str,
+    payload: str,
+    priority: int | None,
+    missed_policy: str,
+    catch_up_window: float,
+    overlap_policy: str,
+    tenant: Any,
+    as_json: bool,
+) -> None:
+    """Add a schedule NAME that enqueues a job of --type on every --cron slot."""
+    from jobkeeper import cli_admin
+
+    options = {
+        "tenant_id": _tenant_or_default(tenant),
+        "name": name,
+        "cron": cron_expression,
+        "timezone": timezone,
+        "queue": queue,
+        "job_type": job_type,
+        "payload": payload,
+        "priority": priority,
+        "missed_policy": missed_policy,
+        "catch_up_window_seconds": catch_up_window,
+        "overlap_policy": overlap_policy,
+    }
+    _with_database(lambda db: cli_admin.add_schedule(db.url, options, as_json))
+
+
+@schedules.command("pause")
+@click.argument("schedule")
+@_TENANT
+@_JSON
+def schedules_pause(schedule: str, tenant: Any, as_json: bool) -> None:
+    """Stop firing SCHEDULE (an id or a name)."""
+    from jobkeeper import cli_admin
+
+    tid = _tenant_or_default(tenant)
+    _with_database(lambda db: cli_admin.set_schedule_active(db.url, tid, schedule, False, as_json))
+
+
+@schedules.command("resume")
+@click.argument("schedule")
+@_TENANT
+@_JSON
+def schedules_resume(schedule: str, tenant: Any, as_json: bool) -> None:
+    """Fire SCHEDULE again from its next slot (missed slots while paused are skipped)."""
+    from jobkeeper import cli_admin
+
+    tid = _tenant_or_default(tenant)
+    _with_database(lambda db: cli_admin.set_schedule_active(db.url, tid, schedule, True, as_json))
+
+
+@schedules.command("delete")
+@click.argument("schedule")
+@_TENANT
+@_JSON
+def schedules_delete(schedule: str, tenant: Any, as_json: bool) -> None:
+    """Delete SCHEDULE (an id or a name)."""
+    from jobkeeper import cli_admin
+
+    tid = _tenant_or_default(tenant)
+    _with_database(lambda db: cli_admin.delete_schedule(db.url, tid, schedule, as_json))
+
+
+@main.group()
+def limits() -> None:
+    """Outbound rate limiters shared by all workers: list, set."""
+
+
+@limits.command("list")
+@_JSON
+def limits_list(as_json: bool) -> None:
+    """Every limiter with its tokens now, calls in flight and waits so far."""
+    from jobkeeper import cli_admin
+
+    _with_database(lambda db: cli_admin.list_limits(db.url, as_json))
+
+
+@limits.command("set")
+@click.argument("name")
+@click.option("--rate", "rate_per_second", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--burst", type=click.IntRange(min=1), default=None)
+@click.option("--max-concurrency", type=click.IntRange(min=1), default=None)
+@click.option("--unlimited-concurrency", is_flag=True, help="Remove the concurrency cap.")
+@_JSON
+def limits_set(
+    name: str,
+    rate_per_second: float | None,
+    burst: int | None,
+    max_concurrency: int | None,
+    unlimited_concurrency: bool,
+    as_json: bool,
+) -> None:
+    """Change limiter NAME; every worker uses the new values from its next claim."""
+    from jobkeeper import cli_admin
+
+    changes = {
+        "rate_per_second": rate_per_second,
+        "burst": burst,
+        "max_concurrency": max_concurrency,
+        "clear_max_concurrency": unlimited_concurrency,
+    }
+    _with_database(lambda db: cli_admin.set_limit(db.url, name, changes, as_json))

@@ -1,0 +1,131 @@
+"""Admin commands on the database: `jobkeeper schedules …` and `jobkeeper limits …`.
+
+They act as the schema owner (all tenants) through the same named SQL as the API; `--json` prints
+machine-readable output. Exit status: 0 done, 1 not found, 2 bad input or configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import psycopg
+from psycopg.rows import dict_row
+
+from jobkeeper import cron
+from jobkeeper.errors import InvalidJobError
+from jobkeeper.store.queries import query
+
+
+def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, default=str, indent=2))
+        return
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    click.echo("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def _connect(url: str) -> psycopg.Connection[dict[str, Any]]:
+    return psycopg.connect(url, autocommit=True, row_factory=dict_row)
+
+
+def list_schedules(url: str, tenant: uuid.UUID | None, as_json: bool) -> None:
+    params = {
+        "ids": None,
+        "tenant_id": tenant,
+        "active": None,
+        "queue": None,
+        "job_type": None,
+        "after_name": None,
+        "after_id": None,
+        "limit": 10_000,
+    }
+    with _connect(url) as conn:
+        rows = conn.execute(query("api_list_schedules"), params).fetchall()
+    _emit(
+        rows,
+        as_json,
+        ["name", "cron", "timezone", "job_type", "queue", "active", "next_run_at", "missed_runs"],
+    )
+
+
+def add_schedule(url: str, options: dict[str, Any], as_json: bool) -> None:
+    try:
+        cron.validate(options["cron"], options["timezone"])
+        payload = json.loads(options["payload"])
+        if not isinstance(payload, dict):
+            raise InvalidJobError("payload", "must be a JSON object")
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"--payload is not JSON: {exc}") from None
+    except InvalidJobError as exc:
+        raise click.UsageError(str(exc)) from None
+    params = options | {
+        "payload": json.dumps(payload),
+        "active": True,
+        "next_run_at": cron.next_fire(options["cron"], options["timezone"], datetime.now(UTC)),
+    }
+    with _connect(url) as conn:
+        try:
+            row = conn.execute(query("api_insert_schedule"), params).fetchone()
+        except psycopg.errors.UniqueViolation:
+            raise click.UsageError(f"a schedule named {options['name']!r} exists already") from None
+        except psycopg.errors.ForeignKeyViolation as exc:
+            raise click.UsageError(f"unknown tenant or queue: {exc.diag.message_detail}") from None
+    assert row is not None
+    _emit([row], as_json, ["id", "name", "cron", "timezone", "next_run_at"])
+
+
+def set_schedule_active(url: str, tenant: uuid.UUID, ref: str, active: bool, as_json: bool) -> None:
+    with _connect(url) as conn:
+        rows = conn.execute(
+            query("cli_set_schedule_active"), {"tenant_id": tenant, "ref": ref, "active": active}
+        ).fetchall()
+    if not rows:
+        raise click.ClickException(f"no schedule {ref!r} in tenant {tenant}")
+    _emit(rows, as_json, ["id", "name", "active"])
+
+
+def delete_schedule(url: str, tenant: uuid.UUID, ref: str, as_json: bool) -> None:
+    with _connect(url) as conn:
+        rows = conn.execute(query("cli_delete_schedule"), {"tenant_id": tenant, "ref": ref}).fetchall()
+    if not rows:
+        raise click.ClickException(f"no schedule {ref!r} in tenant {tenant}")
+    _emit(rows, as_json, ["id", "name"])
+
+
+def list_limits(url: str, as_json: bool) -> None:
+    with _connect(url) as conn:
+        rows = conn.execute(query("api_metrics_limiters")).fetchall()
+    for row in rows:
+        row["tokens"] = round(row["tokens"], 2)
+    _emit(
+        rows,
+        as_json,
+        [
+            "name",
+            "rate_per_second",
+            "burst",
+            "max_concurrency",
+            "limiter_group",
+            "tokens",
+            "in_flight",
+            "waits",
+        ],
+    )
+
+
+def set_limit(url: str, name: str, changes: dict[str, Any], as_json: bool) -> None:
+    with _connect(url) as conn:
+        row = conn.execute(query("api_update_limiter"), {"name": name, **changes}).fetchone()
+        if row is None:
+            raise click.ClickException(f"no rate limiter named {name!r}")
+        rows = [r for r in conn.execute(query("api_metrics_limiters")).fetchall() if r["name"] == name]
+    _emit(rows, as_json, ["name", "rate_per_second", "burst", "max_concurrency", "tokens"])
