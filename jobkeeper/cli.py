@@ -34,15 +34,15 @@ def _settings() -> Settings:
         raise ConfigurationError(str(exc)) from None
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+def _configure_logging(settings: Settings) -> None:
+    from jobkeeper.logs import configure_logging
+
+    configure_logging(settings)
 
 
 def _with_database(body: Callable[[Database], None], *, supervise: bool = False) -> None:
     settings = _settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     try:
         with open_database(settings, supervise=supervise) as database:
             body(database)
@@ -110,6 +110,7 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
             base = f"http://{settings.host}:{settings.port}"
             click.echo(f"api: {base}/api/v1/queue (OpenAPI docs at {base}/docs)")
             click.echo(f"dashboard: {base}/dashboard")
+            click.echo(f"metrics: {base}/metrics")
             if minted:
                 from jobkeeper.api.auth import Role, mint_token
 
@@ -238,7 +239,7 @@ def worker(
     from jobkeeper.runtime import build_worker, prepare_registry
 
     settings = _settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     try:
         registry = prepare_registry(settings, [*settings.imports, *imports], builtins=not no_builtins)
     except ConfigError as exc:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("auto", "json", "console")
 
 
 def default_data_dir() -> Path:
@@ -67,6 +68,14 @@ class Settings:
     max_payload_bytes: int = field(default=256 * 1024, metadata=_env("JOBKEEPER_MAX_PAYLOAD_BYTES"))
     idempotency_ttl: float = field(default=86400.0, metadata=_env("JOBKEEPER_IDEMPOTENCY_TTL"))
     log_level: str = field(default="INFO", metadata=_env("JOBKEEPER_LOG_LEVEL"))
+    log_format: str = field(default="auto", metadata=_env("JOBKEEPER_LOG_FORMAT"))
+    """`json` (one object per line), `console` (readable) or `auto` (console on a terminal, else json)."""
+    log_file: Path | None = field(default=None, metadata=_env("JOBKEEPER_LOG_FILE"))
+    """Also write JSON lines to this file, rotated by size; `jobkeeper up` gives each child its own file."""
+    log_file_max_bytes: int = field(default=10 * 1024 * 1024, metadata=_env("JOBKEEPER_LOG_FILE_MAX_BYTES"))
+    """Size at which the log file is rotated (renamed to `FILE.1`, …)."""
+    log_file_backups: int = field(default=5, metadata=_env("JOBKEEPER_LOG_FILE_BACKUPS"))
+    """Rotated log files kept (at least 1: Python's rotating handler never rotates with 0)."""
 
     # The worker (`jobkeeper worker`): which modules register handlers, its capacity and its timing.
     imports: tuple[str, ...] = field(default=(), metadata=_env("JOBKEEPER_IMPORTS"))
@@ -352,6 +361,13 @@ def _existing_file(name: str, raw: str) -> Path:
     return path
 
 
+def _writable_file(name: str, raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if path.is_dir() or not path.parent.is_dir():
+        raise ConfigError(f"{name} must name a file in an existing directory; got {raw!r}")
+    return path
+
+
 def _directory(name: str, raw: str) -> Path:
     path = Path(raw).expanduser()
     if path.exists() and not path.is_dir():
@@ -531,6 +547,10 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_payload_bytes": _positive_int,
     "idempotency_ttl": _seconds,
     "log_level": _choice(LOG_LEVELS, upper=True),
+    "log_format": _choice(LOG_FORMATS),
+    "log_file": _writable_file,
+    "log_file_max_bytes": _positive_int,
+    "log_file_backups": _positive_int,
     "imports": _modules,
     "worker_queues": _names,
     "worker_concurrency": _positive_int,

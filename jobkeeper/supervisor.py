@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class Supervisor:
         self.children: list[Child] = []
 
     def add(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> Child:
-        child = Child(name, [sys.executable, "-m", "jobkeeper", *args], dict(env))
+        child = Child(name, [sys.executable, "-m", "jobkeeper", *args], _own_log_file(dict(env), name))
         self.children.append(child)
         child.start()
         return child
@@ -80,4 +81,14 @@ class Supervisor:
 def child_environment(database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url
+    return env
+
+
+def _own_log_file(env: dict[str, str], name: str) -> dict[str, str]:
+    """A child writes JOBKEEPER_LOG_FILE's `jobkeeper.log` as `jobkeeper.worker-1.log`: a rotating file
+    must have one writer, or two processes would rotate it under each other."""
+    path = env.get("JOBKEEPER_LOG_FILE", "").strip()
+    if path:
+        base = Path(path)
+        env["JOBKEEPER_LOG_FILE"] = str(base.with_name(f"{base.stem}.{name.replace(' ', '-')}{base.suffix}"))
     return env

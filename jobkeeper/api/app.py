@@ -214,6 +214,7 @@ async def serve_api(settings: Settings, database_url: str, *, stop: asyncio.Even
         proxy_headers=False,
         server_header=False,
         access_log=False,
+        log_config=None,  # uvicorn's records go through jobkeeper.logs like every other record
         lifespan="on",
     )
     server = _Server(config)
