@@ -1,0 +1,91 @@
+"""Scenario 1: one of two workers is SIGKILLed in the middle of its batch, again and again.
+
+The victim is restarted at once (as `jobkeeper up` would); its jobs are rescued by the maintenance leader
+once their heartbeat is older than the lease and run again. Recovery time of a kill: from the kill to the
+completion of the last job the victim held.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import pytest
+
+from jobkeeper import Client
+from tests.fault.harness import (
+    Conn,
+    Fleet,
+    Producer,
+    Summary,
+    db_now,
+    job,
+    pause,
+    scalar,
+    wait_until_finished,
+)
+from tests.fault.invariants import check_invariants
+from tests.support import eventually
+
+VARIANTS = [
+    pytest.param(10.0, id="short"),
+    pytest.param(60.0, id="slow", marks=pytest.mark.slow),
+]
+KILL_EVERY = 2.5
+WORKER = ("--concurrency", "10", "--batch-size", "10")
+
+
+async def _held(db: Conn, worker_id: uuid.UUID) -> list[uuid.UUID]:
+    cur = await db.execute(
+        "SELECT id FROM jobkeeper.jobs WHERE status = 'processing' AND worker_id = %s", (worker_id,)
+    )
+    return [row[0] for row in await cur.fetchall()]
+
+
+@pytest.mark.parametrize("duration", VARIANTS)
+async def test_repeated_sigkill_of_one_of_two_workers_loses_nothing_and_doubles_no_effect(
+    db: Conn, fleet: Fleet, producer_client: Client, summary: Summary, duration: float
+) -> None:
+    workers = await fleet.start_many(db, 2, *WORKER)
+    producer = Producer(
+        producer_client, lambda n: job("money", f"kill-{n}", work=0.2, max_attempts=25), rate=60
+    ).start()
+    kills: list[tuple[datetime, list[uuid.UUID]]] = []
+    started = await db_now(db)
+    while (await db_now(db) - started).total_seconds() < duration:
+        await pause(KILL_EVERY)
+        victim = workers[len(kills) % 2]
+        worker_id = await victim.registered(db)
+        held: list[uuid.UUID] = []
+
+        async def mid_batch(worker_id: uuid.UUID = worker_id) -> bool:
+            nonlocal held
+            held = await _held(db, worker_id)
+            return len(held) >= 2
+
+        await eventually(mid_batch, timeout=10, what=f"{victim.name} to run a batch")
+        victim.kill()
+        kills.append((await db_now(db), await _held(db, worker_id)))
+        fleet.restart(victim)
+    ids = await producer.stop()
+    await wait_until_finished(db, ids, timeout=30, fleet=fleet)
+    await fleet.stop_all()
+
+    report = await check_invariants(db, ids)
+    recoveries = []
+    for killed_at, held in kills:
+        last = await scalar(db, "SELECT max(completed_at) FROM jobkeeper.jobs WHERE id = ANY(%s)", (held,))
+        recoveries.append((last - killed_at).total_seconds())
+    interrupted = sum(len(held) for _, held in kills)
+    assert report.rescued >= len(kills), "every kill should leave jobs for the rescuer"
+    assert report.re_executions >= len(kills)
+    summary(
+        report.line(
+            "1-sigkill",
+            f"SIGKILL of one of two workers every {KILL_EVERY:g} s for {duration:g} s",
+            kills=len(kills),
+            interrupted_jobs=interrupted,
+            recovery_max_s=max(recoveries),
+            recovery_mean_s=sum(recoveries) / len(recoveries),
+        )
+    )

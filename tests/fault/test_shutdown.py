@@ -1,0 +1,106 @@
+"""Scenario 8: graceful shutdown (SIGTERM) of a worker under load, again and again.
+
+Workers get 1 s to finish running jobs (JOBKEEPER_SHUTDOWN_TIMEOUT): short jobs finish, long ones are
+returned to pending without spending their attempt, and the worker exits 0 with nothing of it left
+processing. Nothing fails and nobody is rescued, so at the end every job is completed at attempt 1 with no
+error entry, however many times it was interrupted.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from jobkeeper import Client
+from tests.fault.harness import (
+    Conn,
+    Fleet,
+    Producer,
+    Summary,
+    job,
+    pause,
+    scalar,
+    wait_until_finished,
+)
+from tests.fault.invariants import check_invariants
+
+VARIANTS = [
+    pytest.param(2, id="short"),
+    pytest.param(12, id="slow", marks=pytest.mark.slow),
+]
+GRACE = {"JOBKEEPER_SHUTDOWN_TIMEOUT": "1"}
+WORKER = ("--concurrency", "20", "--batch-size", "10")
+STOP_EVERY = 2.0
+
+
+def _mixed(n: int) -> dict[str, object]:
+    if n % 10 == 0:
+        return job("money", f"stop-{n}", work=4.0)  # outlives the grace period
+    return job("money", f"stop-{n}", work=0.1)
+
+
+async def _held(db: Conn, worker_id: uuid.UUID) -> list[uuid.UUID]:
+    cur = await db.execute(
+        "SELECT id FROM jobkeeper.jobs WHERE status = 'processing' AND worker_id = %s", (worker_id,)
+    )
+    return [row[0] for row in await cur.fetchall()]
+
+
+@pytest.mark.parametrize("stops", VARIANTS)
+async def test_sigterm_under_load_loses_nothing_and_spends_no_attempt(
+    db: Conn, fleet: Fleet, producer_client: Client, summary: Summary, stops: int
+) -> None:
+    workers = await fleet.start_many(db, 2, *WORKER, env=GRACE)
+    producer = Producer(producer_client, _mixed, rate=30).start()
+    interrupted: set[uuid.UUID] = set()
+    shutdowns: list[float] = []
+    for round_ in range(stops):
+        await pause(STOP_EVERY)
+        victim = workers[round_ % 2]
+        worker_id = await victim.registered(db)
+        held = await _held(db, worker_id)
+        assert held, f"{victim.name} should be running jobs when it is stopped"
+        began = time.monotonic()
+        code = await victim.terminate(timeout=30)
+        shutdowns.append(time.monotonic() - began)
+        assert code == 0, victim.log_tail()
+        left = await _held(db, worker_id)
+        assert left == [], f"{victim.name} exited with jobs still processing: {left}"
+        stopped = await scalar(db, "SELECT stopped_at FROM jobkeeper.workers WHERE id = %s", (worker_id,))
+        assert stopped is not None
+        interrupted.update(held)
+        victim.start()
+    ids = await producer.stop()
+    await wait_until_finished(db, ids, timeout=30, fleet=fleet)
+    await fleet.stop_all()
+    report = await check_invariants(db, ids)
+
+    cur = await db.execute(
+        "SELECT count(*) FILTER (WHERE attempts <> 1), count(*) FILTER (WHERE errors <> '[]')"
+        " FROM jobkeeper.jobs"
+    )
+    spent = await cur.fetchone()
+    assert spent == (0, 0), "a graceful shutdown spent an attempt or recorded an error"
+    released = int(
+        await scalar(
+            db,
+            "SELECT count(DISTINCT job_id) FROM fault_executions WHERE job_id = ANY(%s)"
+            " AND job_id IN (SELECT job_id FROM fault_executions GROUP BY job_id HAVING count(*) > 1)",
+            (list(interrupted),),
+        )
+    )
+    assert released > 0, "some long jobs should have been returned to pending and run again"
+    assert report.rescued == 0
+    summary(
+        report.line(
+            "8-graceful-shutdown",
+            f"SIGTERM of one of two workers every {STOP_EVERY:g} s, {stops} times; 1 s grace; "
+            "10 % of jobs 4 s long",
+            running_at_sigterm=len(interrupted),
+            released_and_rerun=released,
+            attempts_spent_by_shutdown=0,
+            shutdown_max_s=max(shutdowns),
+        )
+    )
