@@ -105,8 +105,9 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
         click.echo(f"migrations: {before or 'none'} -> {after} ({time.monotonic() - started:.2f} s)")
         supervisor = Supervisor()
         env = child_environment(database.url) | auth_env
+        api_child = None
         if not no_api:
-            supervisor.add("api", ["api"], env)
+            api_child = supervisor.add("api", ["api"], env)
             base = f"http://{settings.host}:{settings.port}"
             click.echo(f"api: {base}/api/v1/queue (OpenAPI docs at {base}/docs)")
             click.echo(f"dashboard: {base}/dashboard")
@@ -127,6 +128,13 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
         for n in range(workers):
             supervisor.add(f"worker {n + 1}", args, env)
         click.echo(f"workers: {workers} (maintenance runs in one of them at a time)")
+        if api_child is not None:
+            from jobkeeper.supervisor import wait_until_serving
+
+            host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+            health = f"http://{host}:{settings.port}/health"
+            if not wait_until_serving(api_child, health, timeout=60.0, stop=stop):
+                click.echo(f"warning: the API did not answer {health} yet; see its log above")
         click.echo("jobkeeper is up; press Ctrl-C to stop")
         sys.stdout.flush()
         try:

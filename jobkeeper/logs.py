@@ -32,8 +32,17 @@ def _shared_processors() -> list[structlog.typing.Processor]:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+
+
+def _drop_color_message(
+    _logger: object, _name: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """uvicorn repeats its message with terminal colour codes as an extra field."""
+    event.pop("color_message", None)
+    return event
 
 
 def _json_formatter() -> logging.Formatter:

@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +78,23 @@ class Supervisor:
                 log.warning("pid %d did not stop within %.0f s; killing it", process.pid, grace)
                 process.kill()
                 process.wait()
+
+
+def wait_until_serving(child: Child, url: str, *, timeout: float, stop: threading.Event) -> bool:
+    """Poll `url` (a child's health endpoint) until it answers 200; False when the child exits, `stop` is
+    set or `timeout` seconds pass first. `up` says it is up only once the API really answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set():
+        if child.process is None or child.process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - our own http URL
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        stop.wait(0.1)
+    return False
 
 
 def child_environment(database_url: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ import structlog
 
 from jobkeeper.config import Settings
 from jobkeeper.logs import JOB_FIELDS, configure_logging, resolve_format
+from jobkeeper.supervisor import _own_log_file
 from jobkeeper.types import Job, JobStatus, Tier
 from jobkeeper.worker.context import job_logger
 from jobkeeper.worker.executor import log_failure
@@ -144,3 +145,22 @@ def test_configuring_again_replaces_its_own_handlers_only() -> None:
     assert len(second.getvalue().splitlines()) == 1
     assert other in logging.getLogger().handlers
     logging.getLogger().removeHandler(other)
+
+
+def test_uvicorn_colour_copies_of_messages_stay_out_of_json() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings.from_env({}, log_format="json"), stream=stream)
+    logging.getLogger("uvicorn.error").warning("started", extra={"color_message": "\x1b[1mstarted\x1b[0m"})
+    (line,) = _lines(stream)
+    assert line["message"] == "started"
+    assert "color_message" not in line
+
+
+def test_each_child_of_up_gets_its_own_log_file() -> None:
+    env = {"JOBKEEPER_LOG_FILE": "/var/log/jobkeeper/jobkeeper.log"}
+    assert (
+        _own_log_file(dict(env), "worker 2")["JOBKEEPER_LOG_FILE"]
+        == "/var/log/jobkeeper/jobkeeper.worker-2.log"
+    )
+    assert _own_log_file(dict(env), "api")["JOBKEEPER_LOG_FILE"] == "/var/log/jobkeeper/jobkeeper.api.log"
+    assert "JOBKEEPER_LOG_FILE" not in _own_log_file({}, "api")
