@@ -3,7 +3,8 @@ and turns what happened into an `Outcome`.
 
 Timeout, most specific first: the job's `timeout_seconds`, the `@task` timeout, the job type's row, the
 queue's. Backoff: the `@task` backoff, else the queue's policy. An async handler is cancelled at its
-timeout; a sync handler's thread cannot be stopped, so its late result is discarded (use
+timeout (one that ignores the cancellation is abandoned by the worker soon after, its outcome written
+without it); a sync handler's thread cannot be stopped, so its late result is discarded (use
 `isolation="process"` for work that must be killed); a process is killed.
 """
 
@@ -104,11 +105,7 @@ class Executor:
         except TimeoutError as exc:
             if not deadline.expired():
                 return self._failure(spec, job, exc)
-            ctx._signal_cancel()
-            message = f"job timed out after {ctx.timeout:g} s"
-            ctx.logger.warning("%s", message)
-            entry = error_entry("TimeoutError", message)
-            return Outcome(claimed.ref, Kind.RETRY, error=entry, delay=self._delay(spec, job))
+            return self.timed_out(claimed, ctx)
         except Retry as exc:
             return Outcome(claimed.ref, Kind.RETRY, error=error_entry("Retry", exc.reason), delay=exc.after)
         except Snooze as exc:
@@ -124,6 +121,15 @@ class Executor:
             raise
         except BaseException as exc:  # SystemExit from a handler is a failure of the job, not the worker
             return self._failure(spec, job, exc)
+
+    def timed_out(self, claimed: Claimed, ctx: JobContext) -> Outcome:
+        """The outcome of an attempt that ran out of time (retried with the usual backoff)."""
+        ctx._signal_cancel()
+        message = f"job timed out after {ctx.timeout:g} s"
+        ctx.logger.warning("%s", message)
+        entry = error_entry("TimeoutError", message)
+        spec = self.registry.get(claimed.job.type)
+        return Outcome(claimed.ref, Kind.RETRY, error=entry, delay=self._delay(spec, claimed.job))
 
     async def _call(self, spec: TaskSpec, claimed: Claimed, ctx: JobContext) -> Any:
         job = claimed.job

@@ -17,6 +17,7 @@ import difflib
 import logging
 import random as _random
 import signal
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,13 +48,38 @@ ServiceFactory = Callable[[AsyncConnectionPool[Any], uuid.UUID], Service]
 """Builds an extra part run by the worker, e.g. `lambda pool, worker_id: Leader(pool, worker_id, tasks)`."""
 
 
+ABANDON_AFTER = 1.0
+"""Seconds a handler gets to end once cancelled (timeout, cancellation, shutdown) before the worker writes
+its outcome without it and gives its slot back (see `Worker._abandon`)."""
+
+
 @dataclass(slots=True)
 class Running:
     claimed: Claimed
     ctx: JobContext
+    deadline: float
+    """When the job's timeout cancels it (time.monotonic)."""
     task: asyncio.Task[None] | None = None
     stop_reason: str | None = field(default=None)
     """Why the worker cancelled it: cancel (requested), lost (rescued elsewhere) or shutdown."""
+    interrupted_at: float | None = None
+    abandoned: bool = False
+    """The handler ignored its cancellation: its outcome was written without it, its task left behind."""
+
+
+class Watchdog(Service):
+    """Calls `check` every `interval` seconds on the worker's loop."""
+
+    name = "watchdog"
+
+    def __init__(self, check: Callable[[], None], interval: float) -> None:
+        super().__init__()
+        self.check = check
+        self.interval = interval
+
+    async def run(self) -> None:
+        while not await self.sleep(self.interval):
+            self.check()
 
 
 class Worker:
@@ -111,6 +137,7 @@ class Worker:
         self._running: dict[uuid.UUID, Running] = {}
         self._held: dict[uuid.UUID, JobRef] = {}
         self._connections: list[DedicatedConnection] = []
+        self._abandoned: list[asyncio.Task[None]] = []
         self._started = False
         self._stopping: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -160,14 +187,17 @@ class Worker:
             wait_written=self.completer.wait_drained,
         )
         self.heartbeat = Heartbeat(
-            connection("heartbeat"),
+            self.url,
+            self.settings,
             self.id,
             interval=self.heartbeat_interval,
             held=lambda: list(self._held.values()),
             running=lambda: len(self._running),
             on_cancel=self._cancel_requested,
             on_lost=self._lost,
+            stall_limit=self._stall_limit,
         )
+        self.watchdog = Watchdog(self._abandon_overdue, interval=ABANDON_AFTER / 2)
         self.notifier = Notifier(
             connection("listen"),
             on_jobs=self._jobs_available,
@@ -175,7 +205,8 @@ class Worker:
             on_listening=self.claimer.wake,
         )
         self._services = [factory(self.pool, self.id) for factory in self._service_factories]
-        for part in (self.completer, self.heartbeat, self.notifier, self.claimer, *self._services):
+        self.heartbeat.start()  # on a thread of its own
+        for part in (self.completer, self.watchdog, self.notifier, self.claimer, *self._services):
             part.start()
         self._started = True
         log.info(
@@ -233,6 +264,12 @@ class Worker:
     def running_jobs(self) -> int:
         return len(self._running)
 
+    @property
+    def abandoned_tasks(self) -> list[asyncio.Task[None]]:
+        """Tasks of handlers that ignored their cancellation and still run (their outcome is written)."""
+        self._abandoned = [task for task in self._abandoned if not task.done()]
+        return list(self._abandoned)
+
     # -- internals -------------------------------------------------------------------------------------
 
     def _connection(self, purpose: str) -> DedicatedConnection:
@@ -270,7 +307,8 @@ class Worker:
         job = claimed.job
         self.slots.take(1)
         self._held[job.id] = claimed.ref
-        running = Running(claimed, self.executor.context(claimed, self.id))
+        ctx = self.executor.context(claimed, self.id)
+        running = Running(claimed, ctx, deadline=time.monotonic() + ctx.timeout)
         self._running[job.id] = running
         running.task = asyncio.create_task(self._run_job(running))
         if log.isEnabledFor(logging.DEBUG):
@@ -289,8 +327,11 @@ class Worker:
                 task.uncancel()
             outcome = self._stopped_outcome(running)
         finally:
-            self._running.pop(claimed.job.id, None)
-            self.slots.give()
+            if not running.abandoned:
+                self._running.pop(claimed.job.id, None)
+                self.slots.give()
+        if running.abandoned:
+            return  # its outcome was written without it
         if outcome is None:
             self._held.pop(claimed.job.id, None)
         else:
@@ -308,8 +349,50 @@ class Worker:
         if running.stop_reason is not None or running.task is None or running.task.done():
             return
         running.stop_reason = reason
+        running.interrupted_at = time.monotonic()
         running.ctx._signal_cancel()
         running.task.cancel()
+
+    def _stall_limit(self) -> float:
+        """How long the loop may stay blocked before the heartbeat gives the jobs up (see heartbeat.py)."""
+        longest = max((r.ctx.timeout for r in self._running.values()), default=0.0)
+        return longest + ABANDON_AFTER + self.settings.lease_seconds
+
+    def _abandon_overdue(self) -> None:
+        """Abandon the jobs whose handler did not end `ABANDON_AFTER` seconds after its timeout or its
+        interruption: an async handler that swallows `CancelledError` would otherwise hold its job (kept
+        alive by the heartbeat) and its slot for ever."""
+        now = time.monotonic()
+        for running in list(self._running.values()):
+            since = running.interrupted_at if running.interrupted_at is not None else running.deadline
+            if now < since + ABANDON_AFTER or running.task is None or running.task.done():
+                continue
+            if running.stop_reason is None:
+                self._abandon(running, self.executor.timed_out(running.claimed, running.ctx))
+            else:
+                self._abandon(running, self._stopped_outcome(running))
+
+    def _abandon(self, running: Running, outcome: Outcome | None) -> None:
+        """Write the job's outcome without waiting for its handler, and give its slot back. The handler's
+        task is left running (it ignores cancellation); whatever it returns later is discarded, as a timed
+        out sync handler's result is."""
+        job_id = running.claimed.job.id
+        running.abandoned = True
+        running.ctx._signal_cancel()
+        if running.task is not None:
+            self._abandoned.append(running.task)
+        if self._running.get(job_id) is running:
+            del self._running[job_id]
+        self.slots.give()
+        running.ctx.logger.error(
+            "the handler ignored its cancellation (%s) for %g s: abandoned, its outcome written without it",
+            running.stop_reason or "timeout",
+            ABANDON_AFTER,
+        )
+        if outcome is None:
+            self._held.pop(job_id, None)
+        else:
+            self.completer.submit(outcome)
 
     def _cancel_requested(self, job_id: uuid.UUID) -> None:
         running = self._running.get(job_id)
@@ -346,6 +429,10 @@ class Worker:
         tasks = [r.task for r in unfinished if r.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
+        await self.watchdog.stop(grace=0.0)
+        for running in list(self._running.values()):
+            if not running.abandoned and running.task is not None and not running.task.done():
+                self._abandon(running, self._stopped_outcome(running))
         if unfinished:
             log.warning("worker %s: %d unfinished jobs returned to pending", self.id, len(unfinished))
         for service in reversed(self._services):

@@ -139,14 +139,12 @@ async def test_misbehaving_handlers_are_timed_out_and_the_worker_goes_on(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: executor.py awaits the handler under asyncio.timeout only; a handler that swallows "
-    "CancelledError is never timed out and its job stays processing (heartbeats keep it alive)",
-)
 async def test_an_async_handler_that_swallows_cancellation_is_still_timed_out(
     db: Conn, fleet: Fleet, producer_client: Client
 ) -> None:
+    """Regression: the executor awaited the handler under asyncio.timeout only, so a handler that swallows
+    CancelledError was never timed out and its job stayed processing, kept alive by the heartbeat. The
+    worker now abandons it `ABANDON_AFTER` seconds after its timeout and writes the timeout itself."""
     subject = await _workers(db, fleet, observer=False)
     hang = await _enqueue(producer_client, "fault-hang-async", {"seconds": 20}, max_attempts=1)
 
@@ -159,15 +157,12 @@ async def test_an_async_handler_that_swallows_cancellation_is_still_timed_out(
     assert (row["status"], _error_types(row)) == ("failed", ["TimeoutError"]), subject.log_tail()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the heartbeat is a task on the worker's event loop (heartbeat.py), so sync code inside "
-    "an async handler stops it; after a block longer than the lease the rescuer returns every job of "
-    "the worker, which then runs twice",
-)
 async def test_a_handler_blocking_the_event_loop_does_not_stop_the_heartbeat(
     db: Conn, fleet: Fleet, producer_client: Client
 ) -> None:
+    """Regression: the heartbeat was a task on the worker's event loop, so sync code inside an async
+    handler stopped it; after a block longer than the lease the rescuer returned every job of the worker,
+    which then ran twice. The heartbeat now runs on a thread of its own."""
     subject = await _workers(db, fleet)
     witness = await _enqueue(producer_client, "fault-witness", {"seconds": LEASE_SECONDS + 3})
 
