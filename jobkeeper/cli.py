@@ -43,9 +43,11 @@ def _configure_logging(settings: Settings) -> None:
 def _with_database(body: Callable[[Database], None], *, supervise: bool = False) -> None:
     settings = _settings()
     _configure_logging(settings)
+    from jobkeeper.cli_common import translated_errors
+
     try:
-        with open_database(settings, supervise=supervise) as database:
-            body(database)
+        with translated_errors(), open_database(settings, supervise=supervise) as database:
+            body(database)  # an unreachable database exits 3, as every admin command does
     except ConfigError as exc:
         raise ConfigurationError(str(exc)) from None
     except JobkeeperError as exc:
@@ -494,3 +496,20 @@ def limits_set(
         "clear_max_concurrency": unlimited_concurrency,
     }
     _with_database(lambda db: cli_admin.set_limit(db.url, name, changes, as_json))
+
+
+def _register_admin_commands() -> None:
+    """The admin verbs live in modules of their own (docs/cli.md)."""
+    from jobkeeper.cli_alerts import alerts
+    from jobkeeper.cli_dlq import dlq
+    from jobkeeper.cli_doctor import doctor
+    from jobkeeper.cli_enqueue import enqueue
+    from jobkeeper.cli_jobs import jobs
+    from jobkeeper.cli_queues import queues
+    from jobkeeper.cli_workers import workers
+
+    for command in (enqueue, jobs, queues, dlq, alerts, workers, doctor):
+        main.add_command(command)
+
+
+_register_admin_commands()

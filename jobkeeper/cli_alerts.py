@@ -1,0 +1,95 @@
+"""`jobkeeper alerts list|ack`: the alert history the maintenance leader writes, through the API's SQL."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import uuid
+from typing import Any
+
+import click
+
+from jobkeeper.cli_common import JSON_OPTION, Failed, emit_rows, parse_uuid, session, truncate
+
+MAX_PAGE = 1000
+SEVERITIES = ["info", "warning", "critical"]
+
+
+@click.group()
+def alerts() -> None:
+    """Alerts raised by the maintenance leader: list, acknowledge."""
+
+
+@alerts.command("list")
+@click.option(
+    "--unacknowledged/--acknowledged",
+    "unacknowledged",
+    default=None,
+    help="Only alerts nobody acknowledged yet, or only acknowledged ones (default: both).",
+)
+@click.option("--severity", type=click.Choice(SEVERITIES), default=None)
+@click.option("--queue", default=None)
+@click.option("--rule", default=None, help="e.g. queue_depth, no_workers, money_dead_letter.")
+@click.option("--tenant", "tenant", type=click.UUID, default=None, help="Only this tenant's alerts.")
+@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=50, show_default=True)
+@click.option("--after", metavar="ALERT_ID", default=None, help="Continue after this alert (the last shown).")
+@JSON_OPTION
+def alerts_list(
+    unacknowledged: bool | None,
+    severity: str | None,
+    queue: str | None,
+    rule: str | None,
+    tenant: uuid.UUID | None,
+    limit: int,
+    after: str | None,
+    as_json: bool,
+) -> None:
+    """Alerts, newest first, with their deliveries and acknowledgement."""
+    after_id = parse_uuid(after, "alert id") if after else None
+    params: dict[str, Any] = {
+        "ids": None,
+        "tenant_id": tenant,
+        "acknowledged": None if unacknowledged is None else not unacknowledged,
+        "severity": severity,
+        "queue": queue,
+        "rule": rule,
+        "before_created_at": None,
+        "before_id": None,
+        "limit": limit,
+    }
+    with session() as s:
+        if after_id is not None:
+            anchor = s.row("api_list_alerts", params | {"ids": [after_id], "acknowledged": None, "limit": 1})
+            if anchor is None:
+                raise Failed(f"no alert {after_id}")
+            params |= {"before_created_at": anchor["created_at"], "before_id": after_id}
+        rows = s.rows("api_list_alerts", params)
+    for row in rows:
+        row["text"] = truncate(row["message"], 60)
+        row["acknowledged"] = row["acknowledged_at"] is not None
+    emit_rows(rows, as_json, ["id", "created_at", "severity", "rule", "queue", "acknowledged", "text"])
+    if len(rows) == limit:
+        click.echo(f"more: add --after {rows[-1]['id']}", err=True)
+
+
+@alerts.command("ack")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@click.option("--by", default=None, help="Who acknowledges (default: user@host).")
+@JSON_OPTION
+def alerts_ack(ids: tuple[str, ...], by: str | None, as_json: bool) -> None:
+    """Acknowledge alerts. Acknowledging twice keeps the first acknowledgement. Exit 1 when an ID does
+    not exist (the others are acknowledged)."""
+    who = by or f"{getpass.getuser()}@{socket.gethostname()}"
+    idents = [parse_uuid(i, "alert id") for i in ids]
+    done: list[dict[str, Any]] = []
+    missing: list[uuid.UUID] = []
+    with session() as s:
+        for ident in idents:
+            row = s.row("api_acknowledge_alert", {"id": ident, "by": who})
+            if row is None:
+                missing.append(ident)
+            else:
+                done.append(row)
+    emit_rows(done, as_json, ["id", "rule", "severity", "acknowledged_at", "acknowledged_by"])
+    if missing:
+        raise Failed("no alert " + ", ".join(str(m) for m in missing))

@@ -1,0 +1,45 @@
+"""`jobkeeper workers list`: live workers as their heartbeats report them (the dashboard's query)."""
+
+from __future__ import annotations
+
+import click
+
+from jobkeeper.cli_common import JSON_OPTION, Duration, emit_rows, session
+
+
+@click.group()
+def workers() -> None:
+    """Worker processes: list the live ones."""
+
+
+@workers.command("list")
+@click.option(
+    "--max-age",
+    type=Duration(),
+    default=None,
+    help="A worker is live when its last heartbeat is younger than this (default: "
+    "JOBKEEPER_READY_WORKER_MAX_AGE, 60 s).",
+)
+@JSON_OPTION
+def workers_list(max_age: float | None, as_json: bool) -> None:
+    """Live workers: host and pid, the queues they serve (`*`: all), their load (jobs running of their
+    concurrency), when they started and how long ago they last sent a heartbeat."""
+    with session() as s:
+        age = max_age if max_age is not None else s.settings.ready_worker_max_age
+        rows = s.rows("dashboard_workers", {"max_age": age})
+        now = s.now()
+    for row in rows:
+        row["heartbeat_age_seconds"] = round((now - row["heartbeat_at"]).total_seconds(), 1)
+    emit_rows(
+        rows,
+        as_json,
+        ["id", "hostname", "pid", "queues", "load", "started_at", "heartbeat"],
+        lambda row: (
+            row
+            | {
+                "queues": ",".join(row["queues"]) or "*",
+                "load": f"{row['running']}/{row['concurrency']}",
+                "heartbeat": f"{row['heartbeat_age_seconds']:.1f}s ago",
+            }
+        ),
+    )
