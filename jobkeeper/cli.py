@@ -243,10 +243,10 @@ def worker(
     (default 30) to finish; jobs still running then go back to pending without spending an attempt.
     Exits 0 after a graceful stop.
     """
-    import asyncio
     import os
 
     from jobkeeper.runtime import build_worker, prepare_registry
+    from jobkeeper.worker.worker import run_worker
 
     settings = _settings()
     _configure_logging(settings)
@@ -255,6 +255,7 @@ def worker(
     except ConfigError as exc:
         raise ConfigurationError(str(exc)) from None
     served = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
+    abandoned: list[bool] = []
 
     def body(database: Database) -> None:
         runner = build_worker(
@@ -266,16 +267,20 @@ def worker(
             batch_size=batch_size,
             maintenance=False if no_maintenance else None,
         )
-        asyncio.run(runner.run())
+        abandoned.append(run_worker(runner))
 
     _with_database(body)
-    # A sync handler that ignored its timeout still holds a thread, which would keep the process alive
-    # forever (its job is already back to pending): leave without waiting for it.
+    # A sync handler that ignored its timeout still holds a thread, and an async one that ignored its
+    # cancellation a task, which would keep the process alive forever (their jobs' outcomes are written
+    # already): leave without waiting for them.
     stuck = [t for t in threading.enumerate() if t.name.startswith("jobkeeper-handler")]
     for thread in stuck:
         thread.join(0.5)
-    if any(t.is_alive() for t in stuck):
-        log.warning("leaving %d handler threads that did not finish", sum(t.is_alive() for t in stuck))
+    if any(abandoned) or any(t.is_alive() for t in stuck):
+        log.warning(
+            "leaving %d handler threads and the handler tasks that did not finish",
+            sum(t.is_alive() for t in stuck),
+        )
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -453,6 +453,19 @@ class Worker:
         log.info("worker %s stopped", self.id)
 
 
+def run_worker(worker: Worker) -> bool:
+    """Run `worker` in an event loop of its own until it stops (SIGTERM/SIGINT), like `asyncio.run`, except
+    that handler tasks the worker abandoned (they ignored their cancellation) are not awaited: asyncio.run
+    would wait for them for ever. Returns True when some were left running: the caller should then exit
+    the process without waiting for them (their jobs' outcomes are written already)."""
+    runner = asyncio.Runner()
+    runner.run(worker.run())
+    if worker.abandoned_tasks:
+        return True
+    runner.close()
+    return False
+
+
 def _hint(value: str, options: list[str]) -> str:
     close = difflib.get_close_matches(value, options, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
