@@ -16,6 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from jobkeeper import cron
+from jobkeeper.cli_common import load_settings
 from jobkeeper.errors import InvalidJobError
 from jobkeeper.store.queries import query
 
@@ -34,7 +35,9 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None
 
 
 def _connect(url: str) -> psycopg.Connection[dict[str, Any]]:
-    return psycopg.connect(url, autocommit=True, row_factory=dict_row)
+    # The settings' timeouts and TLS options (JOBKEEPER_DB_SSLMODE, …) apply here as everywhere.
+    options = load_settings().connection_kwargs()
+    return psycopg.connect(url, autocommit=True, row_factory=dict_row, **options)
 
 
 def list_schedules(url: str, tenant: uuid.UUID | None, as_json: bool) -> None:

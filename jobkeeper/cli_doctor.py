@@ -77,6 +77,7 @@ def doctor(no_api: bool, strict: bool, as_json: bool) -> None:
         report.add("api auth", "skip", "not checked (--no-api)")
     else:
         _api_auth(report, settings)
+    _providers(report, settings)
     code = report.exit_code(strict)
     if as_json:
         click.echo(to_json({"exit_code": code, "checks": [dataclasses.asdict(c) for c in report.checks]}))
@@ -316,3 +317,25 @@ def _api_auth(report: Report, settings: Settings) -> None:
         return
     algorithm = "HS256 secret" if settings.jwt_secret else "public key"
     report.add("api auth", "ok", f"JWT with a {algorithm}, audience {settings.jwt_audience!r}")
+
+
+def _providers(report: Report, settings: Settings) -> None:
+    """Built-in processors whose provider is not configured here: a worker with this environment fails
+    their jobs (one line per group of types that lack the same settings)."""
+    from jobkeeper.processors import configuration_problems, register_builtins
+    from jobkeeper.worker import Registry
+
+    registry = Registry()
+    register_builtins(registry, settings)
+    grouped: dict[tuple[str, ...], list[str]] = {}
+    for job_type, problems in sorted(configuration_problems(registry, settings).items()):
+        grouped.setdefault(tuple(problems), []).append(job_type)
+    for missing, types in grouped.items():
+        report.add(
+            "providers",
+            "warn",
+            f"{', '.join(types)} jobs fail on a worker with this environment",
+            "; ".join(missing) + " (docs/processors.md; ignore for types you do not use)",
+        )
+    if not grouped:
+        report.add("providers", "ok", "every built-in processor has its provider configured")

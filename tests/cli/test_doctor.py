@@ -34,11 +34,15 @@ def _statuses(result: Result) -> dict[str, list[str]]:
 def test_doctor_passes_a_healthy_setup(run: Run, db_url: str) -> None:
     with SyncClient(db_url, settings=settings()) as client:
         client.enqueue("echo", {"n": 1}, delay=3600)
+    stripe = AUTH | {"JOBKEEPER_STRIPE_API_KEY": "sk_test_doctor"}
     with running_worker(db_url, handlers()):
-        healthy = run("doctor", "--json", env=AUTH)
-        table = run("doctor", env=AUTH)
+        healthy = run("doctor", "--json", env=stripe)
+        table = run("doctor", env=stripe)
+        strict = run("doctor", "--strict", env=stripe)
     assert healthy.exit_code == 0, healthy.stdout
-    assert _statuses(healthy) == {
+    statuses = _statuses(healthy)
+    assert set(statuses.pop("providers")) == {"warn"}  # unconfigured providers warn; they do not fail
+    assert statuses == {
         "configuration": ["ok"],
         "database": ["ok"],
         "tls": ["ok"],
@@ -49,8 +53,13 @@ def test_doctor_passes_a_healthy_setup(run: Run, db_url: str) -> None:
         "api auth": ["ok"],
     }
     assert "local connection" in _checks(healthy)["tls"][0]["message"]
+    providers = " ".join(c["message"] + c["fix"] for c in _checks(healthy)["providers"])
+    assert "send-sms" in providers
+    assert "JOBKEEPER_TWILIO_AUTH_TOKEN" in providers
+    assert "payment-process" not in providers  # its Stripe key is set
     assert table.exit_code == 0
-    assert table.stdout.strip().endswith("nothing to fix: 0 problems, 0 warnings")
+    assert "nothing to fix: 0 problems" in table.stdout
+    assert strict.exit_code == 1  # --strict: warnings count
 
 
 def test_doctor_says_what_to_fix(run: Run, db_url: str) -> None:
@@ -83,7 +92,7 @@ def test_doctor_says_what_to_fix(run: Run, db_url: str) -> None:
     assert "JOBKEEPER_WORKER_CONCURRENCY" in unknown["fix"]
     assert checks["api auth"][0]["status"] == "skip"
     assert "fix: run a worker with --import MODULE" in table.stdout
-    assert table.stdout.strip().endswith("something needs fixing: 2 problems, 1 warnings")  # handlers x2
+    assert "something needs fixing: 2 problems" in table.stdout  # both handlers lines
 
 
 def test_doctor_reports_every_configuration_problem(run_shared: Run) -> None:
