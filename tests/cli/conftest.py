@@ -119,6 +119,10 @@ def handlers() -> Registry:
     async def boom(payload: dict[str, Any], ctx: JobContext) -> None:
         raise PermanentError("card declined")
 
+    @registry.task("slow", queue="background")
+    async def slow(payload: dict[str, Any], ctx: JobContext) -> None:
+        await asyncio.sleep(payload["seconds"])  # until cancelled
+
     return registry
 
 

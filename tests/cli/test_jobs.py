@@ -9,7 +9,18 @@ import uuid
 from pathlib import Path
 
 from jobkeeper import SyncClient
-from tests.cli.conftest import History, Run, cli_env, handlers, output_json, query, running_worker, settings
+from tests.cli.conftest import (
+    History,
+    Run,
+    cli_env,
+    handlers,
+    output_json,
+    query,
+    running_worker,
+    settings,
+    statuses,
+)
+from tests.support import wait_for
 
 JOBKEEPER = str(Path(sys.executable).parent / "jobkeeper")
 MISSING = "5a1d0c1e-0000-4000-8000-000000000000"
@@ -129,9 +140,10 @@ def test_jobs_wait_exit_status_follows_the_job(run: Run, db_url: str, history: H
     assert "still pending after 0.3 s" in timed_out.stderr
     assert run("jobs", "wait", MISSING).exit_code == 1
 
-    # A real wait: the command runs before the job does, and ends when a worker completes it.
+    # A real wait: the command polls before the job runs, and ends when a worker completes it.
     with SyncClient(db_url, settings=settings()) as client:
         job = client.enqueue("echo", {"n": 4})
+        slow = client.enqueue("slow", {"seconds": 60})
     env = {k: v for k, v in cli_env(db_url).items() if v is not None}
     environ = {k: v for k, v in os.environ.items() if not k.startswith("JOBKEEPER_")} | env
     waiter = subprocess.Popen(
@@ -139,8 +151,17 @@ def test_jobs_wait_exit_status_follows_the_job(run: Run, db_url: str, history: H
         env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
+        wait_for(
+            lambda: _cli_sessions(db_url) > 0 or waiter.poll() is not None, timeout=30, what="the waiter"
+        )
+        assert query(db_url, "SELECT status FROM jobkeeper.jobs WHERE id = %s", (job.id,)) == [("pending",)]
         with running_worker(db_url, handlers()):
             out, err = waiter.communicate(timeout=60)
+            # cancelling a running job asks its worker to stop it
+            wait_for(lambda: statuses(db_url, [slow.id]) == {slow.id: "processing"}, timeout=15, what="slow")
+            asked = output_json(run("jobs", "cancel", str(slow.id), "--json"))
+            assert (asked["status"], asked["cancel"]) == ("processing", "requested")
+            cancelled = run("jobs", "wait", str(slow.id), "--timeout", "15")
     finally:
         if waiter.poll() is None:
             waiter.kill()
@@ -148,3 +169,15 @@ def test_jobs_wait_exit_status_follows_the_job(run: Run, db_url: str, history: H
     assert waiter.returncode == 0, err
     assert '"status": "completed"' in out
     assert '"echo"' in out
+    assert cancelled.exit_code == 1
+    assert f"job {slow.id} cancelled" in cancelled.stderr
+
+
+def _cli_sessions(db_url: str) -> int:
+    """Connections of jobkeeper commands to this test's database (the waiter's, here)."""
+    rows = query(
+        db_url,
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND application_name = 'jobkeeper'",
+    )
+    return int(rows[0][0])
