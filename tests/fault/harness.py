@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,9 +20,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, LiteralString
 
+import httpx
 import psycopg
 
-from jobkeeper import Client, JobkeeperError, Settings
+from jobkeeper import DEV_TENANT_ID, Client, JobkeeperError, Settings
+from jobkeeper.api.auth import Role, mint_token
 from tests.support import eventually
 
 log = logging.getLogger(__name__)
@@ -223,6 +226,137 @@ class Fleet:
 
     def logs(self) -> str:
         return "\n".join(f"=== {w.name}\n{w.log_tail(30)}" for w in self.workers)
+
+
+class ApiProcess:
+    """`python -m jobkeeper api` on a free loopback port in a child process, logging to a file, with a
+    token of the development tenant (platform admin) signed with the test's secret."""
+
+    SECRET = "fault-suite-jwt-secret-of-at-least-32-bytes"
+    AUDIENCE = "jobkeeper-fault"
+    ISSUER = "https://fault.test"
+
+    def __init__(self, db_url: str, log_dir: Path) -> None:
+        self.db_url = db_url
+        self.log_path = log_dir / "api.log"
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            "JOBKEEPER_JWT_SECRET": self.SECRET,
+            "JOBKEEPER_JWT_AUDIENCE": self.AUDIENCE,
+            "JOBKEEPER_JWT_ISSUER": self.ISSUER,
+            "JOBKEEPER_API_ACQUIRE_TIMEOUT": "2",
+        }
+        settings = Settings.from_env(
+            {}, jwt_secret=self.SECRET, jwt_audience=self.AUDIENCE, jwt_issuer=self.ISSUER
+        )
+        token = mint_token(
+            settings, role=Role.ADMIN, tenant_id=DEV_TENANT_ID, subject="fault-suite", ttl_seconds=3600
+        )
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ApiProcess:
+        environ = {**os.environ, **FAST_ENV, **self.env, "DATABASE_URL": self.db_url, "PYTHONPATH": str(ROOT)}
+        environ.pop("JOBKEEPER_TEST_DATABASE_URL", None)
+        command = [sys.executable, "-m", "jobkeeper", "api", "--host", "127.0.0.1", "--port", str(self.port)]
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=environ, stdout=log_file, stderr=subprocess.STDOUT
+            )
+        return self
+
+    async def ready(self, timeout: float = 30.0) -> None:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0) as http:
+
+            async def answers() -> bool:
+                assert self.process is not None
+                assert self.process.poll() is None, self.log_tail()
+                with contextlib.suppress(httpx.TransportError):
+                    return (await http.get("/health")).status_code == 200
+                return False
+
+            await eventually(answers, timeout=timeout, what="the API to answer")
+
+    async def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return await asyncio.to_thread(self.process.wait, 30)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ApiProbe:
+    """Adds a money job through the API every `every` seconds and records each answer (monotonic time,
+    HTTP status, or 0 for no answer). An answer that was lost may still have enqueued its job: the same
+    idempotency key is sent again until one is answered, so the job exists once either way."""
+
+    api: ApiProcess
+    every: float = 0.1
+    answers: list[tuple[float, int]] = field(default_factory=list)
+    acknowledged: list[uuid.UUID] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def start(self) -> ApiProbe:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> list[uuid.UUID]:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        return self.acknowledged
+
+    async def _run(self) -> None:
+        n = 0
+        async with httpx.AsyncClient(
+            base_url=self.api.base_url, headers=self.api.headers, timeout=10.0
+        ) as http:
+            while not self._stop.is_set():
+                body = {"type": "fault-money", "data": {"op": f"api-{n}"}, "idempotency_key": f"pay:api-{n}"}
+                try:
+                    answer = await http.post("/api/v1/queue/jobs", json=body)
+                except httpx.TransportError:
+                    self.answers.append((time.monotonic(), 0))
+                else:
+                    self.answers.append((time.monotonic(), answer.status_code))
+                    if answer.status_code in (200, 201):
+                        self.acknowledged.append(uuid.UUID(answer.json()["id"]))
+                        n += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.every)
+
+    def first_success_after(self, since: float) -> float | None:
+        """Seconds from `since` (monotonic) to the first 2xx answered after it."""
+        for at, status in self.answers:
+            if at >= since and status in (200, 201):
+                return at - since
+        return None
+
+    def statuses_since(self, since: float) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for at, status in self.answers:
+            if at >= since:
+                counts[status] = counts.get(status, 0) + 1
+        return counts
 
 
 # -- load ----------------------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ The test runs an embedded server of its own. Two workers drain a steady backlog 
 poll interval is 30 s, so only LISTEN can explain a quick pickup of a job enqueued while they idle. After
 each restart the workers must reconnect by themselves and their throughput (completions per second, from
 `completed_at`) must be back to at least 90 % of its level before the fault within 30 s.
+
+An API process (`jobkeeper api`) serves throughout, and a probe adds a job through it every 0.1 s: while
+the database is away it must answer 503 (never hang, never 500), and it must accept jobs again by itself.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from jobkeeper import Client
 from jobkeeper.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
 from tests.fault.harness import (
+    ApiProbe,
+    ApiProcess,
     Fleet,
     Producer,
     Summary,
@@ -94,11 +99,16 @@ async def test_workers_recover_from_postgres_restarts_under_load(
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(SCHEMA)
     fleet = Fleet(url, tmp_path)
+    api = ApiProcess(url, tmp_path)
     numbers: dict[str, float] = {}
+    during: dict[str, dict[int, int]] = {}
     try:
         async with Client(url, settings=producer_settings()) as client:
             async with await connect(url) as db:
                 await fleet.start_many(db, 2, *WORKER, env=IDLE_POLL)
+            api.start()
+            await api.ready()
+            api_probe = ApiProbe(api).start()
             producer = Producer(
                 client,
                 lambda n: job("money", f"restart-{n}", work=0.05, max_attempts=25),
@@ -121,9 +131,20 @@ async def test_workers_recover_from_postgres_restarts_under_load(
                 numbers[f"{mode}_downtime_s"] = downtime
                 numbers[f"{mode}_recovery_after_restart_s"] = recovered
                 numbers[f"{mode}_recovery_from_fault_s"] = (back_at - fault_at).total_seconds() + recovered
+                restarted = began + downtime
+
+                async def api_back(restarted: float = restarted) -> bool:
+                    return api_probe.first_success_after(restarted) is not None
+
+                await eventually(api_back, timeout=30, what=f"the API to accept jobs again after {mode}")
+                numbers[f"{mode}_api_back_after_restart_s"] = api_probe.first_success_after(restarted) or 0.0
+                during[mode] = api_probe.statuses_since(began)
                 await eventually(lambda: _all_listening(url), timeout=15, what="both workers to LISTEN again")
 
-            ids = await producer.stop()
+            ids = [*await producer.stop(), *await api_probe.stop()]
+            answers = {status for _, status in api_probe.answers}
+            assert answers <= {200, 201, 503}, f"the API answered {during}:\n{api.log_tail()}"
+            assert await api.stop() == 0, api.log_tail()
             async with await connect(url) as db:
                 await wait_until_finished(db, ids, timeout=30, fleet=fleet)
                 # Idle now, polling only every 30 s: a job picked up within a second was woken by NOTIFY.
@@ -144,11 +165,14 @@ async def test_workers_recover_from_postgres_restarts_under_load(
                 report = await check_invariants(db, ids)
     finally:
         fleet.kill_all()
+        api.kill()
     summary(
         report.line(
             "2-postgres-restart",
             "PostgreSQL fast shutdown + restart, then immediate shutdown (SIGQUIT) + restart, under load",
             enqueue_retries=producer.failures,
+            api_jobs=len(api_probe.acknowledged),
+            api_answers="/".join(f"{m}:{_statuses(c)}" for m, c in during.items()),
             reconnects=fleet.count_in_logs("reconnecting the worker's"),
             listen_pickup_max_s=max(pickups),
             **numbers,
@@ -158,3 +182,7 @@ async def test_workers_recover_from_postgres_restarts_under_load(
 
 async def _all_listening(url: str) -> bool:
     return await _listening(url) == 2
+
+
+def _statuses(counts: dict[int, int]) -> str:
+    return ",".join(f"{n}x{status}" for status, n in sorted(counts.items()))
