@@ -37,7 +37,7 @@ def workers_list(max_age: float | None, as_json: bool) -> None:
         lambda row: (
             row
             | {
-                "queues": ",".join(row["queues"]) or "*",
+                "queues": ",".join(row["queues"] or []) or "*",
                 "load": f"{row['running']}/{row['concurrency']}",
                 "heartbeat": f"{row['heartbeat_age_seconds']:.1f}s ago",
             }
