@@ -62,6 +62,9 @@ class Settings:
     sslrootcert: Path | None = field(default=None, metadata=_env("JOBKEEPER_DB_SSLROOTCERT"))
     sslcert: Path | None = field(default=None, metadata=_env("JOBKEEPER_DB_SSLCERT"))
     sslkey: Path | None = field(default=None, metadata=_env("JOBKEEPER_DB_SSLKEY"))
+    prepared_statements: bool = field(default=True, metadata=_env("JOBKEEPER_DB_PREPARED_STATEMENTS"))
+    """psycopg prepares a statement run 5 times on a connection; `false` never prepares (PgBouncer in
+    transaction mode before 1.21 loses them: docs/howto/pgbouncer.md)."""
 
     default_queue: str = field(default="background", metadata=_env("JOBKEEPER_DEFAULT_QUEUE"))
     default_tenant: uuid.UUID = field(default=DEV_TENANT_ID, metadata=_env("JOBKEEPER_DEFAULT_TENANT"))
@@ -285,7 +288,8 @@ class Settings:
         return cls(**values)
 
     def connection_kwargs(self) -> dict[str, Any]:
-        """libpq keywords added to every connection: timeouts, TLS and session settings."""
+        """Keywords of every `psycopg.connect`: libpq timeouts, TLS and session settings, and whether to
+        prepare statements."""
         options = [
             f"-c statement_timeout={int(self.statement_timeout * 1000)}",
             f"-c idle_in_transaction_session_timeout={int(self.idle_in_transaction_timeout * 1000)}",
@@ -299,6 +303,8 @@ class Settings:
             value = getattr(self, key)
             if value is not None:
                 kwargs[key] = str(value)
+        if not self.prepared_statements:
+            kwargs["prepare_threshold"] = None  # a psycopg connection option, not a libpq keyword
         return kwargs
 
 
@@ -542,6 +548,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "sslrootcert": _existing_file,
     "sslcert": _existing_file,
     "sslkey": _existing_file,
+    "prepared_statements": _boolean,
     "default_queue": _queue_name,
     "default_tenant": _uuid,
     "max_payload_bytes": _positive_int,
