@@ -74,7 +74,7 @@ def test_workers_list(run: Run, db_url: str) -> None:
         (str(worker.id), ["background"], 3, 0)
     ]
     assert 0 <= listed[0]["heartbeat_age_seconds"] < 30
-    assert sorted(listed[0]["job_types"]) == ["boom", "echo"]
+    assert sorted(listed[0]["job_types"]) == ["boom", "echo", "slow"]
     assert table.exit_code == 0
     assert "0/3" in table.stdout
     assert "background" in table.stdout
