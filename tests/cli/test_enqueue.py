@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
+from jobkeeper.cli_enqueue import PROGRESS_MIN_BYTES
 from tests.cli.conftest import Run, output_json, query
 
+JOBKEEPER = str(Path(sys.executable).parent / "jobkeeper")
 OTHER_TENANT = uuid.UUID("00000000-0000-0000-0000-0000000000a2")
 
 
@@ -112,6 +119,16 @@ def test_enqueue_a_file_in_chunks(run: Run, db_url: str, tmp_path: Path) -> None
     from_stdin = output_json(run("enqueue", "--file", "-", "--json", input=keyed * 3))
     assert (from_stdin["enqueued"], from_stdin["duplicates"]) == (1, 2)
 
+    # a file of 1 MiB or more shows a progress bar when stderr is a terminal
+    line = json.dumps({"type": "analytics-track", "payload": {"pad": "x" * 2000}}) + "\n"
+    big = tmp_path / "big.jsonl"
+    big.write_text(line * (PROGRESS_MIN_BYTES // len(line) + 1))  # just over the threshold
+    status, drawn, stdout = _enqueue_on_a_terminal(db_url, big)
+    assert status == 0
+    assert b"enqueueing" in drawn
+    assert b"100%" in drawn
+    assert b"enqueued 512 jobs" in stdout
+
     query(db_url, "DELETE FROM jobkeeper.jobs")
 
     # a bad line stops the command at its chunk, and is named
@@ -153,3 +170,21 @@ def test_enqueue_a_file_in_chunks(run: Run, db_url: str, tmp_path: Path) -> None
     assert "enqueueing" in shown.stderr  # the bar (drawn in full only on a terminal)
     assert "enqueued 50 jobs" in shown.stdout
     assert _count(db_url, "analytics-track") == 50
+
+
+def _enqueue_on_a_terminal(db_url: str, path: Path) -> tuple[int, bytes, bytes]:
+    """`jobkeeper enqueue --file PATH` with its stderr on a pseudo-terminal: exit status, what it drew
+    there, and its stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBKEEPER_")} | {"DATABASE_URL": db_url}
+    master, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [JOBKEEPER, "enqueue", "--file", str(path)], env=env, stdout=subprocess.PIPE, stderr=terminal
+    )
+    os.close(terminal)
+    drawn = b""
+    with contextlib.suppress(OSError):  # EIO once the command has exited
+        while chunk := os.read(master, 4096):
+            drawn += chunk
+    os.close(master)
+    stdout, _ = process.communicate(timeout=60)
+    return process.returncode, drawn, stdout
