@@ -30,6 +30,7 @@ from jobkeeper.api.schemas import (
     QueueName,
 )
 from jobkeeper.api.state import ApiState, State
+from jobkeeper.api.tenancy import Ahead
 from jobkeeper.errors import DatabaseError, InvalidJobError, PayloadTooLargeError
 from jobkeeper.idempotency import MONEY_TYPES
 from jobkeeper.store.rows import job_from_row
@@ -125,17 +126,31 @@ def _client_error(exc: InvalidJobError) -> problems.Problem:
 
 async def _enqueue(state: ApiState, principal: Principal, prepared: Prepared, *, route: str) -> list[Job]:
     # A batch without durable jobs commits asynchronously (DESIGN §2); otherwise the server's setting holds.
+    # The rate limiter's take runs ahead of the transaction, as a transaction of its own (its row lock is
+    # not held until this request commits); a request that fails after a granted take gives it back.
     synchronous = None if prepared.durable else False
-    async with state.tenancy.transaction(principal, synchronous_commit=synchronous) as tx:
-        await state.limiter.take(tx, principal, len(prepared.items), route=route)
-        try:
+    cost = len(prepared.items)
+    take = state.limiter.take(principal, cost)
+    try:
+        async with state.tenancy.transaction(principal, synchronous_commit=synchronous, ahead=take) as tx:
+            state.limiter.answer(take, principal, route=route)
             return await state.client.enqueue_many(prepared.items, conn=tx.conn)
-        except InvalidJobError as exc:
-            raise _client_error(exc) from None
-        except DatabaseError as exc:
-            if isinstance(exc.__cause__, psycopg.DataError):  # a value the database refuses: bad input
-                raise problems.invalid([], "a value is outside what the database accepts") from None
-            raise
+    except InvalidJobError as exc:
+        await _give_back(state, principal, take, cost)
+        raise _client_error(exc) from None
+    except DatabaseError as exc:
+        await _give_back(state, principal, take, cost)
+        if isinstance(exc.__cause__, psycopg.DataError):  # a value the database refuses: bad input
+            raise problems.invalid([], "a value is outside what the database accepts") from None
+        raise
+    except BaseException:
+        await _give_back(state, principal, take, cost)
+        raise
+
+
+async def _give_back(state: ApiState, principal: Principal, take: Ahead, cost: int) -> None:
+    if state.limiter.granted(take):
+        await state.limiter.give_back(state.tenancy, principal, cost)
 
 
 _WRITE_ERRORS = problems.responses(400, 401, 403, 413, 422, 429, 503)

@@ -96,4 +96,9 @@ def get_state(request: Request) -> ApiState:
     return state
 
 
-State = Annotated[ApiState, Depends(get_state)]
+async def _state(request: Request) -> ApiState:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on every request.
+    return get_state(request)
+
+
+State = Annotated[ApiState, Depends(_state)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 from jobkeeper.api.auth import Role
 from jobkeeper.errors import ConfigError
 from tests.api.conftest import Tokens
-from tests.api.support import Conn, assert_problem, running
+from tests.api.support import Conn, assert_problem, create_tenant, running
 from tests.support import eventually
 
 JOBS = "/api/v1/queue/jobs"
@@ -61,6 +62,34 @@ async def test_a_refused_or_failed_request_spends_nothing(
         assert_problem(await http.post(JOBS, json=sms(1000), headers=tokens.venue_a), 429)
         # Reads are not rate limited.
         assert (await http.get(JOBS, headers=tokens.venue_a)).status_code == 200
+
+
+async def test_a_request_refused_after_its_take_gives_the_tokens_back(
+    make_app: Callable[..., FastAPI], tokens: Tokens, owner: Conn
+) -> None:
+    # The take commits on its own ahead of the request; the request then fails (its tenant is deactivated,
+    # checked before commit) and the tokens come back: the bucket is full again, twice over.
+    app = make_app(api_rate_burst=100, api_rate_per_second=0.001)
+    dormant = await create_tenant(owner, "dormant-bucket", active=False)
+    headers = tokens.headers(Role.VENUE_ADMIN, dormant)
+    full = {"jobs": [sms(n) for n in range(100)]}
+    async with running(app) as http:
+        for _ in range(2):
+            assert_problem(await http.post(f"{JOBS}/batch", json=full, headers=headers), 403)
+    row = await (
+        await owner.execute("SELECT tokens FROM jobkeeper.rate_limits WHERE tenant_id = %s", (dormant,))
+    ).fetchone()
+    assert row is not None
+    assert row[0] == pytest.approx(100, abs=0.5)
+    jobs = await (
+        await owner.execute("SELECT count(*) FROM jobkeeper.jobs WHERE tenant_id = %s", (dormant,))
+    ).fetchone()
+    assert jobs == (0,)
+    # A tenant that is not registered is refused as such, and gets no bucket.
+    async with running(app) as http:
+        unknown = tokens.headers(Role.USER, uuid.uuid4())
+        body = assert_problem(await http.post(JOBS, json=sms(1), headers=unknown), 403)
+        assert "not registered" in body["detail"]
 
 
 async def test_concurrent_takes_never_overdraw_the_bucket(

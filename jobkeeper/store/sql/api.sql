@@ -7,28 +7,32 @@
 -- name: api_enter
 -- The role is one of two constants chosen by the code (jobkeeper_api for tenants, jobkeeper_worker for
 -- platform admins); set_config('role', …, true) is SET LOCAL ROLE with a parameter. An empty tenant
--- matches no row under the tenant policy.
+-- matches no row under the tenant policy. tenant_active is the token's tenant's flag, NULL when there
+-- is no such tenant (read as the connection's own role: the new role applies from the next statement).
 SELECT set_config('role', %(role)s::text, true) AS role,
        set_config('jobkeeper.tenant_id', %(tenant_id)s::text, true) AS tenant_id,
        set_config('synchronous_commit',
                   COALESCE(%(synchronous_commit)s::text, current_setting('synchronous_commit')),
                   true) AS synchronous_commit,
-       now() AS now;
-
--- name: api_tenant_status
-SELECT active
-FROM jobkeeper.tenants
-WHERE id = %(tenant_id)s::uuid;
+       now() AS now,
+       (SELECT active FROM jobkeeper.tenants WHERE id = %(principal_tenant)s::uuid) AS tenant_active;
 
 -- name: api_take_tokens
 -- One token bucket per (tenant, key), shared by every API process. The bucket refills continuously from
 -- the database clock; a take of %(cost)s tokens either succeeds (a row comes back from the upsert) or
 -- leaves the row untouched (the ON CONFLICT … WHERE is false), in which case `retry_after` says how many
--- seconds until enough tokens are back, from the row as this statement found it.
-WITH taken AS (
+-- seconds until enough tokens are back, from the row as this statement found it. It runs ahead of the
+-- request's tenant check: a tenant that is not registered gets no row (and no take), never an error.
+WITH settings AS MATERIALIZED (
+    -- Run as a transaction of its own: it commits asynchronously (the request's own commit follows it
+    -- in the log) and its row lock ends with the statement.
+    SELECT set_config('synchronous_commit', 'off', true) AS synchronous_commit
+),
+taken AS (
     INSERT INTO jobkeeper.rate_limits AS r (tenant_id, key, capacity, refill_per_second, tokens, refilled_at)
-    VALUES (%(tenant_id)s::uuid, %(key)s::text, %(capacity)s::float8, %(refill_per_second)s::float8,
-            %(capacity)s::float8 - %(cost)s::float8, now())
+    SELECT %(tenant_id)s::uuid, %(key)s::text, %(capacity)s::float8, %(refill_per_second)s::float8,
+           %(capacity)s::float8 - %(cost)s::float8, now()
+    WHERE EXISTS (SELECT FROM jobkeeper.tenants WHERE id = %(tenant_id)s::uuid)
     ON CONFLICT (tenant_id, key) DO UPDATE
     SET tokens = least(excluded.capacity,
                        r.tokens + greatest(extract(epoch FROM now() - r.refilled_at), 0) * excluded.refill_per_second)
@@ -41,13 +45,21 @@ WITH taken AS (
           >= %(cost)s::float8
     RETURNING r.tokens
 )
-SELECT EXISTS (SELECT FROM taken) AS granted,
+SELECT (SELECT synchronous_commit FROM settings) AS synchronous_commit,
+       EXISTS (SELECT FROM taken) AS granted,
        (SELECT tokens FROM taken) AS remaining,
        (SELECT greatest(%(cost)s::float8 - least(r.capacity,
                             r.tokens + greatest(extract(epoch FROM now() - r.refilled_at), 0) * r.refill_per_second),
                         0) / %(refill_per_second)s::float8
         FROM jobkeeper.rate_limits r
         WHERE r.tenant_id = %(tenant_id)s::uuid AND r.key = %(key)s::text) AS retry_after;
+
+-- name: api_give_back_tokens
+-- A granted take whose request then failed: its tokens go back (never above the capacity).
+UPDATE jobkeeper.rate_limits
+SET tokens = least(capacity, tokens + %(cost)s::float8)
+WHERE tenant_id = %(tenant_id)s::uuid AND key = %(key)s::text
+RETURNING tokens;
 
 -- name: api_list_jobs
 -- Newest first, keyset-paged on (created_at, id). The payload filter is JSON containment (@>), so a GIN
