@@ -26,13 +26,15 @@ import click
 from jobkeeper.cli_common import (
     JSON_OPTION,
     BadInput,
+    DatabaseUnreachable,
     Duration,
+    Failed,
     emit_object,
     load_settings,
     to_json,
     translated_errors,
 )
-from jobkeeper.errors import InvalidJobError
+from jobkeeper.errors import DatabaseError, DatabaseUnavailableError, InvalidJobError
 
 if TYPE_CHECKING:
     import psycopg
@@ -315,6 +317,10 @@ def _enqueue_chunk(
             first, last = chunk[0][0], chunk[-1][0]
             raise _stopped_range(first, last, str(exc), tally, atomic) from None
         raise _stopped(number, f"{field}: {exc.reason}", tally, atomic) from None
+    except DatabaseError as exc:  # the server went away, a statement timed out…: say what is enqueued
+        first, last = chunk[0][0], chunk[-1][0]
+        kind = DatabaseUnreachable if isinstance(exc, DatabaseUnavailableError) else Failed
+        raise kind(f"lines {first}-{last}: {exc}; {_outcome(tally, atomic)}") from None
 
 
 def _stopped(number: int, problem: str, tally: _Tally, atomic: bool) -> BadInput:
