@@ -67,3 +67,24 @@ def test_an_unreachable_database_exits_3_in_one_line() -> None:
     process = subprocess.run([JOBKEEPER, "jobs", "list"], env=env, capture_output=True, text=True, timeout=60)
     assert process.returncode == 3
     assert "Traceback" not in process.stderr
+
+
+def test_every_verb_is_run_by_some_test() -> None:
+    """Each verb appears as an invocation (its words quoted in sequence, as a runner or subprocess
+    takes them) in a test module."""
+    sources = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("*.py"))
+    untested = []
+    for verb in _verbs(main):
+        words = r",\s*".join(rf"[\"']{re.escape(word)}[\"']" for word in verb)
+        if not re.search(words, sources):
+            untested.append(" ".join(verb))
+    assert untested == []
+
+
+def test_db_sql_prints_the_migrations_for_review() -> None:
+    from jobkeeper.store import migrate
+
+    result = CliRunner().invoke(main, ["db", "sql"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == migrate.upgrade_sql().strip()
+    assert "CREATE TABLE" in result.stdout
