@@ -27,6 +27,8 @@ from jobkeeper.types import JobStatus
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
+PAYLOAD_SCAN = 20_000
+"""Jobs a payload filter looks at per page (it has no index): a page costs at most this many rows read."""
 MAX_BULK = 10_000
 WORKER_MAX_AGE_SECONDS = 60.0
 FINAL = ("completed", "failed", "cancelled")
@@ -53,17 +55,27 @@ async def list_jobs(
     where = JobFilter.read(request.query_params.multi_items())
     params = where.params(viewer)
     before_created_at, before_id = cursors.time_and_id(cursor)
+    page = params | {
+        "before_created_at": before_created_at,
+        "before_id": before_id,
+        "limit": PAGE_SIZE,
+        "scan_limit": PAYLOAD_SCAN,
+    }
+    edge = None
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows(
-            "dashboard_list_jobs",
-            params | {"before_created_at": before_created_at, "before_id": before_id, "limit": PAGE_SIZE},
-        )
+        rows = await tx.rows("dashboard_list_jobs", page)
+        if len(rows) < PAGE_SIZE and params["filter"] is not None:
+            edge = await tx.row("dashboard_scan_edge", page)
         choices = await _choices(tx, viewer)
-    next_page = None
+    next_page = searched = None
     if len(rows) == PAGE_SIZE:
         next_page = url(
             "/jobs", [*where.pairs(), ("cursor", cursors.encode(rows[-1]["created_at"], rows[-1]["id"]))]
         )
+    elif edge is not None:
+        # The payload filter looked at its whole window: older jobs may match too; go on from its edge.
+        next_page = url("/jobs", [*where.pairs(), ("cursor", cursors.encode(edge["created_at"], edge["id"]))])
+        searched = edge["created_at"]
     return render(
         request,
         "jobs.html",
@@ -71,6 +83,8 @@ async def list_jobs(
             "jobs": rows,
             "where": where,
             "next_page": next_page,
+            "searched_to": searched,
+            "payload_scan": PAYLOAD_SCAN,
             "first_page": url("/jobs", where.pairs()) if cursor else None,
             "retry_all": url("/jobs/bulk", [*where.pairs(), ("action", "retry")]),
             "cancel_all": url("/jobs/bulk", [*where.pairs(), ("action", "cancel")]),
@@ -94,19 +108,22 @@ async def bulk_confirm(request: Request, viewer: Signed) -> Response:
     where = JobFilter.read(pairs)
     params = where.params(viewer)
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        row = await tx.row("dashboard_count_jobs", params | {"actionable": ACTIONABLE[action]})
-    total = int(row["total"]) if row else 0
+        row = await tx.row(
+            "dashboard_count_jobs", params | {"actionable": ACTIONABLE[action], "cap": MAX_BULK}
+        )
+    total = int(row["total"]) if row else 0  # counted up to MAX_BULK + 1: a click acts on MAX_BULK at most
+    counted = f"more than {MAX_BULK:,}" if total > MAX_BULK else str(total)
     return render(
         request,
         "confirm.html",
         {
-            "title": f"{action.title()} {total} job{'s' if total != 1 else ''}?",
+            "title": f"{action.title()} {counted} job{'s' if total != 1 else ''}?",
             "message": (
                 f"This will {action} every {' or '.join(ACTIONABLE[action])} job the filter selects"
                 + (f" (at most {MAX_BULK:,} at a time)" if total > MAX_BULK else "")
                 + "."
             ),
-            "count": total,
+            "count": counted if total > MAX_BULK else total,
             "action_url": url("/jobs/bulk"),
             "fields": [*where.pairs(), ("action", action)],
             "button": f"{action.title()} {min(total, MAX_BULK)} jobs",

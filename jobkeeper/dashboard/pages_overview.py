@@ -25,12 +25,34 @@ router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=
 
 CHART_WINDOW_SECONDS = 3600
 WORKER_MAX_AGE_SECONDS = 60.0
+COUNT_CAP = 10_000
+"""Unfinished jobs (waiting, scheduled, running) are counted up to this many per queue ("10,000+")."""
+FINISHED_CAP = 1_000
+"""Finished jobs and dead letters, which only grow, up to this many ("1,000+"): exact counts of a
+million-row history would scan it on every refresh (docs/dashboard.md, "At a million rows")."""
+CAPS = {
+    "waiting": COUNT_CAP,
+    "scheduled": COUNT_CAP,
+    "processing": COUNT_CAP,
+    "completed": FINISHED_CAP,
+    "failed": FINISHED_CAP,
+    "cancelled": FINISHED_CAP,
+    "dead_letters": FINISHED_CAP,
+}
+
+
+def shown(count: int, cap: int) -> int | str:
+    """A count as the page shows it: exact up to `cap`, else "1,000+"."""
+    return f"{cap:,}+" if count > cap else count
 
 
 async def overview_context(viewer: Viewer) -> dict[str, Any]:
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
         queues, metrics, workers = await tx.batch(
-            ("dashboard_queues", {"tenant_id": viewer.scope}),
+            (
+                "dashboard_queue_counts",
+                {"tenant_id": viewer.scope, "cap": COUNT_CAP, "finished_cap": FINISHED_CAP},
+            ),
             ("dashboard_queue_metrics", {"tenant_id": viewer.scope, "window": CHART_WINDOW_SECONDS}),
             ("dashboard_workers", {"max_age": WORKER_MAX_AGE_SECONDS}),
         )
@@ -47,10 +69,14 @@ async def overview_context(viewer: Viewer) -> dict[str, Any]:
             ],
             ceiling=1.0,
         )
-    totals = {
-        key: sum(int(q[key]) for q in queues)
-        for key in ("waiting", "scheduled", "processing", "completed", "failed", "cancelled", "dead_letters")
-    }
+    totals: dict[str, int | str] = {}
+    for key, cap in CAPS.items():
+        capped = any(int(q[key]) > cap for q in queues)
+        total = sum(min(int(q[key]), cap) for q in queues)
+        totals[key] = f"{total:,}+" if capped else total
+    for queue in queues:
+        for key, cap in CAPS.items():
+            queue[key] = shown(int(queue[key]), cap)
     return {"queues": queues, "workers": workers, "totals": totals}
 
 

@@ -27,6 +27,48 @@ CROSS JOIN LATERAL (
 ) s
 ORDER BY q.name;
 
+-- name: dashboard_queue_counts
+-- The overview's counts: every queue the caller can see, with its jobs counted by state, the oldest ready job's wait and its dead
+-- letters not yet replayed. Counts stop at a cap + 1 rows (the page shows "10,000+"): exact counts of a
+-- million-row history cost a scan of it on every refresh, capped ones a few index pages. Unfinished states
+-- (read through the partial pending/processing indexes) stop at %(cap)s, finished ones and dead letters,
+-- which only grow, at %(finished_cap)s.
+SELECT q.name, q.tenant_id, q.tier, q.paused,
+       (SELECT count(*) FROM (SELECT FROM jobkeeper.jobs j
+                              WHERE j.queue = q.name AND j.status = 'pending' AND j.scheduled_at <= now()
+                                AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+                              LIMIT %(cap)s::int + 1) c) AS waiting,
+       (SELECT count(*) FROM (SELECT FROM jobkeeper.jobs j
+                              WHERE j.queue = q.name AND j.status = 'pending' AND j.scheduled_at > now()
+                                AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+                              LIMIT %(cap)s::int + 1) c) AS scheduled,
+       (SELECT count(*) FROM (SELECT FROM jobkeeper.jobs j
+                              WHERE j.queue = q.name AND j.status = 'processing'
+                                AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+                              LIMIT %(cap)s::int + 1) c) AS processing,
+       (SELECT count(*) FROM (SELECT FROM jobkeeper.jobs j
+                              WHERE j.queue = q.name AND j.status = 'completed'
+                                AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+                              LIMIT %(finished_cap)s::int + 1) c) AS completed,
+       (SELECT count(*) FROM (SELECT FROM jobkeeper.jobs j
+                              WHERE j.queue = q.name AND j.status = 'failed'
+                                AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+                              LIMIT %(finished_cap)s::int + 1) c) AS failed,
+       (SELECT count(*) FROM (SELECT FROM jobkeeper.jobs j
+                              WHERE j.queue = q.name AND j.status = 'cancelled'
+                                AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+                              LIMIT %(finished_cap)s::int + 1) c) AS cancelled,
+       (SELECT extract(epoch FROM now() - min(j.scheduled_at))::float8
+        FROM jobkeeper.jobs j
+        WHERE j.queue = q.name AND j.status = 'pending' AND j.scheduled_at <= now()
+          AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)) AS oldest_waiting_seconds,
+       (SELECT count(*) FROM (SELECT FROM jobkeeper.dead_letter_jobs d
+                              WHERE d.queue = q.name AND d.replayed_at IS NULL
+                                AND (%(tenant_id)s::uuid IS NULL OR d.tenant_id = %(tenant_id)s::uuid)
+                              LIMIT %(finished_cap)s::int + 1) c) AS dead_letters
+FROM jobkeeper.queues q
+ORDER BY q.name;
+
 -- name: dashboard_queue_metrics
 -- The snapshots of the last %(window)s seconds, oldest first: platform totals (tenant_id NULL) for platform
 -- admins, the tenant's own rows otherwise (row-level security hides every other tenant's).
@@ -44,35 +86,75 @@ WHERE w.stopped_at IS NULL AND w.heartbeat_at >= now() - make_interval(secs => %
 ORDER BY w.hostname, w.pid, w.id;
 
 -- name: dashboard_list_jobs
--- Newest first, keyset-paged on (created_at, id): a page costs the same at row one million as at row one.
--- The payload filter is JSON containment (@>).
-SELECT j.id, j.tenant_id, j.queue, j.type, j.status, j.priority, j.attempts, j.max_attempts, j.last_error,
-       j.scheduled_at, j.started_at, j.completed_at, j.created_at
-FROM jobkeeper.jobs j
-WHERE (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
-  AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
-  AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
-  AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
-  AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
-  AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
-  AND (%(filter)s::jsonb IS NULL OR j.payload @> %(filter)s::jsonb)
-  AND (%(before_created_at)s::timestamptz IS NULL
-       OR (j.created_at, j.id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
-ORDER BY j.created_at DESC, j.id DESC
+-- Newest first, keyset-paged on (created_at, id): a page costs the same at row one million as at row one
+-- (the platform admin's list reads jobs_created_idx, a tenant's jobs_tenant_created_idx). A queue filter
+-- also names the queue's tier, so only its partition is read (run-time pruning).
+-- The payload filter (JSON containment, @>) has no index (one would be written on every claim and
+-- completion): it looks at no more than the %(scan_limit)s jobs past the cursor, newest first, and stops
+-- as soon as it has %(limit)s matches. When it finds fewer, `dashboard_scan_edge` says where its window
+-- ended, and the next page goes on from there.
+SELECT w.id, w.tenant_id, w.queue, w.type, w.status, w.priority, w.attempts, w.max_attempts, w.last_error,
+       w.scheduled_at, w.started_at, w.completed_at, w.created_at
+FROM (
+    SELECT j.*
+    FROM jobkeeper.jobs j
+    WHERE
+      (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+      AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
+      AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
+      AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
+      AND (%(queue)s::text IS NULL
+           OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
+      AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
+      AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
+      AND (%(before_created_at)s::timestamptz IS NULL
+           OR (j.created_at, j.id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
+    ORDER BY j.created_at DESC, j.id DESC
+    LIMIT CASE WHEN %(filter)s::jsonb IS NULL THEN %(limit)s::int ELSE %(scan_limit)s::int END
+) w
+WHERE %(filter)s::jsonb IS NULL OR w.payload @> %(filter)s::jsonb
+ORDER BY w.created_at DESC, w.id DESC
 LIMIT %(limit)s;
 
+-- name: dashboard_scan_edge
+-- The oldest job a payload filter's window (`dashboard_list_jobs`) looked at, when the window was full:
+-- older jobs may match too. No row: the window reached the end of the list.
+SELECT j.created_at, j.id
+FROM jobkeeper.jobs j
+WHERE
+      (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+      AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
+      AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
+      AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
+      AND (%(queue)s::text IS NULL
+           OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
+      AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
+      AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
+      AND (%(before_created_at)s::timestamptz IS NULL
+           OR (j.created_at, j.id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
+ORDER BY j.created_at DESC, j.id DESC
+OFFSET %(scan_limit)s::int - 1
+LIMIT 1;
+
 -- name: dashboard_count_jobs
--- How many jobs a bulk action on this filter would touch (shown on its confirmation page).
+-- How many jobs a bulk action on this filter would touch (shown on its confirmation page), counted up to
+-- %(cap)s + 1: one click acts on at most %(cap)s, so "more than that" is all the page needs to say.
 SELECT count(*) AS total
+FROM (
+SELECT
 FROM jobkeeper.jobs j
 WHERE (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
   AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
   AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
   AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
+  AND (%(queue)s::text IS NULL
+       OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
   AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
   AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
   AND (%(filter)s::jsonb IS NULL OR j.payload @> %(filter)s::jsonb)
-  AND j.status = ANY(%(actionable)s::text[]);
+  AND j.status = ANY(%(actionable)s::text[])
+LIMIT %(cap)s::int + 1
+) counted;
 
 -- name: dashboard_job
 SELECT j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
