@@ -39,6 +39,9 @@ from jobkeeper.types import Job, JobStatus, Tier
 PREFIX = "/api/v1/queue"
 MAX_PAGE = 500
 PAYLOAD_FILTER_PREFIX = "payload."
+PAYLOAD_SCAN = 20_000
+"""Jobs a payload filter looks at per page (it has no index): a page then holds fewer items than `limit`,
+even none, with a `next_cursor` to go on from where it stopped."""
 
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
 
@@ -261,7 +264,11 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH)] = None,
 ) -> JobPage:
-    """Newest first. Tenants see their own jobs; platform admins every tenant's, or one with `tenant_id`."""
+    """Newest first. Tenants see their own jobs; platform admins every tenant's, or one with `tenant_id`.
+
+    A payload filter has no index: each page looks at no more than 20,000 jobs past the cursor, so a page
+    may hold fewer than `limit` items, even none, and still have a `next_cursor`: follow it until it is
+    null to search the whole history."""
     scope = tenant_filter(principal, tenant_id)
     document = _payload_filter(request, payload)
     before_created_at, before_id = cursors.time_and_id(cursor)
@@ -279,11 +286,19 @@ async def list_jobs(
         "before_created_at": before_created_at,
         "before_id": before_id,
         "limit": limit,
+        "scan_limit": PAYLOAD_SCAN,
     }
+    edge = None
     async with state.tenancy.transaction(principal) as tx:
         rows = await tx.rows("api_list_jobs", params)
+        if len(rows) < limit and document is not None:
+            edge = await tx.row("api_list_jobs_edge", params)
     jobs = [job_from_row(row) for row in rows]
-    next_cursor = cursors.encode(jobs[-1].created_at, jobs[-1].id) if len(jobs) == limit else None
+    next_cursor = None
+    if len(jobs) == limit:
+        next_cursor = cursors.encode(jobs[-1].created_at, jobs[-1].id)
+    elif edge is not None:  # the payload filter's window was full: older jobs may match too
+        next_cursor = cursors.encode(edge["created_at"], edge["id"])
     return JobPage(items=[JobOut.of(job) for job in jobs], next_cursor=next_cursor)
 
 

@@ -62,23 +62,55 @@ WHERE tenant_id = %(tenant_id)s::uuid AND key = %(key)s::text
 RETURNING tokens;
 
 -- name: api_list_jobs
--- Newest first, keyset-paged on (created_at, id). The payload filter is JSON containment (@>), so a GIN
--- index on payload can serve it.
-SELECT id, tenant_id, queue, type, payload, status, tier, priority, attempts, max_attempts,
-       last_error, errors, result, progress, idempotency_key, scheduled_at, started_at,
-       completed_at, created_at, updated_at
-FROM jobkeeper.jobs j
-WHERE (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
-  AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
-  AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
-  AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
-  AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
-  AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
-  AND (%(payload)s::jsonb IS NULL OR j.payload @> %(payload)s::jsonb)
-  AND (%(before_created_at)s::timestamptz IS NULL
-       OR (j.created_at, j.id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
-ORDER BY j.created_at DESC, j.id DESC
+-- Newest first, keyset-paged on (created_at, id): a platform admin's list reads jobs_created_idx, a
+-- tenant's jobs_tenant_created_idx, so page N costs what page 1 costs. A queue filter also names the
+-- queue's tier, so only its partition is read (run-time pruning). The payload filter (JSON containment)
+-- has no index (one would be written on every claim and completion): it looks at no more than the
+-- %(scan_limit)s jobs past the cursor and stops at %(limit)s matches; when it finds fewer,
+-- `api_list_jobs_edge` says where its window ended (docs/api.md, "List jobs").
+SELECT w.id, w.tenant_id, w.queue, w.type, w.payload, w.status, w.tier, w.priority, w.attempts,
+       w.max_attempts, w.last_error, w.errors, w.result, w.progress, w.idempotency_key, w.scheduled_at,
+       w.started_at, w.completed_at, w.created_at, w.updated_at
+FROM (
+    SELECT j.*
+    FROM jobkeeper.jobs j
+    WHERE
+    (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+    AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
+    AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
+    AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
+    AND (%(queue)s::text IS NULL
+         OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
+    AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
+    AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
+    AND (%(before_created_at)s::timestamptz IS NULL
+         OR (j.created_at, j.id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
+    ORDER BY j.created_at DESC, j.id DESC
+    LIMIT CASE WHEN %(payload)s::jsonb IS NULL THEN %(limit)s::int ELSE %(scan_limit)s::int END
+) w
+WHERE %(payload)s::jsonb IS NULL OR w.payload @> %(payload)s::jsonb
+ORDER BY w.created_at DESC, w.id DESC
 LIMIT %(limit)s;
+
+-- name: api_list_jobs_edge
+-- The oldest job a payload filter's window (`api_list_jobs`) looked at, when the window was full: the next
+-- page starts there. No row: the window reached the end of the list.
+SELECT j.created_at, j.id
+FROM jobkeeper.jobs j
+WHERE
+    (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+    AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
+    AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
+    AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
+    AND (%(queue)s::text IS NULL
+         OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
+    AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
+    AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
+    AND (%(before_created_at)s::timestamptz IS NULL
+         OR (j.created_at, j.id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
+ORDER BY j.created_at DESC, j.id DESC
+OFFSET %(scan_limit)s::int - 1
+LIMIT 1;
 
 -- name: api_retry_job
 -- A failed or cancelled job goes back to pending with a fresh attempt budget; its error history is kept.
