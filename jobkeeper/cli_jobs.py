@@ -32,6 +32,8 @@ from jobkeeper.cli_common import (
 from jobkeeper.types import JobStatus
 
 MAX_PAGE = 1000
+PAYLOAD_SCAN = 20_000
+"""Jobs a payload filter (`--where`) looks at per statement, as the API's list does."""
 FINAL = {JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 STATUSES = [s.value for s in JobStatus]
 JOB_FIELDS = [
@@ -103,21 +105,32 @@ def jobs_list(
         before_created_at = None
         if after_id is not None:
             before_created_at = _job_or_fail(s, after_id)["created_at"]
-        rows = s.rows(
-            "api_list_jobs",
-            {
-                "tenant_id": tenant,
-                "statuses": list(statuses) or None,
-                "type": job_type,
-                "queue": queue,
-                "created_after": resolve_instant(since, now),
-                "created_before": resolve_instant(until, now),
-                "payload": json.dumps(document) if document is not None else None,
-                "before_created_at": before_created_at,
-                "before_id": after_id,
-                "limit": limit,
-            },
-        )
+        params: dict[str, Any] = {
+            "tenant_id": tenant,
+            "statuses": list(statuses) or None,
+            "type": job_type,
+            "queue": queue,
+            "created_after": resolve_instant(since, now),
+            "created_before": resolve_instant(until, now),
+            "payload": json.dumps(document) if document is not None else None,
+            "before_created_at": before_created_at,
+            "before_id": after_id,
+            "limit": limit,
+            "scan_limit": PAYLOAD_SCAN,
+        }
+        rows = s.rows("api_list_jobs", params)
+        # A payload filter looks at PAYLOAD_SCAN jobs per statement (the API's window, no index): go on
+        # from each window's edge until the page is full or the history ends, each statement bounded.
+        while document is not None and len(rows) < limit:
+            edge = s.row("api_list_jobs_edge", params)
+            if edge is None:
+                break
+            params |= {
+                "before_created_at": edge["created_at"],
+                "before_id": edge["id"],
+                "limit": limit - len(rows),
+            }
+            rows += s.rows("api_list_jobs", params)
     emit_rows(
         rows,
         as_json,

@@ -8,7 +8,9 @@ import sys
 import uuid
 from pathlib import Path
 
-from jobkeeper import SyncClient
+import pytest
+
+from jobkeeper import SyncClient, cli_jobs
 from tests.cli.conftest import (
     History,
     Run,
@@ -26,7 +28,7 @@ JOBKEEPER = str(Path(sys.executable).parent / "jobkeeper")
 MISSING = "5a1d0c1e-0000-4000-8000-000000000000"
 
 
-def test_jobs_list_and_show(run: Run, history: History) -> None:
+def test_jobs_list_and_show(run: Run, history: History, monkeypatch: pytest.MonkeyPatch) -> None:
     listed = output_json(run("jobs", "list", "--json"))
     assert [job["id"] for job in listed] == [
         str(history.pending),
@@ -46,6 +48,12 @@ def test_jobs_list_and_show(run: Run, history: History) -> None:
     assert [j["id"] for j in by_payload] == [str(history.failed)]
     assert [j["type"] for j in output_json(run("jobs", "list", "--where", "n=3", "--json"))] == ["later"]
     assert output_json(run("jobs", "list", "--where", 'n="3"', "--json")) == []  # a string is not the number
+    with monkeypatch.context() as patch:  # a payload filter's window of one job: it goes on window by window
+        patch.setattr(cli_jobs, "PAYLOAD_SCAN", 1)
+        oldest = output_json(run("jobs", "list", "--where", "n=1", "--json"))
+        assert [j["id"] for j in oldest] == [str(history.completed)]
+        two = output_json(run("jobs", "list", "--where", "order.id=o-1", "--limit", "2", "--json"))
+        assert [j["id"] for j in two] == [str(history.completed)]
     assert len(output_json(run("jobs", "list", "--since", "1h", "--json"))) == 3
     assert output_json(run("jobs", "list", "--until", "1h", "--json")) == []
     assert output_json(run("jobs", "list", "--since", "2999-01-01T00:00:00Z", "--json")) == []
