@@ -1,7 +1,8 @@
 """Admin commands on the database: `jobkeeper schedules …` and `jobkeeper limits …`.
 
 They act as the schema owner (all tenants) through the same named SQL as the API; `--json` prints
-machine-readable output. Exit status: 0 done, 1 not found, 2 bad input or configuration.
+machine-readable output. Exit status: 0 done, 1 not found, 2 bad input or configuration, 3 database
+unreachable (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -16,22 +17,13 @@ import psycopg
 from psycopg.rows import dict_row
 
 from jobkeeper import cron
-from jobkeeper.cli_common import load_settings
+from jobkeeper.cli_common import emit_rows, load_settings
 from jobkeeper.errors import InvalidJobError
 from jobkeeper.store.queries import query
 
 
 def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
-    if as_json:
-        click.echo(json.dumps(rows, default=str, indent=2))
-        return
-    if not rows:
-        click.echo("(none)")
-        return
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    click.echo("  ".join(c.ljust(widths[c]) for c in columns))
-    for row in rows:
-        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+    emit_rows(rows, as_json, columns)  # the same tables and JSON as every admin command
 
 
 def _connect(url: str) -> psycopg.Connection[dict[str, Any]]:
