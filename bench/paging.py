@@ -266,6 +266,7 @@ def list_params(**overrides: Any) -> dict[str, Any]:
         "before_created_at": None,
         "before_id": None,
         "limit": PAGE,
+        "scan_limit": PAYLOAD_SCAN,
     }
     params.update(overrides)
     return params
@@ -300,6 +301,8 @@ def scenarios(w: World) -> list[Scenario]:
         scope = {"tenant_id": tenant}
         for label, extra in filters:
             found.append(Scenario(f"{who}: {label}", "api_list_jobs", list_params(**scope, **extra), tenant))
+        rare = list_params(**scope, payload=json.dumps({"orderId": "o-123457"}))
+        found.append(Scenario(f"{who}: payload window edge", "api_list_jobs_edge", rare, tenant))
         if deep is not None:
             cursor = {"before_created_at": deep[0], "before_id": deep[1]}
             found.append(
