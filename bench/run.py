@@ -200,7 +200,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "http": [str(PROJECT_PYTHON), str(BENCH / "http_api.py"), "--url", f"{server}/jk_bench", *common],
         "pgqueuer": [anchor, str(BENCH / "anchor_pgqueuer.py"), "--dsn", f"{server}/pgqueuer_bench", *common],
         # The slow anchors drain fewer jobs (a rate does not depend on N once past start-up), to keep the
-        # whole run near 20 minutes.
+        # whole run within 25 minutes.
         "procrastinate": [
             anchor,
             str(BENCH / "anchor_procrastinate.py"),
@@ -208,7 +208,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
             f"{server}/procrastinate_bench",
             "--load",
             *common,
-            *([] if args.quick else ["--drain-jobs", "3000"]),
+            *([] if args.quick else ["--drain-jobs", "1000"]),
         ],
         "celery": [
             anchor,
@@ -216,7 +216,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
             "--redis",
             f"{args.redis}/11",
             *common,
-            *([] if args.quick else ["--drain-jobs", "10000"]),
+            *([] if args.quick else ["--drain-jobs", "5000"]),
         ],
         "dramatiq": [anchor, str(BENCH / "anchor_dramatiq.py"), "--redis", f"{args.redis}/12", *common],
     }
