@@ -26,6 +26,7 @@ from psycopg import sql
 from jobkeeper.api import create_app
 from jobkeeper.api.auth import Role
 from jobkeeper.dashboard.session import COOKIE
+from jobkeeper.store.pool import RECONNECT_MAX_DELAY
 from tests.api.conftest import Tokens
 from tests.api.support import Conn, api_settings, assert_problem, insert_worker, running
 from tests.support import eventually
@@ -36,6 +37,7 @@ ADD = {"type": "send-sms", "data": {"to": "+14155552671", "body": "hi"}}
 ACQUIRE = 1.0
 SLACK = 3.0
 """How much later than the acquire timeout a 503 may come on a busy shared machine; never a hang."""
+FAILED_ATTEMPTS = 7
 
 
 async def _timed(
@@ -147,18 +149,31 @@ async def test_no_free_connection_slot_on_the_server(limited_login: str, tokens:
             assert ready.json()["checks"]["database"]["ok"] is False
             assert elapsed < ACQUIRE + SLACK + settings.connect_timeout
             assert (await http.get("/health")).status_code == 200
+            # The outage lasts until both pools have failed to connect several times (about 7 s with
+            # back-off doubling from 1 s: the next attempt would be 8 s away, and ever further).
+            pools = (app.state.api.pool, app.state.api.client.pool)
+
+            async def failed_often() -> bool:
+                return all(pool.get_stats().get("connections_errors", 0) >= FAILED_ATTEMPTS for pool in pools)
+
+            await eventually(failed_often, timeout=60, what=f"{FAILED_ATTEMPTS} failed connection attempts")
             for conn in others:
                 await conn.close()
             others = []
             started = time.monotonic()
 
             async def served() -> bool:
-                return (await http.get(JOBS, headers=tokens.user_a)).status_code == 200
+                listed = await http.get(JOBS, headers=tokens.user_a)
+                return listed.status_code == 200
 
-            await eventually(served, timeout=40, what="the API to connect again")
-            recovered = time.monotonic() - started
-            assert (await http.post(JOBS, json=ADD, headers=tokens.user_a)).status_code == 201
-            print(f"\nrecovered {recovered:.1f} s after the other clients let go")
+            async def added() -> bool:
+                return (await http.post(JOBS, json=ADD, headers=tokens.user_a)).status_code == 201
+
+            # Both pools come back within the longest pause between attempts, not after the back-off's.
+            bound = RECONNECT_MAX_DELAY + SLACK
+            await eventually(served, timeout=bound, what="requests to be served again")
+            await eventually(added, timeout=bound, what="jobs to be added again")
+            print(f"\nserved again {time.monotonic() - started:.1f} s after the other clients let go")
     finally:
         for conn in others:
             await conn.close()
