@@ -32,7 +32,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from jobkeeper.api import problems
 from jobkeeper.api.auth import Principal
-from jobkeeper.store.queries import query
+from jobkeeper.store.queries import planned_per_call, query
 
 TENANT_ROLE = "jobkeeper_api"
 PLATFORM_ROLE = "jobkeeper_worker"
@@ -71,7 +71,7 @@ class Tx:
 
     async def rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         cur = self.conn.cursor(row_factory=dict_row)
-        await cur.execute(query(name), params or {})
+        await cur.execute(query(name), params or {}, prepare=False if planned_per_call(name) else None)
         return await cur.fetchall()
 
     async def batch(self, *statements: tuple[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -4,12 +4,15 @@ filter reads only its tier's partition and still finds every job of the queue.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from jobkeeper.api import routes_jobs
 from tests.api.conftest import Tokens
-from tests.api.support import Conn, create_queue, insert_job
+from tests.api.support import Conn, create_queue, insert_job, running
 
 JOBS = "/api/v1/queue/jobs"
 
@@ -65,3 +68,22 @@ async def test_a_queue_filter_finds_every_job_of_the_queue(
         assert {item["id"] for item in admin["items"]} == ids, queue
     none = (await http.get(JOBS, params={"queue": "no-such-queue"}, headers=tokens.user_a)).json()
     assert none["items"] == []
+
+
+async def test_list_queries_are_planned_for_their_values_never_prepared(
+    make_app: Callable[..., FastAPI], tokens: Tokens, owner: Conn
+) -> None:
+    """A prepared statement may switch to one generic plan after five runs, and a generic plan cannot use
+    the indexes behind optional filters (`%(x)s IS NULL OR …`): the job lists run unprepared, while other
+    queries are still prepared."""
+    job = await insert_job(owner, tokens.tenants.a)
+    app = make_app(pool_min=1, pool_max=1)
+    async with running(app) as http:
+        for params in ({}, {"status": "pending"}, {"type": "send-sms"}, {"queue": "money"}) * 3:
+            assert (await http.get(JOBS, params=params, headers=tokens.user_a)).status_code == 200
+            assert (await http.get(f"{JOBS}/{job}", headers=tokens.user_a)).status_code == 200
+        async with app.state.api.pool.connection() as conn:
+            cur = await conn.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [row[0] for row in await cur.fetchall()]
+    assert prepared, "other queries are prepared after five runs"
+    assert not [text for text in prepared if "planned per call" in text]

@@ -62,6 +62,7 @@ WHERE tenant_id = %(tenant_id)s::uuid AND key = %(key)s::text
 RETURNING tokens;
 
 -- name: api_list_jobs
+-- planned per call: its optional filters need a plan made for their values.
 -- Newest first, keyset-paged on (created_at, id): a platform admin's list reads jobs_created_idx, a
 -- tenant's jobs_tenant_created_idx, so page N costs what page 1 costs. A queue filter also names the
 -- queue's tier, so only its partition is read (run-time pruning). The payload filter (JSON containment)
@@ -93,6 +94,7 @@ ORDER BY w.created_at DESC, w.id DESC
 LIMIT %(limit)s;
 
 -- name: api_list_jobs_edge
+-- planned per call: its optional filters need a plan made for their values.
 -- The oldest job a payload filter's window (`api_list_jobs`) looked at, when the window was full: the next
 -- page starts there. No row: the window reached the end of the list.
 SELECT j.created_at, j.id

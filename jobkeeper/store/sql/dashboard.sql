@@ -28,6 +28,7 @@ CROSS JOIN LATERAL (
 ORDER BY q.name;
 
 -- name: dashboard_queue_counts
+-- planned per call: its optional filters need a plan made for their values.
 -- The overview's counts: every queue the caller can see, with its jobs counted by state, the oldest ready job's wait and its dead
 -- letters not yet replayed. Counts stop at a cap + 1 rows (the page shows "10,000+"): exact counts of a
 -- million-row history cost a scan of it on every refresh, capped ones a few index pages. Unfinished states
@@ -86,6 +87,7 @@ WHERE w.stopped_at IS NULL AND w.heartbeat_at >= now() - make_interval(secs => %
 ORDER BY w.hostname, w.pid, w.id;
 
 -- name: dashboard_list_jobs
+-- planned per call: its optional filters need a plan made for their values.
 -- Newest first, keyset-paged on (created_at, id): a page costs the same at row one million as at row one
 -- (the platform admin's list reads jobs_created_idx, a tenant's jobs_tenant_created_idx). A queue filter
 -- also names the queue's tier, so only its partition is read (run-time pruning).
@@ -117,6 +119,7 @@ ORDER BY w.created_at DESC, w.id DESC
 LIMIT %(limit)s;
 
 -- name: dashboard_scan_edge
+-- planned per call: its optional filters need a plan made for their values.
 -- The oldest job a payload filter's window (`dashboard_list_jobs`) looked at, when the window was full:
 -- older jobs may match too. No row: the window reached the end of the list.
 SELECT j.created_at, j.id
@@ -137,6 +140,7 @@ OFFSET %(scan_limit)s::int - 1
 LIMIT 1;
 
 -- name: dashboard_count_jobs
+-- planned per call: its optional filters need a plan made for their values.
 -- How many jobs a bulk action on this filter would touch (shown on its confirmation page), counted up to
 -- %(cap)s + 1: one click acts on at most %(cap)s, so "more than that" is all the page needs to say.
 SELECT count(*) AS total
