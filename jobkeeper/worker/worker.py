@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import difflib
 import logging
+import math
 import random as _random
 import signal
 import time
@@ -358,37 +359,49 @@ class Worker:
         longest = max((r.ctx.timeout for r in self._running.values()), default=0.0)
         return longest + ABANDON_AFTER + self.settings.lease_seconds
 
-    def _abandon_overdue(self) -> None:
+    def _abandon_overdue(self, *, now: float | None = None) -> None:
         """Abandon the jobs whose handler did not end `ABANDON_AFTER` seconds after its timeout or its
-        interruption: an async handler that swallows `CancelledError` would otherwise hold its job (kept
-        alive by the heartbeat) and its slot for ever."""
-        now = time.monotonic()
+        interruption (`now=inf`: every interrupted job still running): an async handler that swallows
+        `CancelledError` would otherwise hold its job (kept alive by the heartbeat) and its slot for ever.
+
+        Also settles a job whose task was cancelled before its coroutine first ran (a cancel request or a
+        shutdown in the same loop iteration as the claim): asyncio then never enters `_run_job`, so
+        nothing else would write its outcome or give its slot back."""
+        now = time.monotonic() if now is None else now
         for running in list(self._running.values()):
+            task = running.task
+            if task is None:
+                continue
+            if task.done():
+                self._abandon(running, self._stopped_outcome(running), unstarted=True)
+                continue
             since = running.interrupted_at if running.interrupted_at is not None else running.deadline
-            if now < since + ABANDON_AFTER or running.task is None or running.task.done():
+            if now < since + ABANDON_AFTER:
                 continue
             if running.stop_reason is None:
                 self._abandon(running, self.executor.timed_out(running.claimed, running.ctx))
             else:
                 self._abandon(running, self._stopped_outcome(running))
 
-    def _abandon(self, running: Running, outcome: Outcome | None) -> None:
+    def _abandon(self, running: Running, outcome: Outcome | None, *, unstarted: bool = False) -> None:
         """Write the job's outcome without waiting for its handler, and give its slot back. The handler's
         task is left running (it ignores cancellation); whatever it returns later is discarded, as a timed
         out sync handler's result is."""
         job_id = running.claimed.job.id
         running.abandoned = True
         running.ctx._signal_cancel()
-        if running.task is not None:
+        if running.task is not None and not unstarted:
             self._abandoned.append(running.task)
         if self._running.get(job_id) is running:
             del self._running[job_id]
         self.slots.give()
-        running.ctx.logger.error(
-            "the handler ignored its cancellation (%s) for %g s: abandoned, its outcome written without it",
-            running.stop_reason or "timeout",
-            ABANDON_AFTER,
-        )
+        if not unstarted:
+            running.ctx.logger.error(
+                "the handler ignored its cancellation (%s) for %g s: abandoned, its outcome written "
+                "without it",
+                running.stop_reason or "timeout",
+                ABANDON_AFTER,
+            )
         if outcome is None:
             self._held.pop(job_id, None)
         else:
@@ -430,9 +443,7 @@ class Worker:
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
         await self.watchdog.stop(grace=0.0)
-        for running in list(self._running.values()):
-            if not running.abandoned and running.task is not None and not running.task.done():
-                self._abandon(running, self._stopped_outcome(running))
+        self._abandon_overdue(now=math.inf)
         if unfinished:
             log.warning("worker %s: %d unfinished jobs returned to pending", self.id, len(unfinished))
         for service in reversed(self._services):
