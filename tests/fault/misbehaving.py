@@ -1,6 +1,7 @@
 """Handlers that misbehave (scenario 6), loaded with `--import tests.fault.misbehaving`.
 
-Each has a short timeout (`TIMEOUT`) so that the suite sees the worker time it out.
+The hanging ones have a short timeout (`TIMEOUT`) so that the suite sees the worker time them out; the
+leaks have a long one, since a spawned child takes seconds to start on a busy machine.
 """
 
 from __future__ import annotations
@@ -50,13 +51,13 @@ async def hang_ignoring_cancellation(payload: dict[str, Any], ctx: JobContext) -
     return "finished late"
 
 
-@task("fault-leak", queue="background", timeout=TIMEOUT * 4, backoff=0.1)
+@task("fault-leak", queue="background", timeout=60.0, backoff=0.1)
 def leak(payload: dict[str, Any], ctx: JobContext) -> int:
     """Keeps `mb` megabytes alive in the worker process for good."""
     return _leak(int(payload["mb"]))
 
 
-@task("fault-leak-process", queue="background", timeout=TIMEOUT * 4, isolation="process", backoff=0.1)
+@task("fault-leak-process", queue="background", timeout=60.0, isolation="process", backoff=0.1)
 def leak_in_process(payload: dict[str, Any], ctx: Any) -> int:
     """The same leak under process isolation: it dies with the child."""
     return _leak(int(payload["mb"]))

@@ -11,9 +11,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from psycopg.rows import dict_row
 
 from jobkeeper import Client
+from jobkeeper.worker.worker import ABANDON_AFTER
 from tests.fault.harness import (
     HANDLERS,
     LEASE_SECONDS,
@@ -203,3 +205,31 @@ async def test_sigterm_stops_a_worker_whose_handler_swallows_cancellation(
     assert code == 0, subject.log_tail()
     row = await _row(db, hang)
     assert (row["status"], row["attempts"], row["errors"]) == ("pending", 0, []), "released unspent"
+
+
+@pytest.mark.slow
+async def test_a_worker_whose_event_loop_stays_blocked_gives_its_jobs_up_to_the_rescuer(
+    db: Conn, fleet: Fleet, producer_client: Client
+) -> None:
+    """The other side of a heartbeat on its own thread: a loop blocked for longer than the longest job
+    timeout plus `ABANDON_AFTER` plus the lease stops the heartbeat of the worker's jobs, so that the
+    rescuer hands them to a worker that can run them (here the subject itself, once unblocked)."""
+    subject = await _workers(db, fleet)
+    witness = await _enqueue(producer_client, "fault-witness", {"seconds": 2})
+
+    async def running() -> bool:
+        return bool((await _row(db, witness))["status"] == "processing")
+
+    await eventually(running, timeout=10, what="the witness to start")
+    block = TIMEOUT + ABANDON_AFTER + 2 * LEASE_SECONDS + 4
+    blocker = await _enqueue(producer_client, "fault-block-loop", {"block": block}, max_attempts=1)
+
+    async def rescued() -> bool:
+        return "WorkerLost" in _error_types(await _row(db, witness))
+
+    await eventually(rescued, timeout=block + 10, what="the witness to be rescued from the stalled worker")
+    await wait_until_finished(db, [witness, blocker], timeout=30, fleet=fleet)
+    witness_row = await _row(db, witness)
+    assert witness_row["status"] == "completed", subject.log_tail()
+    assert (await _row(db, blocker))["status"] == "failed"
+    assert fleet.count_in_logs("are no longer heartbeated and will be rescued") == 1, subject.log_tail()

@@ -29,7 +29,7 @@ from tests.fault.harness import (
 from tests.fault.invariants import check_invariants
 
 VARIANTS = [
-    pytest.param(20.0, id="short"),
+    pytest.param(10.0, id="short"),
     pytest.param(180.0, id="slow", marks=pytest.mark.slow),
 ]
 WINDOW = 5.0
@@ -52,7 +52,7 @@ async def test_work_goes_on_under_a_long_idle_transaction(
 ) -> None:
     await fleet.start_many(db, 2, "--concurrency", "10", "--batch-size", "10")
     producer = Producer(
-        producer_client, lambda n: job("money", f"idle-{n}"), backlog=400, db_url=fault_db
+        producer_client, lambda n: job("money", f"idle-{n}"), backlog=250, db_url=fault_db
     ).start()
     await pause(1.0 + BASELINE_SECONDS)
     held_at = await db_now(db)

@@ -1,8 +1,9 @@
 """Scenario 1: one of two workers is SIGKILLed in the middle of its batch, again and again.
 
 The victim is restarted at once (as `jobkeeper up` would); its jobs are rescued by the maintenance leader
-once their heartbeat is older than the lease and run again. Recovery time of a kill: from the kill to the
-completion of the last job the victim held.
+once their heartbeat is older than the lease and run again. Reported per kill: the time from the kill to
+the rescue of the victim's jobs (back in the queue), and to the completion of the last of them (which
+includes waiting behind the backlog the kills leave).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.fault.invariants import check_invariants
 from tests.support import eventually
 
 VARIANTS = [
-    pytest.param(10.0, id="short"),
+    pytest.param(8.0, id="short"),
     pytest.param(60.0, id="slow", marks=pytest.mark.slow),
 ]
 KILL_EVERY = 2.5
@@ -48,7 +49,7 @@ async def test_repeated_sigkill_of_one_of_two_workers_loses_nothing_and_doubles_
 ) -> None:
     workers = await fleet.start_many(db, 2, *WORKER)
     producer = Producer(
-        producer_client, lambda n: job("money", f"kill-{n}", work=0.2, max_attempts=25), rate=60
+        producer_client, lambda n: job("money", f"kill-{n}", work=0.2, max_attempts=25), rate=40
     ).start()
     kills: list[tuple[datetime, list[uuid.UUID]]] = []
     started = await db_now(db)
@@ -68,14 +69,24 @@ async def test_repeated_sigkill_of_one_of_two_workers_loses_nothing_and_doubles_
         kills.append((await db_now(db), await _held(db, worker_id)))
         fleet.restart(victim)
     ids = await producer.stop()
-    await wait_until_finished(db, ids, timeout=30, fleet=fleet)
+    # The backlog left by a minute of kills on a busy machine takes a while to drain.
+    await wait_until_finished(db, ids, timeout=30 + duration, fleet=fleet)
     await fleet.stop_all()
 
     report = await check_invariants(db, ids)
-    recoveries = []
+    recoveries, rescues = [], []
     for killed_at, held in kills:
         last = await scalar(db, "SELECT max(completed_at) FROM jobkeeper.jobs WHERE id = ANY(%s)", (held,))
         recoveries.append((last - killed_at).total_seconds())
+        # When the rescuer put the victim's jobs back in the queue (the WorkerLost entry after the kill).
+        rescued_at = await scalar(
+            db,
+            "SELECT max((e->>'at')::timestamptz) FROM jobkeeper.jobs, jsonb_array_elements(errors) e"
+            " WHERE id = ANY(%s) AND e->>'type' = 'WorkerLost' AND (e->>'at')::timestamptz >= %s",
+            (held, killed_at),
+        )
+        if rescued_at is not None:
+            rescues.append((rescued_at - killed_at).total_seconds())
     interrupted = sum(len(held) for _, held in kills)
     assert report.rescued >= len(kills), "every kill should leave jobs for the rescuer"
     assert report.re_executions >= len(kills)
@@ -85,6 +96,7 @@ async def test_repeated_sigkill_of_one_of_two_workers_loses_nothing_and_doubles_
             f"SIGKILL of one of two workers every {KILL_EVERY:g} s for {duration:g} s",
             kills=len(kills),
             interrupted_jobs=interrupted,
+            rescued_within_max_s=max(rescues),
             recovery_max_s=max(recoveries),
             recovery_mean_s=sum(recoveries) / len(recoveries),
         )

@@ -35,7 +35,7 @@ from tests.fault.invariants import check_invariants
 from tests.support import eventually
 
 VARIANTS = [
-    pytest.param(8.0, id="short"),
+    pytest.param(6.0, id="short"),
     pytest.param(60.0, id="slow", marks=pytest.mark.slow),
 ]
 TERMINATE_EVERY = 1.0
@@ -75,7 +75,8 @@ async def test_terminated_backends_are_replaced_and_nothing_is_lost(
         await pause(TERMINATE_EVERY)
     calm_at = await db_now(db)
     during = await rate(db, storm_at, calm_at)
-    recovered = await recovery_time(fault_db, calm_at, baseline, timeout=30.0)
+    # Reported, with a generous bound: on a busy machine the rate drifts for reasons of its own.
+    recovered = await recovery_time(fault_db, calm_at, baseline, timeout=60.0)
 
     async def both_listening() -> bool:
         return await _listening(db) == 2
