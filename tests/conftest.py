@@ -31,6 +31,11 @@ PREFIX = f"jk_test_{os.getpid()}_"
 _counter = itertools.count()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here rather than in tests/fault/conftest.py alone, so that `pytest --run-slow` works from the root.
+    parser.addoption("--run-slow", action="store_true", default=False, help="run the long variants")
+
+
 def _drop_stale_databases(admin_url: str) -> None:
     """Drop databases left by earlier test runs whose process is gone."""
     with psycopg.connect(admin_url, autocommit=True) as conn:

@@ -1,9 +1,9 @@
 """Fixtures of the fault suite: a test database with the effect ledger, real worker processes, and the
 summary lines printed at the end of the run.
 
-Long variants are marked `slow` and skipped unless pytest runs with `--run-slow` or PYTEST_RUN_SLOW=1.
-The option exists only when pytest loads this file at start-up, i.e. when it is given `tests/fault` (or a
-file in it); the variable works however pytest is started.
+Long variants are marked `slow` and skipped unless pytest runs with `--run-slow` or PYTEST_RUN_SLOW=1
+(the option is registered by tests/conftest.py too, so that it works from the root: `make test
+PYTEST_ARGS=--run-slow`).
 """
 
 from __future__ import annotations
