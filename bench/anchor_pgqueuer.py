@@ -143,7 +143,7 @@ class Bench(Harness):
                         break
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"{row['done']} of {n} jobs done")
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.25)  # as jobkeeper's drain poll
                 figures = watch.stop()
             finally:
                 self.stop_workers(processes)

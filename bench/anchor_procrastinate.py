@@ -125,7 +125,7 @@ class Bench(Harness):
                 return {"first": first, "last": last}
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{done} of {n} jobs done")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.25)  # as jobkeeper's drain poll
 
     async def drain(self, workers: int) -> Sample:
         await self.reset()

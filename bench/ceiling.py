@@ -47,7 +47,9 @@ from jk import INSERT_ROWS  # noqa: E402
 from jk_tasks import QUEUES, TYPES  # noqa: E402
 
 WORKER_ID = "md5(:client_id::text)::uuid"
-WORKER_OPTIONS = connection_kwargs(Settings.from_env({}), "ceiling")["options"]
+# The claim connection's session settings (the claim is the statement they are tuned for; the completion
+# does not sort and has no parameters whose plan they change).
+WORKER_OPTIONS = connection_kwargs(Settings.from_env({}), "claim")["options"]
 
 
 def _replace(sql: str, values: dict[str, str]) -> str:
