@@ -24,6 +24,12 @@ from jobkeeper.types import DEV_TENANT_ID
 from tests.api.support import api_settings
 from tests.support import with_database
 
+# psycopg_pool's background tasks (new connections, reconnect delays) draw from the global `random` for
+# their jitter; when one runs while hypothesis generates an example, hypothesis reports "random used inside
+# a strategy" (a deprecation, an error here). The draws do not touch hypothesis's own choices.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
+)
 # Examples per operation and role: bounded so that the whole run stays well under a minute.
 MAX_EXAMPLES = {Role.ADMIN: 15, Role.VENUE_ADMIN: 8}
 _databases = itertools.count()

@@ -36,6 +36,12 @@ from jobkeeper.client import Client
 from tests.api.conftest import Tokens
 from tests.api.support import Conn, dead_letter, insert_alert, insert_job, running
 
+# psycopg_pool's background tasks (new connections, reconnect delays) draw from the global `random` for
+# their jitter; when one runs while hypothesis generates an example, hypothesis reports "random used inside
+# a strategy" (a deprecation, an error here). The draws do not touch hypothesis's own choices.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
+)
 MAX_EXAMPLES = 40
 MAX_STEPS = 10
 P = "/api/v1/queue"
