@@ -75,7 +75,14 @@ def server(db_url: str, settings: Settings) -> Iterator[str]:
     sock.listen(128)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, lifespan="on", log_level="warning", access_log=False, ws="none", http="h11", server_header=False
+        app,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        ws="none",
+        http="h11",
+        server_header=False,
+        log_config=None,  # uvicorn's dictConfig would detach its loggers from the root for later tests
     )
     uvi = uvicorn.Server(config)
     thread = threading.Thread(target=uvi.run, kwargs={"sockets": [sock]}, name="dashboard-e2e", daemon=True)
