@@ -84,6 +84,8 @@ def translated_errors() -> Iterator[None]:
         raise Failed(f"database statement cancelled: {_first_line(exc)}") from None
     except psycopg.OperationalError as exc:
         raise DatabaseUnreachable(f"database unreachable: {_first_line(exc)}") from None
+    except psycopg.DataError as exc:  # a value the database refuses (out of range, not valid JSON…)
+        raise BadInput(f"invalid value: {_first_line(exc)}") from None
     except psycopg.Error as exc:
         raise Failed(f"database error: {_first_line(exc)}") from None
     except JobkeeperError as exc:
@@ -244,12 +246,19 @@ class Instant(click.ParamType):  # type: ignore[type-arg]
             return value
         text = str(value).strip()
         with contextlib.suppress(ValueError):
-            return timedelta(seconds=parse_duration(text))
+            seconds = parse_duration(text)
+            if seconds > MAX_AGO_SECONDS:
+                self.fail(f"{text!r} is more than 1,000 years ago", param, ctx)
+            return timedelta(seconds=seconds)
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             self.fail(f"{text!r} is neither an ISO 8601 time nor a duration ago (e.g. 2h)", param, ctx)
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+MAX_AGO_SECONDS = 1000 * 365.25 * 86400.0
+"""The longest duration `Instant` takes (a larger one overflowed `timedelta` or `now - ago`)."""
 
 
 def resolve_instant(value: datetime | timedelta | None, now: datetime) -> datetime | None:
@@ -270,8 +279,8 @@ def payload_filter(pairs: Sequence[str]) -> dict[str, Any] | None:
         if not sep or not key.strip() or any(not part for part in key.split(".")):
             raise BadInput(f"--where {pair!r}: expected KEY=VALUE, e.g. --where orderId=o-42")
         try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
+            value: Any = json.loads(raw, parse_constant=_not_json)
+        except ValueError:  # not JSON (NaN and Infinity are not JSON either): the text itself
             value = raw
         node = document
         *parents, leaf = key.split(".")
@@ -284,6 +293,10 @@ def payload_filter(pairs: Sequence[str]) -> dict[str, Any] | None:
             raise BadInput(f"--where {pair!r}: {leaf!r} is given both as a value and as an object")
         node[leaf] = value
     return document
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def parse_uuid(value: str, what: str) -> uuid.UUID:
