@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from jobkeeper import __version__
+from jobkeeper.cli_common import confirm_or_refuse
 from jobkeeper.config import Settings
 from jobkeeper.database import Database, open_database
 from jobkeeper.errors import ConfigError, JobkeeperError
@@ -175,8 +176,9 @@ def db_upgrade(revision: str) -> None:
 def db_downgrade(revision: str, yes: bool) -> None:
     """Revert the schema to REVISION (default: one step back; `base` removes everything)."""
     if not yes:
-        click.confirm(
-            f"Downgrade the jobkeeper schema to {revision}? Data in removed tables is lost", abort=True
+        confirm_or_refuse(
+            f"Downgrade the jobkeeper schema to {revision}? Data in removed tables is lost",
+            "the schema is unchanged",
         )
 
     def body(database: Database) -> None:

@@ -55,6 +55,19 @@ class Failed(click.ClickException):
     exit_code = EXIT_FAILED
 
 
+def confirm_or_refuse(question: str, refused: str) -> None:
+    """Ask `question` (y/N); a no, or no answer at all (end of input), is a refused confirmation: exit
+    status 2 with `refused` (click's own abort would exit 1, "the operation failed"). The question goes to
+    stderr, so that stdout holds only the output (`--json`)."""
+    try:
+        answer = click.confirm(question, default=False, err=True)
+    except click.Abort:  # end of input: the question's line was left open
+        click.echo(err=True)
+        answer = False
+    if not answer:
+        raise BadInput(f"not confirmed: {refused}")
+
+
 def load_settings() -> Settings:
     try:
         return Settings.from_env()

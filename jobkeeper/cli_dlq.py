@@ -16,6 +16,7 @@ from jobkeeper.cli_common import (
     Failed,
     Instant,
     Session,
+    confirm_or_refuse,
     emit_object,
     emit_rows,
     parse_uuid,
@@ -183,6 +184,10 @@ def dlq_replay(
         raise Failed("; ".join(missing))
 
 
+def _on_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _not_replayed(s: Session, chosen: list[uuid.UUID] | None, replayed: int) -> list[str]:
     if not chosen or replayed == len(chosen):
         return []
@@ -228,11 +233,11 @@ def dlq_purge(
     with session() as s:
         where = _filter(s, chosen, queue, job_type, tenant, since, until, replayed)
         if not yes:
-            if not sys.stdin.isatty():
+            if not _on_terminal():
                 raise BadInput("refusing to purge without --yes: stdin is not a terminal to confirm on")
             counted = s.row("dashboard_count_dead_letters", where.params())
             total = counted["total"] if counted else 0
-            click.confirm(f"Delete {total} dead letters for good?", abort=True)
+            confirm_or_refuse(f"Delete {total} dead letters for good?", "nothing was purged")
         deleted = s.rows("purge_dead_letters", where.params())
     emit_rows([{"purged": len(deleted), "ids": [row["id"] for row in deleted]}], as_json, ["purged"])
     if chosen and len(deleted) < len(chosen):
