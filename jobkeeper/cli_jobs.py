@@ -251,5 +251,5 @@ def jobs_wait(job_id: str, timeout: float | None, as_json: bool) -> None:
             pause = min(pause * 2, 1.0)
     emit_object(row, as_json, ["id", "status", "attempts", "completed_at", "result", "last_error"])
     if row["status"] != JobStatus.COMPLETED.value:
-        click.echo(f"job {ident} {row['status']}: {cell(row['last_error'])}", err=True)
+        click.echo(f"Error: job {ident} {row['status']}: {cell(row['last_error'])}", err=True)
         raise SystemExit(EXIT_FAILED)

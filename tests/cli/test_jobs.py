@@ -143,9 +143,11 @@ def test_jobs_wait_exit_status_follows_the_job(run: Run, db_url: str, history: H
     failed = run("jobs", "wait", str(history.failed))
     assert failed.exit_code == 1
     assert "failed: PermanentError: card declined" in failed.stderr
+    assert failed.stderr.startswith(f"Error: job {history.failed} failed")  # one Error: line, as every error
     timed_out = run("jobs", "wait", str(history.pending), "--timeout", "0.3")
     assert timed_out.exit_code == 124
     assert "still pending after 0.3 s" in timed_out.stderr
+    assert timed_out.stderr.strip().splitlines()[-1].startswith("Error: ")
     assert run("jobs", "wait", MISSING).exit_code == 1
 
     # A real wait: the command polls before the job runs, and ends when a worker completes it.
