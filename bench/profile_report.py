@@ -1,8 +1,9 @@
 """Reads a py-spy `raw` (collapsed stacks) profile of the worker and says where its time went.
 
 Each line of the file is `frame;frame;...;leaf COUNT`, root first; a frame is `function (file:line)`. The
-profile was recorded with `--idle`, so samples of the event loop waiting in epoll are included: their share
-is the time the worker had nothing to do but wait for the database.
+profile was recorded with `--idle`, so samples of the event loop waiting in epoll are included (their share
+is the time the worker had nothing to do but wait for the database), and those of the worker's other
+threads blocked waiting (reported apart, left out of the tables of running code).
 
     python bench/profile_report.py docs/profiles/jk-worker-drain.collapsed.txt
 """
@@ -35,6 +36,20 @@ COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
 ]
+# Leaves where a thread is blocked rather than running: the event loop in epoll (nothing to run until the
+# database answers), and the worker's other threads (the heartbeat's, the thread pool's) waiting on a
+# condition, a queue or their own connection.
+LOOP_IDLE = ("select (selectors.py", "EpollSelector.select")
+THREAD_WAIT = (
+    "Condition.wait (threading.py",
+    "Event.wait (threading.py",
+    "Queue.get (queue.py",
+    "_worker (concurrent/futures/thread.py",
+    "wait_c (psycopg/waiting.py",
+    "wait_epoll (psycopg/waiting.py",
+    "wait_select (psycopg/waiting.py",
+    "wait_poll (psycopg/waiting.py",
+)
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::(?P<line>\d+))?\)$")
 
 
@@ -67,7 +82,7 @@ def _package(frame: str) -> str:
 
 def summarise(samples: list[tuple[list[str], int]]) -> dict[str, Any]:
     total = sum(count for _, count in samples)
-    startup = idle = 0
+    startup = idle = waiting = 0
     components: Counter[str] = Counter()
     packages: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
@@ -77,8 +92,11 @@ def summarise(samples: list[tuple[list[str], int]]) -> dict[str, Any]:
             startup += count
             continue
         leaf = stack[-1] if stack else ""
-        if "select (selectors.py" in leaf or "EpollSelector.select" in leaf:
+        if any(mark in leaf for mark in LOOP_IDLE):
             idle += count
+            continue
+        if any(mark in leaf for mark in THREAD_WAIT):
+            waiting += count
             continue
         packages[_package(leaf)] += count
         leaves[leaf] += count
@@ -96,7 +114,8 @@ def summarise(samples: list[tuple[list[str], int]]) -> dict[str, Any]:
         "startup": startup,
         "running": running,
         "idle": idle,
-        "busy": running - idle,
+        "waiting": waiting,
+        "busy": running - idle - waiting,
         "components": components.most_common(),
         "packages": packages.most_common(),
         "leaves": leaves.most_common(15),
@@ -109,9 +128,11 @@ def markdown(summary: dict[str, Any], rate: int) -> str:
     out = [
         f"Samples: {summary['total']:,} at {rate} Hz; start-up (imports) and frameless samples "
         f"{summary['startup']:,}, excluded below. "
-        f"Of the {summary['running']:,} samples after start-up, the event loop waited in epoll (nothing to "
-        f"run until the database answered) in **{100 * summary['idle'] / running:.0f} %** and ran Python in "
-        f"**{100 * summary['busy'] / running:.0f} %**.",
+        f"Of the {summary['running']:,} samples after start-up (every thread of the worker is sampled), "
+        f"**{100 * summary['busy'] / running:.0f} %** ran Python; the event loop waited in epoll (nothing to "
+        f"run until the database answered) in **{100 * summary['idle'] / running:.0f} %**, and other "
+        f"threads (the heartbeat's, the thread pool's) were blocked waiting in "
+        f"**{100 * summary.get('waiting', 0) / running:.0f} %**. The tables below cover the running samples.",
         "",
         "Where the Python time went (inclusive, by the innermost jobkeeper part on the stack; share of the "
         "busy samples):",
