@@ -156,6 +156,7 @@ async def test_an_async_handler_that_swallows_cancellation_is_still_timed_out(
     await eventually(timed_out, timeout=TIMEOUT + 3, what="the hung job to be timed out")
     row = await _row(db, hang)
     assert (row["status"], _error_types(row)) == ("failed", ["TimeoutError"]), subject.log_tail()
+    await check_invariants(db, [hang], expected={hang: "failed"})
 
 
 async def test_a_handler_blocking_the_event_loop_does_not_stop_the_heartbeat(
@@ -179,6 +180,7 @@ async def test_a_handler_blocking_the_event_loop_does_not_stop_the_heartbeat(
     assert (witness_row["status"], witness_row["attempts"]) == ("completed", 1)
     blocker_row = await _row(db, blocker)
     assert (blocker_row["status"], _error_types(blocker_row)) == ("failed", ["TimeoutError"])
+    await check_invariants(db, [witness, blocker], expected={blocker: "failed"})
 
 
 async def test_sigterm_stops_a_worker_whose_handler_swallows_cancellation(
@@ -233,3 +235,5 @@ async def test_a_worker_whose_event_loop_stays_blocked_gives_its_jobs_up_to_the_
     assert witness_row["status"] == "completed", subject.log_tail()
     assert (await _row(db, blocker))["status"] == "failed"
     assert fleet.count_in_logs("are no longer heartbeated and will be rescued") == 1, subject.log_tail()
+    report = await check_invariants(db, [witness, blocker], expected={blocker: "failed"})
+    assert report.rescued == 2

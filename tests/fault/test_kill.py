@@ -78,11 +78,13 @@ async def test_repeated_sigkill_of_one_of_two_workers_loses_nothing_and_doubles_
     for killed_at, held in kills:
         last = await scalar(db, "SELECT max(completed_at) FROM jobkeeper.jobs WHERE id = ANY(%s)", (held,))
         recoveries.append((last - killed_at).total_seconds())
-        # When the rescuer put the victim's jobs back in the queue (the WorkerLost entry after the kill).
+        # When the rescuer put the victim's jobs back in the queue: each job's first WorkerLost entry
+        # after this kill (a job may die again with a later victim).
         rescued_at = await scalar(
             db,
-            "SELECT max((e->>'at')::timestamptz) FROM jobkeeper.jobs, jsonb_array_elements(errors) e"
-            " WHERE id = ANY(%s) AND e->>'type' = 'WorkerLost' AND (e->>'at')::timestamptz >= %s",
+            "SELECT max(first) FROM (SELECT min((e->>'at')::timestamptz) AS first"
+            " FROM jobkeeper.jobs, jsonb_array_elements(errors) e WHERE id = ANY(%s)"
+            " AND e->>'type' = 'WorkerLost' AND (e->>'at')::timestamptz >= %s GROUP BY id) AS firsts",
             (held, killed_at),
         )
         if rescued_at is not None:
