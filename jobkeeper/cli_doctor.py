@@ -149,6 +149,12 @@ def _database(report: Report, settings: Settings) -> Iterator[Connected]:
     from jobkeeper.embedded import EmbeddedPostgres
 
     url = settings.database_url
+    if url is None and os.environ.get("DATABASE_URL", "").strip():
+        # Set but invalid (reported under configuration): not a reason to check the embedded server.
+        report.add("database", "skip", "not checked: DATABASE_URL is invalid (see configuration)")
+        report.add("tls", "skip", "not checked: no database connection")
+        yield None
+        return
     if url is None:
         server = EmbeddedPostgres(settings.data_dir)
         if not (server.pgdata / "postmaster.pid").exists():
