@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
@@ -190,12 +191,16 @@ def db_downgrade(revision: str, yes: bool) -> None:
 
 
 @db.command("current")
-def db_current() -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"revision", "head", "at_head"} as JSON.')
+def db_current(as_json: bool) -> None:
     """Print the schema revision of the database and whether it is the newest."""
 
     def body(database: Database) -> None:
         revision = migrate.current(database.url)
         head = migrate.head()
+        if as_json:
+            click.echo(json.dumps({"revision": revision, "head": head, "at_head": revision == head}))
+            return
         state = "head" if revision == head else f"behind head {head}"
         click.echo(f"{revision or 'none'} ({state})")
 
