@@ -12,9 +12,7 @@ import time
 from typing import Any
 
 from jobkeeper import JobContext, task
-
-TIMEOUT = 1.5
-"""Seconds: the timeout of every handler here."""
+from tests.fault.timeouts import TIMEOUT
 
 _leaked: list[bytes] = []
 

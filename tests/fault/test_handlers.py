@@ -29,7 +29,7 @@ from tests.fault.harness import (
     wait_until_finished,
 )
 from tests.fault.invariants import check_invariants
-from tests.fault.misbehaving import TIMEOUT
+from tests.fault.timeouts import TIMEOUT
 from tests.support import eventually
 
 LEAK_MB = 25
