@@ -132,7 +132,7 @@ def enqueue(
     if data is not None and data_file is not None:
         raise click.UsageError("give --data or --data-file, not both")
     payload = _payload(
-        data if data_file is None else data_file.read(), "--data" if data_file is None else "--data-file"
+        data if data_file is None else _read_text(data_file), "--data" if data_file is None else "--data-file"
     )
     item: dict[str, Any] = defaults | {"type": job_type, "payload": payload}
     if idempotency_key is not None:
@@ -247,6 +247,13 @@ def _enqueue_file(
         )
 
 
+def _read_text(source: IO[str]) -> str:
+    try:
+        return source.read()
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"--data-file: not UTF-8 text ({exc.reason})") from None
+
+
 def _regular_file_size(source: IO[str]) -> int | None:
     try:
         info = os.fstat(source.fileno())
@@ -266,7 +273,7 @@ def _chunks(
     """Chunks of (line number, job) and the bytes they took; a malformed line stops everything."""
     chunk: Numbered = []
     consumed = 0
-    for number, text in enumerate(source, start=1):
+    for number, text in _numbered_lines(source, tally, atomic):
         consumed += len(text.encode("utf-8", errors="surrogatepass"))
         if number < start_line or not text.strip():
             continue
@@ -280,6 +287,24 @@ def _chunks(
             chunk, consumed = [], 0
     if chunk:
         yield chunk, consumed
+
+
+def _numbered_lines(source: IO[str], tally: _Tally, atomic: bool) -> Iterator[tuple[int, str]]:
+    """The file's lines with their numbers; bytes that are not UTF-8 stop everything, as a bad line does
+    (the text is decoded a block at a time, so the bad bytes are on the line named or a later one)."""
+    number = 0
+    lines = iter(source)
+    while True:
+        try:
+            text = next(lines)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            raise _stopped(
+                number + 1, f"not UTF-8 text ({exc.reason}) on this line or a later one", tally, atomic
+            ) from None
+        number += 1
+        yield number, text
 
 
 def _line_job(text: str) -> dict[str, Any]:

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from click.testing import Result
 
-from tests.cli.conftest import Run, output_json
+from tests.cli.conftest import Run, output_json, query
 
 
 def _refused(result: Result) -> str:
@@ -37,3 +40,20 @@ def test_a_where_value_that_is_not_json_is_text(run: Run) -> None:
     for where in ("w=NaN", "h=Infinity"):
         found = output_json(run("jobs", "list", "--where", where, "--json"))
         assert [row["id"] for row in found] == [job["id"]], where
+
+
+def test_bytes_that_are_not_utf8_are_bad_input(run: Run, db_url: str, tmp_path: Path) -> None:
+    good = "".join(json.dumps({"type": "resize-image", "payload": {"n": n}}) + "\n" for n in range(400))
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_bytes(good.encode() + b'{"type": "resize-image", "payload": {"x": "\xff"}}\n')
+    message = _refused(run("enqueue", "--file", str(jobs), "--chunk-size", "10"))
+    assert "not UTF-8 text" in message
+    enqueued = query(db_url, "SELECT count(*) FROM jobkeeper.jobs WHERE type = 'resize-image'")[0][0]
+    assert enqueued > 0  # the blocks decoded before the bad bytes went in, in whole chunks
+    assert f"({enqueued} jobs, 0 duplicates)" in message
+    assert f"--start-line {enqueued + 1}" in message
+    payload = tmp_path / "payload.json"
+    payload.write_bytes(b'{"x": "\xff"}')
+    assert "--data-file: not UTF-8 text" in _refused(
+        run("enqueue", "resize-image", "--data-file", str(payload))
+    )
