@@ -129,7 +129,9 @@ async def gate(
         rows = await cur.fetchall()
         if not rows:
             return Gate([job_id for job_id, _ in requests], [], {}, now or datetime.now().astimezone())
-        clock: datetime = rows[0]["now"]
+        # A bucket's clock never goes back: had this worker's clock been read before another worker's
+        # refill it waited for, storing it would count the time in between twice (more tokens than rate).
+        clock: datetime = max(rows[0]["now"], *(row["refilled_at"] for row in rows))
         limiters = {
             row["name"]: LimiterState(
                 row["name"],

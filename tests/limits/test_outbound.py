@@ -104,3 +104,31 @@ async def test_gate_defers_without_spending_an_attempt(client: Client, db_url: s
         assert waiting.attempts == 0
         assert waiting.scheduled_at == run_at
         assert run_at > result.now
+
+
+async def test_a_clock_read_before_another_workers_refill_never_moves_the_bucket_back(db_url: str) -> None:
+    """A worker whose clock was read before another worker's refill (it waited for the limiter's lock)
+    must not store that older time: the next refill would count the time in between twice."""
+    worker = uuid.uuid4()
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE jobkeeper.rate_limiters SET rate_per_second = 10, burst = 1, tokens = 0,"
+            " max_concurrency = NULL, refilled_at = %s WHERE name = 'twilio'",
+            (NOW,),
+        )
+        later = NOW + timedelta(seconds=1)
+        first = await gate(conn, [(uuid.uuid4(), "twilio")], worker_id=worker, now=later)
+        assert len(first.granted) == 1  # a second refilled the one-token bucket
+        stale = await gate(
+            conn, [(uuid.uuid4(), "twilio")], worker_id=worker, now=NOW + timedelta(seconds=0.5)
+        )
+        assert stale.granted == []
+        cur = await conn.execute("SELECT refilled_at FROM jobkeeper.rate_limiters WHERE name = 'twilio'")
+        row = await cur.fetchone()
+        assert row is not None
+        assert row[0] == later
+        # 50 ms after the last refill: half a token at 10/s, so nothing may start.
+        soon = await gate(
+            conn, [(uuid.uuid4(), "twilio")], worker_id=worker, now=later + timedelta(seconds=0.05)
+        )
+        assert soon.granted == []

@@ -2,9 +2,10 @@
 
 -- name: lock_limiters
 -- The limiters a batch needs (and the groups they share a budget with), locked for this transaction so
--- that concurrent workers take tokens one after the other. Also the database clock.
+-- that concurrent workers take tokens one after the other. Also the database clock: clock_timestamp(),
+-- not now(), which is when the transaction began, possibly before another worker's refill it waited for.
 SELECT l.name, l.rate_per_second, l.burst, l.max_concurrency, l.tokens, l.refilled_at, l.limiter_group,
-       COALESCE(%(now)s::timestamptz, now()) AS now
+       COALESCE(%(now)s::timestamptz, clock_timestamp()) AS now
 FROM jobkeeper.rate_limiters l
 WHERE l.name = ANY(%(names)s::text[])
    OR l.name IN (SELECT limiter_group FROM jobkeeper.rate_limiters WHERE name = ANY(%(names)s::text[]))
