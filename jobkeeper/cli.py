@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from jobkeeper import __version__
-from jobkeeper.cli_common import confirm_or_refuse
+from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse
 from jobkeeper.config import Settings
 from jobkeeper.database import Database, open_database
 from jobkeeper.errors import ConfigError, JobkeeperError
@@ -396,7 +396,7 @@ def schedules_list(tenant: Any, as_json: bool) -> None:
 @click.option(
     "--missed", "missed_policy", type=click.Choice(["skip", "run_once", "catch_up"]), default="skip"
 )
-@click.option("--catch-up-window", type=click.FloatRange(min=1), default=3600.0, show_default=True)
+@click.option("--catch-up-window", type=FiniteFloatRange(min=1), default=3600.0, show_default=True)
 @click.option("--overlap", "overlap_policy", type=click.Choice(["allow", "skip"]), default="allow")
 @_TENANT
 @_JSON
@@ -485,7 +485,7 @@ def limits_list(as_json: bool) -> None:
 
 @limits.command("set")
 @click.argument("name")
-@click.option("--rate", "rate_per_second", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--rate", "rate_per_second", type=FiniteFloatRange(min=0, min_open=True), default=None)
 @click.option("--burst", type=click.IntRange(min=1), default=None)
 @click.option("--max-concurrency", type=click.IntRange(min=1), default=None)
 @click.option("--unlimited-concurrency", is_flag=True, help="Remove the concurrency cap.")

@@ -97,7 +97,7 @@ def translated_errors() -> Iterator[None]:
         raise Failed(f"database statement cancelled: {_first_line(exc)}") from None
     except psycopg.OperationalError as exc:
         raise DatabaseUnreachable(f"database unreachable: {_first_line(exc)}") from None
-    except psycopg.DataError as exc:  # a value the database refuses (out of range, not valid JSON…)
+    except (psycopg.DataError, psycopg.errors.CheckViolation) as exc:  # a value the database refuses
         raise BadInput(f"invalid value: {_first_line(exc)}") from None
     except psycopg.Error as exc:
         raise Failed(f"database error: {_first_line(exc)}") from None
@@ -244,6 +244,19 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
             return parse_duration(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, without inf and nan (which it lets through: nan compares false with any bound,
+    and `1e400` is inf), so that a rate or a window stored in the database is a real number."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 class Instant(click.ParamType):  # type: ignore[type-arg]

@@ -57,3 +57,25 @@ def test_bytes_that_are_not_utf8_are_bad_input(run: Run, db_url: str, tmp_path: 
     assert "--data-file: not UTF-8 text" in _refused(
         run("enqueue", "resize-image", "--data-file", str(payload))
     )
+
+
+def test_rates_and_windows_are_finite_numbers(run: Run, db_url: str) -> None:
+    (before,) = query(db_url, "SELECT rate_per_second FROM jobkeeper.rate_limiters WHERE name = 'stripe'")
+    for rate in ("nan", "inf", "1e400"):
+        assert "not a finite number" in _refused(run("limits", "set", "stripe", "--rate", rate)), rate
+    assert query(db_url, "SELECT rate_per_second FROM jobkeeper.rate_limiters WHERE name = 'stripe'") == [
+        before
+    ]
+    for window in ("nan", "inf", "1e400"):
+        refused = run(
+            "schedules", "add", "s", "--cron", "* * * * *", "--type", "x", "--catch-up-window", window
+        )
+        assert "not a finite number" in _refused(refused), window
+    assert query(db_url, "SELECT count(*) FROM jobkeeper.schedules") == [(0,)]
+    changed = output_json(run("limits", "set", "stripe", "--rate", "2.5", "--json"))
+    assert changed[0]["rate_per_second"] == 2.5
+
+
+def test_a_value_a_check_constraint_refuses_is_bad_input(run: Run) -> None:
+    refused = run("schedules", "add", "x" * 500, "--cron", "* * * * *", "--type", "generate-report")
+    assert "schedules_name_check" in _refused(refused)
