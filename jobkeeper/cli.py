@@ -396,7 +396,13 @@ def schedules_list(tenant: Any, as_json: bool) -> None:
 @click.option(
     "--missed", "missed_policy", type=click.Choice(["skip", "run_once", "catch_up"]), default="skip"
 )
-@click.option("--catch-up-window", type=FiniteFloatRange(min=1), default=3600.0, show_default=True)
+@click.option(
+    "--catch-up-window",
+    type=FiniteFloatRange(min=1, max=30 * 86400),
+    default=3600.0,
+    show_default=True,
+    help="Seconds (at most 30 days, as the API).",
+)
 @click.option("--overlap", "overlap_policy", type=click.Choice(["allow", "skip"]), default="allow")
 @_TENANT
 @_JSON
@@ -483,11 +489,17 @@ def limits_list(as_json: bool) -> None:
     _with_database(lambda db: cli_admin.list_limits(db.url, as_json))
 
 
+LIMIT_MAX = 1_000_000
+"""The largest rate, burst and concurrency cap, as the API's limiter update takes."""
+
+
 @limits.command("set")
 @click.argument("name")
-@click.option("--rate", "rate_per_second", type=FiniteFloatRange(min=0, min_open=True), default=None)
-@click.option("--burst", type=click.IntRange(min=1), default=None)
-@click.option("--max-concurrency", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--rate", "rate_per_second", type=FiniteFloatRange(min=0, max=LIMIT_MAX, min_open=True), default=None
+)
+@click.option("--burst", type=click.IntRange(min=1, max=LIMIT_MAX), default=None)
+@click.option("--max-concurrency", type=click.IntRange(min=1, max=LIMIT_MAX), default=None)
 @click.option("--unlimited-concurrency", is_flag=True, help="Remove the concurrency cap.")
 @_JSON
 def limits_set(
