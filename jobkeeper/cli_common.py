@@ -308,6 +308,8 @@ def payload_filter(pairs: Sequence[str]) -> dict[str, Any] | None:
             value: Any = json.loads(raw, parse_constant=_not_json)
         except ValueError:  # not JSON (NaN and Infinity are not JSON either): the text itself
             value = raw
+        except RecursionError:
+            raise BadInput(f"--where {key}=…: JSON nested too deeply") from None
         node = document
         *parents, leaf = key.split(".")
         for part in parents:

@@ -163,6 +163,8 @@ def _payload(text: str | None, option: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInput(f"{option} is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise BadInput(f"{option}: JSON nested too deeply") from None
 
 
 def _job_dict(job: Job) -> dict[str, Any]:
@@ -312,6 +314,8 @@ def _line_job(text: str) -> dict[str, Any]:
         job = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(job, dict):
         raise ValueError(
             'expected a JSON object such as {"type": "send-email", "payload": {}}, '

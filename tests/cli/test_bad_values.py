@@ -85,3 +85,17 @@ def test_rates_and_windows_are_finite_numbers(run: Run, db_url: str) -> None:
 def test_a_value_a_check_constraint_refuses_is_bad_input(run: Run) -> None:
     refused = run("schedules", "add", "x" * 500, "--cron", "* * * * *", "--type", "generate-report")
     assert "schedules_name_check" in _refused(refused)
+
+
+def test_json_nested_too_deeply_for_the_parser_is_bad_input(run: Run, tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    data = tmp_path / "deep.json"
+    data.write_text(deep)
+    assert "nested too deeply" in _refused(run("enqueue", "resize-image", "--data-file", str(data)))
+    assert "nested too deeply" in _refused(run("enqueue", "resize-image", "--data", deep))
+    lines = tmp_path / "deep.jsonl"
+    lines.write_text('{"type": "resize-image", "payload": {"a": ' + deep + "}}\n")
+    assert "line 1: JSON nested too deeply" in _refused(run("enqueue", "--file", str(lines)))
+    assert "nested too deeply" in _refused(run("jobs", "list", "--where", "a=" + deep))
+    schedule = run("schedules", "add", "s", "--cron", "* * * * *", "--type", "x", "--payload", deep)
+    assert "nested too deeply" in _refused(schedule)
