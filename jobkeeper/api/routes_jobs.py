@@ -218,6 +218,8 @@ def _payload_filter(request: Request, payload: str | None) -> dict[str, Any] | N
             parsed = json.loads(payload)
         except ValueError as exc:
             raise problems.invalid([FieldError("query.payload", f"is not valid JSON: {exc}")]) from None
+        except RecursionError:  # ~1,000 levels fit in the parameter's length: a 500 before
+            raise problems.invalid([FieldError("query.payload", "is nested too deeply")]) from None
         if not isinstance(parsed, dict):
             raise problems.invalid([FieldError("query.payload", "must be a JSON object")])
         document = parsed

@@ -42,6 +42,8 @@ def _containment(path_text: str, value: str, contains: str) -> dict[str, Any] | 
             parsed = json.loads(contains)
         except ValueError as exc:
             raise problems.invalid([FieldError("contains", f"is not valid JSON: {exc}")]) from None
+        except RecursionError:  # a 500 before (and no answer at all past ~1,500 levels)
+            raise problems.invalid([FieldError("contains", "is nested too deeply")]) from None
         if not isinstance(parsed, dict):
             raise problems.invalid([FieldError("contains", 'must be a JSON object, e.g. {"amount": 10}')])
         document = parsed
