@@ -9,8 +9,9 @@ tenant exists and is active: a request of an unknown or deactivated tenant is re
 query of its own runs.
 
 Statements go one at a time, not in pipeline mode: with the database on the same machine a round trip
-costs less CPU than a pipeline's bookkeeping (measured by bench/http_api.py: pipeline mode took about
-0.6 ms more CPU per transaction in the API process, which is what bounds its requests per second).
+costs less CPU than a pipeline's bookkeeping (ten concurrent connections, transactions of one to three
+statements: 0.2-0.6 ms more CPU each in pipeline mode), and the API's requests per second are bound by its
+CPU (docs/benchmarks.md).
 
 A request may run one statement `ahead` of its transaction, as a transaction of its own: the rate
 limiter's take, whose row lock is then held for the statement only, not until the request's commit (every
