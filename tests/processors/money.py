@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from jobkeeper.config import Settings
 from jobkeeper.maintenance.rescuer import rescue_stale_jobs
 from jobkeeper.store.pool import async_pool
 from jobkeeper.types import DEV_TENANT_ID, Job, JobStatus, Tier
 from jobkeeper.worker.context import JobContext
-from tests.support import eventually
+from tests.worker import helpers as worker_helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 Conn = psycopg.AsyncConnection[Any]
@@ -101,26 +100,11 @@ def worker_process(db_url: str, env: dict[str, str]) -> Iterator[subprocess.Pope
         process.stderr.close()
 
 
-async def job_row(db: Conn, job_id: uuid.UUID) -> dict[str, Any]:
-    cur = db.cursor(row_factory=dict_row)
-    await cur.execute("SELECT * FROM jobkeeper.jobs WHERE id = %s", (job_id,))
-    row = await cur.fetchone()
-    assert row is not None, f"no job {job_id}"
-    return row
-
-
 async def wait_for_status(
     db: Conn, job_id: uuid.UUID, *statuses: str, timeout: float = 15.0
 ) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-
-    async def reached() -> bool:
-        nonlocal row
-        row = await job_row(db, job_id)
-        return row["status"] in statuses
-
-    await eventually(reached, timeout=timeout, what=f"job {job_id} to become {'/'.join(statuses)}")
-    return row
+    """`tests.worker.helpers.wait_for_status` with the longer wait a provider round trip needs."""
+    return await worker_helpers.wait_for_status(db, job_id, *statuses, timeout=timeout)
 
 
 async def db_now(db: Conn) -> datetime:
