@@ -68,6 +68,14 @@ _LOCATED = re.compile(r"^jobs\[(\d+)\]\.(.*)$")
 @click.option("--attempts", type=click.IntRange(1, 1000), default=None, help="Attempt budget (max_attempts).")
 @click.option("--idempotency-key", default=None, help="A duplicate key returns the original job.")
 @click.option(
+    "--depends-on",
+    "depends_on",
+    type=click.UUID,
+    multiple=True,
+    metavar="ID",
+    help="Run only after job ID has completed (repeat for several; cancelled if one fails).",
+)
+@click.option(
     "--tenant", "tenant", type=click.UUID, default=None, help="Tenant (default: JOBKEEPER_DEFAULT_TENANT)."
 )
 @click.option(
@@ -97,6 +105,7 @@ def enqueue(
     delay: float | None,
     attempts: int | None,
     idempotency_key: str | None,
+    depends_on: tuple[uuid.UUID, ...],
     tenant: uuid.UUID | None,
     chunk_size: int,
     start_line: int,
@@ -108,8 +117,8 @@ def enqueue(
 
     Each line of the file is an object with the keys of `Client.enqueue_many`: type (required), payload,
     queue, priority, delay (seconds), run_at (ISO 8601 with a zone), max_attempts, idempotency_key,
-    tenant_id. The options --queue, --priority, --delay, --attempts and --tenant fill in what a line
-    leaves out. Exit status 2 for malformed input, naming its line.
+    tenant_id, depends_on (a list of job ids). The options --queue, --priority, --delay, --attempts and
+    --tenant fill in what a line leaves out. Exit status 2 for malformed input, naming its line.
     """
     defaults = {
         key: value
@@ -123,8 +132,17 @@ def enqueue(
         if value is not None
     }
     if source is not None:
-        if job_type is not None or data is not None or data_file is not None or idempotency_key is not None:
-            raise click.UsageError("--file takes no TYPE, --data, --data-file or --idempotency-key")
+        if (
+            job_type is not None
+            or data is not None
+            or data_file is not None
+            or idempotency_key is not None
+            or depends_on
+        ):
+            raise click.UsageError(
+                "--file takes no TYPE, --data, --data-file, --idempotency-key or --depends-on "
+                "(give depends_on on each line)"
+            )
         _enqueue_file(source, defaults, chunk_size, start_line, atomic, progress, as_json)
         return
     if job_type is None:
@@ -137,6 +155,8 @@ def enqueue(
     item: dict[str, Any] = defaults | {"type": job_type, "payload": payload}
     if idempotency_key is not None:
         item["idempotency_key"] = idempotency_key
+    if depends_on:
+        item["depends_on"] = list(depends_on)
     with _client() as client:
         (job,) = client.enqueue_many([item])
     emit_object(

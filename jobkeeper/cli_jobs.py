@@ -29,6 +29,7 @@ from jobkeeper.cli_common import (
     to_json,
     truncate,
 )
+from jobkeeper.dependencies import needs_settle
 from jobkeeper.types import JobStatus
 
 MAX_PAGE = 1000
@@ -211,11 +212,14 @@ def jobs_retry(job_id: str, as_json: bool) -> None:
 @click.argument("job_id")
 @JSON_OPTION
 def jobs_cancel(job_id: str, as_json: bool) -> None:
-    """Cancel a pending job at once; ask a running one to stop (its worker cancels it within about a
-    second). Cancelling a cancelled job again is a no-op; exit 1 when it completed or failed already."""
+    """Cancel a pending or waiting job at once (its waiting dependents too); ask a running one to stop
+    (its worker cancels it within about a second). Cancelling a cancelled job again is a no-op; exit 1
+    when it completed or failed already."""
     ident = parse_uuid(job_id, "job id")
     with session() as s:
         row = s.row("cancel_job", {"id": ident})
+        if row is not None and needs_settle([row]):
+            s.row("settle_dependents", {"ids": [ident]})
     if row is None:
         raise Failed(f"no job {ident}")
     if row["status"] in (JobStatus.COMPLETED.value, JobStatus.FAILED.value):

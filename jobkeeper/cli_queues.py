@@ -46,6 +46,7 @@ def queues_list(tenant: uuid.UUID | None, as_json: bool) -> None:
             "completed",
             "failed",
             "cancelled",
+            "awaiting_dependencies",
             "dead_letters",
             "oldest_wait",
         ],

@@ -22,6 +22,7 @@ from psycopg_pool import PoolTimeout
 from jobkeeper.catalog import Catalog, catalog_from_rows, load_catalog
 from jobkeeper.config import Settings
 from jobkeeper.deadletters import DeadLetters
+from jobkeeper.dependencies import Links, apply, links, needs_settle
 from jobkeeper.enqueue import InsertBatch, needs_refresh, parse_job_id, prepare
 from jobkeeper.errors import ConfigError, DatabaseError, DatabaseUnavailableError, UnknownTenantError
 from jobkeeper.store.pool import async_pool, sync_pool
@@ -68,6 +69,7 @@ def _options(
     priority: int | None,
     idempotency_key: str | bool | None,
     tenant_id: uuid.UUID | str | None,
+    depends_on: Iterable[uuid.UUID | str] | None,
 ) -> dict[str, Any]:
     return {
         "type": type,
@@ -79,6 +81,7 @@ def _options(
         "priority": priority,
         "idempotency_key": idempotency_key,
         "tenant_id": tenant_id,
+        "depends_on": list(depends_on) if depends_on is not None else None,
     }
 
 
@@ -118,6 +121,10 @@ def _chunks(batch: InsertBatch) -> Iterable[InsertBatch]:
         for name in InsertBatch.__slots__:
             getattr(part, name).extend(getattr(batch, name)[start : start + CHUNK])
         yield part
+
+
+def _settled(found: Links, result: list[dict[str, Any]], jobs: list[Job], size: int) -> list[Job]:
+    return apply(found, result, jobs, many=size > 1) if found else jobs
 
 
 def _translate(exc: psycopg.Error) -> Exception:
@@ -162,11 +169,23 @@ class Client:
         priority: int | None = None,
         idempotency_key: str | bool | None = None,
         tenant_id: uuid.UUID | str | None = None,
+        depends_on: Iterable[uuid.UUID | str] | None = None,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> Job:
-        """Enqueue one job. A duplicate idempotency key returns the original job instead."""
+        """Enqueue one job. A duplicate idempotency key returns the original job instead. With
+        `depends_on` (ids of jobs of the same tenant, at most 100) the job is `waiting` until they have all
+        completed, and is cancelled if one of them fails or is cancelled."""
         options = _options(
-            type, payload, queue, delay, run_at, max_attempts, priority, idempotency_key, tenant_id
+            type,
+            payload,
+            queue,
+            delay,
+            run_at,
+            max_attempts,
+            priority,
+            idempotency_key,
+            tenant_id,
+            depends_on,
         )
         (job,) = await self.enqueue_many([options], conn=conn)
         return job
@@ -186,17 +205,23 @@ class Client:
         conn: psycopg.AsyncConnection[Any] | None = None,
         now: datetime | None = None,
     ) -> list[Job]:
-        """Enqueue many jobs in one statement (per 5,000), all or none. Returns them in order."""
+        """Enqueue many jobs in one statement (per 5,000), all or none. Returns them in order.
+
+        A job's `depends_on` may also name an earlier job of the same call by its index (an int)."""
         items = list(jobs)
         if not items:
             return []
         catalog = await self._fresh_catalog(items)
         batch = prepare(items, catalog, self.settings)
+        linked = any(batch.depends_on)
         try:
             if conn is not None:
+                if linked:  # a savepoint inside the caller's transaction: a refused parent undoes the insert
+                    async with conn.transaction():
+                        return await self._insert(conn, batch, own_transaction=False, now=now)
                 return await self._insert(conn, batch, own_transaction=False, now=now)
             async with self.pool.connection() as own:
-                if len(batch) <= CHUNK:
+                if len(batch) <= CHUNK and not linked:
                     return await self._insert(own, batch, own_transaction=True, now=now)
                 async with own.transaction():
                     return await self._insert(own, batch, own_transaction=True, now=now)
@@ -232,11 +257,15 @@ class Client:
                 cur = conn.cursor(row_factory=dict_row)
                 await cur.execute(query("cancel_job"), {"id": ident})
                 row = await cur.fetchone()
+                if row is not None and needs_settle([row]):
+                    await cur.execute(query("settle_dependents"), {"ids": [ident]})
             else:
                 async with self.pool.connection() as own:
                     cur = own.cursor(row_factory=dict_row)
                     await cur.execute(query("cancel_job"), {"id": ident})
                     row = await cur.fetchone()
+                    if row is not None and needs_settle([row]):
+                        await cur.execute(query("settle_dependents"), {"ids": [ident]})
         except PoolTimeout as exc:
             raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
         except psycopg.Error as exc:
@@ -271,12 +300,17 @@ class Client:
                 query("insert_jobs"), part.params(own_transaction=own_transaction, now=now, notify=notify)
             )
             rows.extend(await cur.fetchall())
+        found = links(batch, rows)
+        result: list[dict[str, Any]] = []
+        if found:
+            await cur.execute(query("add_dependencies"), found.params())
+            result = await cur.fetchall()
         jobs, missing = _split(rows)
         originals: dict[uuid.UUID, Job] = {}
         if missing:
             await cur.execute(query("get_jobs"), {"ids": missing})
             originals = {row["id"]: job_from_row(row) for row in await cur.fetchall()}
-        return _merge(jobs, rows, originals)
+        return _settled(found, result, _merge(jobs, rows, originals), len(batch))
 
     async def _fk_error(self, batch: InsertBatch, exc: psycopg.Error) -> Exception:
         if "tenant" not in str(exc):
@@ -318,10 +352,20 @@ class SyncClient:
         priority: int | None = None,
         idempotency_key: str | bool | None = None,
         tenant_id: uuid.UUID | str | None = None,
+        depends_on: Iterable[uuid.UUID | str] | None = None,
         conn: psycopg.Connection[Any] | None = None,
     ) -> Job:
         options = _options(
-            type, payload, queue, delay, run_at, max_attempts, priority, idempotency_key, tenant_id
+            type,
+            payload,
+            queue,
+            delay,
+            run_at,
+            max_attempts,
+            priority,
+            idempotency_key,
+            tenant_id,
+            depends_on,
         )
         (job,) = self.enqueue_many([options], conn=conn)
         return job
@@ -347,11 +391,15 @@ class SyncClient:
         if needs_refresh(items, catalog):
             catalog = self.catalog(refresh=True)
         batch = prepare(items, catalog, self.settings)
+        linked = any(batch.depends_on)
         try:
             if conn is not None:
+                if linked:  # a savepoint inside the caller's transaction: a refused parent undoes the insert
+                    with conn.transaction():
+                        return self._insert(conn, batch, own_transaction=False, now=now)
                 return self._insert(conn, batch, own_transaction=False, now=now)
             with self.pool.connection() as own:
-                if len(batch) <= CHUNK:
+                if len(batch) <= CHUNK and not linked:
                     return self._insert(own, batch, own_transaction=True, now=now)
                 with own.transaction():
                     return self._insert(own, batch, own_transaction=True, now=now)
@@ -380,11 +428,16 @@ class SyncClient:
         ident = parse_job_id(job_id)
         try:
             if conn is not None:
-                row = conn.cursor(row_factory=dict_row).execute(query("cancel_job"), {"id": ident}).fetchone()
+                cur = conn.cursor(row_factory=dict_row)
+                row = cur.execute(query("cancel_job"), {"id": ident}).fetchone()
+                if row is not None and needs_settle([row]):
+                    cur.execute(query("settle_dependents"), {"ids": [ident]})
             else:
                 with self.pool.connection() as own:
                     cur = own.cursor(row_factory=dict_row)
                     row = cur.execute(query("cancel_job"), {"id": ident}).fetchone()
+                    if row is not None and needs_settle([row]):
+                        cur.execute(query("settle_dependents"), {"ids": [ident]})
         except PoolTimeout as exc:
             raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
         except psycopg.Error as exc:
@@ -414,13 +467,17 @@ class SyncClient:
             notify = self._notify() or not own_transaction
             params = part.params(own_transaction=own_transaction, now=now, notify=notify)
             rows.extend(cur.execute(query("insert_jobs"), params).fetchall())
+        found = links(batch, rows)
+        result: list[dict[str, Any]] = []
+        if found:
+            result = cur.execute(query("add_dependencies"), found.params()).fetchall()
         jobs, missing = _split(rows)
         originals: dict[uuid.UUID, Job] = {}
         if missing:
             originals = {
                 row["id"]: job_from_row(row) for row in cur.execute(query("get_jobs"), {"ids": missing})
             }
-        return _merge(jobs, rows, originals)
+        return _settled(found, result, _merge(jobs, rows, originals), len(batch))
 
     def _fk_error(self, batch: InsertBatch, exc: psycopg.Error) -> Exception:
         if "tenant" not in str(exc):

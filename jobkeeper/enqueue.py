@@ -31,8 +31,11 @@ ENQUEUE_OPTIONS = (
     "priority",
     "idempotency_key",
     "tenant_id",
+    "depends_on",
 )
 MAX_TYPE_LENGTH = 200
+MAX_DEPENDENCIES = 100
+"""Jobs one job may depend on (docs/concepts.md, "Dependencies")."""
 MAX_KEY_LENGTH = 255
 MAX_ATTEMPTS = 1000
 
@@ -53,6 +56,11 @@ class InsertBatch:
     keys: list[str | None] = field(default_factory=list)
     key_ttls: list[float] = field(default_factory=list)
     key_buckets: list[str | None] = field(default_factory=list)
+    depends_on: list[list[uuid.UUID | int]] = field(default_factory=list)
+    """Each job's parents: job ids, or indexes of earlier jobs of the same call. Not a column of
+    `insert_jobs`: a job with parents is inserted `waiting` and `add_dependencies` links and settles it."""
+    referenced: list[bool] = field(default_factory=list)
+    """True for a job that a later job of the same call depends on (inserted with has_dependents)."""
 
     def __len__(self) -> int:
         return len(self.types)
@@ -78,6 +86,9 @@ class InsertBatch:
             "keys": self.keys,
             "key_ttls": self.key_ttls,
             "key_buckets": self.key_buckets,
+            # NULL when no job of the batch has a dependency: nothing to encode on the common path.
+            "waiting": [bool(parents) for parents in self.depends_on] if any(self.depends_on) else None,
+            "has_dependents": self.referenced if any(self.referenced) else None,
             "now": now,
             "synchronous_commit": synchronous_commit,
             "notify": notify,
@@ -94,10 +105,16 @@ def prepare(items: Sequence[Mapping[str, Any]], catalog: Catalog, settings: Sett
     for index, item in enumerate(items):
         try:
             _add(batch, item, catalog, settings)
+            parents = _depends_on(item.get("depends_on"), index)
         except InvalidJobError as exc:
             if len(items) > 1:
                 exc.locate(f"jobs[{index}]")
             raise
+        batch.depends_on.append(parents)
+        batch.referenced.append(False)
+        for parent in parents:
+            if isinstance(parent, int):
+                batch.referenced[parent] = True
     return batch
 
 
@@ -181,6 +198,41 @@ def _idempotency_key(
             "idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters, True or False"
         )
     return value, None
+
+
+def _depends_on(value: object, index: int) -> list[uuid.UUID | int]:
+    """The parents of job `index` of a call: job ids (UUID or its text), or the index of an earlier job
+    of the same call (an int), without repeats."""
+    if value is None:
+        return []
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence | set | frozenset):
+        raise InvalidJobError("depends_on", f"must be a list of job ids, got {value!r}")
+    if len(value) > MAX_DEPENDENCIES:
+        raise InvalidJobError(
+            "depends_on", f"a job may depend on at most {MAX_DEPENDENCIES} jobs, got {len(value)}"
+        )
+    parents: list[uuid.UUID | int] = []
+    for item in value:
+        parent: uuid.UUID | int
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not 0 <= item < index:
+                raise InvalidJobError(
+                    "depends_on",
+                    f"{item} is not the index of an earlier job of this call (this job is number {index})",
+                )
+            parent = item
+        elif isinstance(item, uuid.UUID):
+            parent = item
+        elif isinstance(item, str):
+            try:
+                parent = uuid.UUID(item)
+            except ValueError:
+                raise InvalidJobError("depends_on", f"{item!r} is not a job id (UUID)") from None
+        else:
+            raise InvalidJobError("depends_on", f"{item!r} is not a job id (UUID)")
+        if parent not in parents:
+            parents.append(parent)
+    return parents
 
 
 def encode_payload(payload: JsonValue, limit: int) -> str:

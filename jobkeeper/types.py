@@ -15,6 +15,8 @@ JsonValue = Any
 
 
 class JobStatus(StrEnum):
+    WAITING = "waiting"
+    """Waiting for the jobs it depends on to complete (docs/concepts.md, "Dependencies")."""
     PENDING = "pending"
     PROCESSING = "processing"
     COMPLETED = "completed"

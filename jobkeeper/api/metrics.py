@@ -73,7 +73,8 @@ class DatabaseCollector(Collector):
     def _queues(self, snap: Snapshot) -> Iterable[Metric]:
         depth = GaugeMetricFamily(
             "jobkeeper_queue_depth",
-            "Unfinished jobs per queue and state (waiting: due; scheduled: due later; processing)",
+            "Unfinished jobs per queue and state (waiting: due; scheduled: due later; processing; "
+            "awaiting_dependencies: status waiting, their dependencies not all completed)",
             labels=["queue", "state"],
         )
         oldest = GaugeMetricFamily(
@@ -85,7 +86,7 @@ class DatabaseCollector(Collector):
         by_queue = {row["queue"]: row for row in snap.depth}
         for name in sorted(set(snap.queues) | set(by_queue)):
             row = by_queue.get(name, {})
-            for state in ("waiting", "scheduled", "processing"):
+            for state in ("waiting", "scheduled", "processing", "awaiting_dependencies"):
                 depth.add_metric([name, state], float(row.get(state, 0)))
             oldest.add_metric([name], float(row.get("oldest_waiting_seconds", 0.0)))
             paused.add_metric([name], 1.0 if snap.queues.get(name) else 0.0)

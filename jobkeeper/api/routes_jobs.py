@@ -111,6 +111,7 @@ async def _prepare(
                 "delay": delay_ms / 1000 if delay_ms is not None else None,
                 "idempotency_key": request.idempotency_key,
                 "tenant_id": tenant,
+                "depends_on": request.depends_on,
             }
         )
     if errors:
@@ -204,9 +205,12 @@ async def add_batch(
 async def get_job(job_id: uuid.UUID, principal: Caller, state: State) -> JobDetail:
     async with state.tenancy.transaction(principal) as tx:
         row = await tx.row("get_jobs", {"ids": [job_id]})
+        parents = await tx.rows("job_parents", {"id": job_id}) if row is not None else []
     if row is None:
         raise problems.not_found("job", job_id)
-    return JobDetail.of(job_from_row(row))
+    detail = JobDetail.of(job_from_row(row))
+    detail.depends_on = [parent["depends_on"] for parent in parents]
+    return detail
 
 
 def _payload_filter(request: Request, payload: str | None) -> dict[str, Any] | None:

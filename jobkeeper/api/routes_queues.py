@@ -88,6 +88,7 @@ async def queue_stats(
             completed=row["completed"],
             failed=row["failed"],
             cancelled=row["cancelled"],
+            awaiting_dependencies=row["awaiting_dependencies"],
         ),
         oldest_waiting_seconds=row["oldest_waiting_seconds"],
         dead_letters=row["dead_letters"],

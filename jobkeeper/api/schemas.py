@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from jobkeeper.api.ratelimit import MAX_BATCH
+from jobkeeper.enqueue import MAX_DEPENDENCIES
 from jobkeeper.types import DeadLetter, Job
 
 QUEUE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
@@ -65,6 +66,15 @@ class JobRequest(_Request):
     tenant_id: uuid.UUID | None = Field(
         default=None, description="Platform admins only: enqueue for this tenant (default: the token's)"
     )
+    depends_on: (
+        Annotated[list[uuid.UUID | Annotated[StrictInt, Field(ge=0)]], Field(max_length=MAX_DEPENDENCIES)]
+        | None
+    ) = Field(
+        default=None,
+        description="Ids of jobs of the same tenant (at most 100) that must complete first: the job is "
+        "`waiting` until then, and is cancelled if one of them fails or is cancelled. In a batch, an "
+        "integer names an earlier job of the same batch by its index.",
+    )
 
 
 class BatchRequest(_Request):
@@ -99,6 +109,9 @@ class JobOut(BaseModel):
 
 class JobDetail(JobOut):
     errors: list[dict[str, Any]] = Field(description="Every failed attempt: at, attempt, type, message")
+    depends_on: list[uuid.UUID] | None = Field(
+        default=None, description="GET only: the jobs this job depends on (null in other responses)"
+    )
 
     @classmethod
     def of(cls, job: Job) -> JobDetail:
@@ -172,6 +185,9 @@ class QueueCounts(BaseModel):
     completed: int
     failed: int
     cancelled: int
+    awaiting_dependencies: int = Field(
+        description="status `waiting`: jobs whose dependencies have not all completed yet"
+    )
 
 
 class QueueStats(BaseModel):

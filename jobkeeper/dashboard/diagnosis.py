@@ -1,8 +1,10 @@
-"""Why a pending job is not running: the reasons it is not being claimed (`dashboard_diagnose_job`).
+"""Why a pending or waiting job is not running: what keeps the claim from it (`dashboard_diagnose_job`).
 
 Each reason mirrors a condition of the claim (jobkeeper/store/sql/worker.sql `claim_jobs`) or of the
 outbound limiter gate (jobkeeper.limits.outbound): scheduled later, queue paused, no live worker serving
 its queue or type, its tenant at its concurrency cap, its limiter out of tokens or at its concurrency cap.
+A `waiting` job is not claimable at all until its dependencies have completed: that is its one reason,
+with the unfinished parents listed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ class Reason:
     title: str
     detail: str
     blocking: bool = True
+    jobs: tuple[dict[str, Any], ...] = ()
+    """Jobs the reason is about (id, type, status), linked from the page."""
 
 
 def _seconds(value: float) -> str:
@@ -25,8 +29,20 @@ def _seconds(value: float) -> str:
     return f"{value / 60:.1f} min"
 
 
+def _dependencies(parents: list[dict[str, Any]]) -> Reason:
+    count = len(parents)
+    return Reason(
+        f"Waiting on {count} {'dependency' if count == 1 else 'dependencies'}",
+        "it becomes pending when every job it depends on has completed, and is cancelled if one fails "
+        "or is cancelled",
+        jobs=tuple(parents),
+    )
+
+
 def diagnose(row: dict[str, Any]) -> list[Reason]:
     """What holds the job back; an empty list means nothing does (it is next in line, or being claimed)."""
+    if row["status"] == "waiting":
+        return [_dependencies(row["unfinished_parents"] or [])]
     if row["status"] != "pending":
         return []
     reasons: list[Reason] = []

@@ -22,6 +22,7 @@ from jobkeeper.dashboard.web import (
     render,
     url,
 )
+from jobkeeper.dependencies import needs_settle
 from jobkeeper.types import JobStatus
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
@@ -32,7 +33,7 @@ PAYLOAD_SCAN = 20_000
 MAX_BULK = 10_000
 WORKER_MAX_AGE_SECONDS = 60.0
 FINAL = ("completed", "failed", "cancelled")
-ACTIONABLE = {"retry": ["failed", "cancelled"], "cancel": ["pending", "processing"]}
+ACTIONABLE = {"retry": ["failed", "cancelled"], "cancel": ["pending", "waiting", "processing"]}
 
 
 async def _choices(tx: Tx, viewer: Viewer) -> dict[str, Any]:
@@ -143,19 +144,29 @@ async def bulk(request: Request, viewer: Signed) -> Response:
     params = where.params(viewer) | {"limit": MAX_BULK}
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
         rows = await tx.rows(f"dashboard_bulk_{action}", params)
+        parents = needs_settle(rows) if action == "cancel" else []
+        if parents:  # their waiting dependents are cancelled too
+            await tx.rows("settle_dependents", {"ids": parents})
     verb = "retried" if action == "retry" else "cancelled"
     return redirect(url("/jobs", where.pairs()), notice=f"{verb} {len(rows)} jobs")
 
 
-async def _job(viewer: Viewer, job_id: uuid.UUID) -> tuple[dict[str, Any], dict[str, Any] | None]:
+async def _job(
+    viewer: Viewer, job_id: uuid.UUID, *, related: bool = False
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]:
+    """The job, its diagnosis, and (with `related`) its parents and children."""
+    statements: list[tuple[str, dict[str, Any]]] = [
+        ("dashboard_job", {"id": job_id}),
+        ("dashboard_diagnose_job", {"id": job_id, "max_age": WORKER_MAX_AGE_SECONDS}),
+    ]
+    if related:
+        statements.append(("dashboard_job_dependencies", {"id": job_id}))
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        job, diagnosis = await tx.batch(
-            ("dashboard_job", {"id": job_id}),
-            ("dashboard_diagnose_job", {"id": job_id, "max_age": WORKER_MAX_AGE_SECONDS}),
-        )
+        found = await tx.batch(*statements)
+    job, diagnosis = found[0], found[1]
     if not job:
         raise problems.not_found("job", job_id)
-    return job[0], (diagnosis[0] if diagnosis else None)
+    return job[0], (diagnosis[0] if diagnosis else None), (found[2] if related else [])
 
 
 def _timeline(job: dict[str, Any]) -> list[tuple[datetime, str]]:
@@ -179,8 +190,12 @@ def _timeline(job: dict[str, Any]) -> list[tuple[datetime, str]]:
     return sorted(events, key=lambda event: event[0])
 
 
-def _context(job: dict[str, Any], diagnosis: dict[str, Any] | None) -> dict[str, Any]:
+def _context(
+    job: dict[str, Any], diagnosis: dict[str, Any] | None, related: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
+        "parents": [row for row in related or [] if row["relation"] == "parent"],
+        "children": [row for row in related or [] if row["relation"] == "child"],
         "job": job,
         "final": job["status"] in FINAL,
         "timeline": _timeline(job),
@@ -191,13 +206,13 @@ def _context(job: dict[str, Any], diagnosis: dict[str, Any] | None) -> dict[str,
 
 @router.get("/jobs/{job_id}", name="dashboard_job")
 async def job_detail(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response:
-    job, diagnosis = await _job(viewer, job_id)
-    return render(request, "job.html", _context(job, diagnosis), viewer=viewer)
+    job, diagnosis, related = await _job(viewer, job_id, related=True)
+    return render(request, "job.html", _context(job, diagnosis, related), viewer=viewer)
 
 
 @router.get("/fragments/jobs/{job_id}")
 async def job_fragment(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response:
-    job, diagnosis = await _job(viewer, job_id)
+    job, diagnosis, _ = await _job(viewer, job_id)
     return render(request, "_job_live.html", _context(job, diagnosis), viewer=viewer)
 
 

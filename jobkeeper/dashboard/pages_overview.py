@@ -34,6 +34,7 @@ CAPS = {
     "waiting": COUNT_CAP,
     "scheduled": COUNT_CAP,
     "processing": COUNT_CAP,
+    "awaiting_dependencies": COUNT_CAP,
     "completed": FINISHED_CAP,
     "failed": FINISHED_CAP,
     "cancelled": FINISHED_CAP,

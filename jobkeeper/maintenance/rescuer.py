@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from jobkeeper.dependencies import needs_settle
 from jobkeeper.store.queries import query
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,11 @@ async def rescue_stale_jobs(
         while True:
             cur = await conn.execute(query("rescue_stale_jobs"), params)
             rows = await cur.fetchall()
-            for _, status in rows:
+            for _, status, _ in rows:
                 counts[status] += 1
+            parents = needs_settle([{"id": r[0], "status": r[1], "has_dependents": r[2]} for r in rows])
+            if parents:
+                await conn.execute(query("settle_dependents"), {"ids": parents})
             if len(rows) < limit:
                 break
         cur = await conn.execute(query("mark_lost_workers"), {"lease_seconds": lease_seconds, "now": now})

@@ -13,6 +13,7 @@ from jobkeeper.errors import ConfigError
 from jobkeeper.lifecycle import Service
 from jobkeeper.maintenance.alerts import AlertChecker, AlertConfig, Channel
 from jobkeeper.maintenance.channels import EmailChannel, PagerDutyChannel, SmsChannel, WebhookChannel
+from jobkeeper.maintenance.dependencies import DependencySweep
 from jobkeeper.maintenance.leader import Leader, MaintenanceTask
 from jobkeeper.maintenance.rescuer import Rescuer
 from jobkeeper.maintenance.retention import DAY, Horizons, MetricsSnapshot, Pruner
@@ -74,6 +75,7 @@ def maintenance_tasks(settings: Settings) -> list[MaintenanceTask]:
     return [
         Rescuer(lease_seconds=settings.lease_seconds, interval=max(1.0, settings.lease_seconds / 6)),
         Scheduler(settings),
+        DependencySweep(),
         MetricsSnapshot(),
         AlertChecker(alert_channels(settings), alerts),
         Pruner(horizons),

@@ -4,6 +4,11 @@ One statement per flush (`record_outcomes`, an `UPDATE … FROM unnest(…)`), n
 While a flush runs, the next outcomes gather, so the batch grows with the load. A flush that fails on a
 lost connection is retried with the same outcomes (the statement is idempotent: it only touches jobs still
 processing under this worker and attempt). Progress reports ride on the same cycle.
+
+Jobs with dependents (`has_dependents`, returned by the statement) that finished get a second statement,
+`settle_dependents`, once the first has committed: it releases or cancels their waiting children. Jobs
+without dependents never pay for it. If it cannot run (the connection is lost for good), the maintenance
+leader's sweep settles those children later.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from jobkeeper.dependencies import needs_settle
 from jobkeeper.lifecycle import Service
 from jobkeeper.store.queries import query
 from jobkeeper.types import Tier
@@ -158,11 +164,29 @@ class Completer(Service):
             binary=True,
         )
         written = await cur.fetchall()
+        parents = needs_settle(
+            [{"id": row[0], "status": row[1], "has_dependents": row[3]} for row in written]
+        )
+        if parents:
+            await self._settle(parents)
         if len(written) < len(batch) and log.isEnabledFor(logging.DEBUG):
             kept = {row[0] for row in written}
             for outcome in batch:
                 if outcome.job.id not in kept:
                     log.debug("outcome of job %s discarded: no longer held by this worker", outcome.job.id)
+
+    async def _settle(self, parents: list[uuid.UUID]) -> None:
+        """Release or cancel the waiting children of `parents` (autocommit: the outcomes are committed).
+        A failure is logged, not retried here: the outcome is written, and the sweep covers the children."""
+        try:
+            conn = await self.connection.get()
+            await conn.execute(query("settle_dependents"), {"ids": sorted(parents)})
+        except psycopg.Error as exc:
+            log.warning(
+                "could not settle the dependents of %d finished jobs (%s); the maintenance sweep will",
+                len(parents),
+                exc,
+            )
 
     async def _write_progress(self, progress: dict[JobRef, str]) -> None:
         refs = sorted(progress, key=lambda r: r.id)  # id order, like every writer of these rows

@@ -43,6 +43,7 @@ async def test_stats_count_the_callers_jobs_only(
         "completed": 2,
         "failed": 1,
         "cancelled": 0,
+        "awaiting_dependencies": 0,
     }
     assert (stats["dead_letters"], stats["tenant_id"], stats["cached"]) == (1, str(tokens.tenants.a), False)
     assert stats["oldest_waiting_seconds"] >= 0

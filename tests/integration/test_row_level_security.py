@@ -28,8 +28,10 @@ TENANT_ROWS = {
     "idempotency_keys": "result",
     "alert_history": "message",
     "rate_limits": "tokens",
+    "job_dependencies": "created_at",
 }
 UPDATES: dict[str, object] = {
+    "created_at": datetime(2000, 1, 1).astimezone(),
     "progress": None,
     "last_error": "edited",
     "active": False,
@@ -94,6 +96,7 @@ def _rows(tenant: uuid.UUID) -> dict[str, dict[str, object]]:
             "refill_per_second": 1,
             "tokens": 10,
         },
+        "job_dependencies": {"tenant_id": tenant, "depends_on": uuid.uuid4(), "job_id": uuid.uuid4()},
     }
 
 

@@ -34,6 +34,7 @@ TENANT_TABLES = (
     "alert_history",
     "queues",
     "rate_limiters",
+    "job_dependencies",
 )
 
 # The per-tenant unique keys (DESIGN §6, §8): the same key may exist once for each tenant.
@@ -173,6 +174,7 @@ def sample_rows(tenant_id: uuid.UUID, tag: str) -> dict[str, dict[str, object]]:
             "holder": uuid.uuid4(),
             "expires_at": datetime(2100, 1, 1).astimezone(),
         },
+        "job_dependencies": {"tenant_id": tenant_id, "depends_on": job_id, "job_id": uuid.uuid4()},
     }
 
 

@@ -167,7 +167,7 @@ WHERE j.id = %(id)s::uuid AND NOT EXISTS (SELECT FROM retried);
 -- Counts of one queue's jobs by state (the caller's tenant only, under row-level security), its oldest
 -- ready job's wait and its dead letters not yet replayed. No row: the queue does not exist for the caller.
 SELECT q.name, q.tier, q.paused, s.waiting, s.scheduled, s.processing, s.completed, s.failed, s.cancelled,
-       s.oldest_waiting_seconds,
+       s.awaiting_dependencies, s.oldest_waiting_seconds,
        (SELECT count(*) FROM jobkeeper.dead_letter_jobs d
         WHERE d.queue = q.name AND d.replayed_at IS NULL
           AND (%(tenant_id)s::uuid IS NULL OR d.tenant_id = %(tenant_id)s::uuid)) AS dead_letters,
@@ -180,6 +180,7 @@ CROSS JOIN LATERAL (
            count(*) FILTER (WHERE j.status = 'completed') AS completed,
            count(*) FILTER (WHERE j.status = 'failed') AS failed,
            count(*) FILTER (WHERE j.status = 'cancelled') AS cancelled,
+           count(*) FILTER (WHERE j.status = 'waiting') AS awaiting_dependencies,
            extract(epoch FROM now() - min(j.scheduled_at)
                    FILTER (WHERE j.status = 'pending' AND j.scheduled_at <= now()))::float8 AS oldest_waiting_seconds
     FROM jobkeeper.jobs j
@@ -197,9 +198,10 @@ RETURNING name, tenant_id, tier, max_attempts, backoff, backoff_base_seconds, ba
 -- name: api_clean_queue
 -- Delete up to %(limit)s finished jobs of a queue in the given states that finished before the grace
 -- period. A job whose idempotency key is still alive is kept until the key expires: deleting it would let
--- a duplicate of a payment through. Dead-letter rows are kept (they hold their own copy of the job).
-WITH doomed AS (
-    SELECT j.id, j.tier
+-- a duplicate of a payment through. Dead-letter rows are kept (they hold their own copy of the job). A
+-- parent whose dependents still wait is kept; a deleted job's dependency edges go with it.
+WITH doomed AS MATERIALIZED (
+    SELECT j.id, j.tier, j.has_dependents
     FROM jobkeeper.jobs j
     WHERE j.queue = %(queue)s::text
       AND j.status = ANY(%(statuses)s::text[])
@@ -207,9 +209,22 @@ WITH doomed AS (
       AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
       AND NOT EXISTS (SELECT FROM jobkeeper.idempotency_keys k
                       WHERE k.job_id = j.id AND k.tenant_id = j.tenant_id AND k.expires_at > now())
+      AND NOT (j.has_dependents AND EXISTS (
+              SELECT FROM jobkeeper.job_dependencies d JOIN jobkeeper.jobs c ON c.id = d.job_id
+              WHERE d.depends_on = j.id AND c.status = 'waiting'))
     ORDER BY j.completed_at
     LIMIT %(limit)s
     FOR UPDATE OF j SKIP LOCKED
+),
+parent_edges AS (
+    DELETE FROM jobkeeper.job_dependencies d
+    USING doomed
+    WHERE d.job_id = doomed.id
+),
+child_edges AS (
+    DELETE FROM jobkeeper.job_dependencies d
+    USING doomed
+    WHERE doomed.has_dependents AND d.depends_on = doomed.id
 )
 DELETE FROM jobkeeper.jobs j
 USING doomed
@@ -310,19 +325,21 @@ FROM jobkeeper.workers
 WHERE stopped_at IS NULL AND heartbeat_at >= now() - make_interval(secs => %(max_age)s::float8);
 
 -- name: api_metrics_depth
--- Unfinished jobs per queue and state, the oldest ready job's wait, and jobs back in pending after a
--- failed attempt within the window: only pending and processing rows are read (status-leading index).
+-- Unfinished jobs per queue and state (awaiting_dependencies: status waiting), the oldest ready job's
+-- wait, and jobs back in pending after a failed attempt within the window: only unfinished rows are read
+-- (status-leading index).
 SELECT j.queue,
        count(*) FILTER (WHERE j.status = 'pending' AND j.scheduled_at <= now()) AS waiting,
        count(*) FILTER (WHERE j.status = 'pending' AND j.scheduled_at > now()) AS scheduled,
        count(*) FILTER (WHERE j.status = 'processing') AS processing,
+       count(*) FILTER (WHERE j.status = 'waiting') AS awaiting_dependencies,
        count(*) FILTER (WHERE j.status = 'pending' AND j.attempts > 0
                         AND j.updated_at >= now() - make_interval(secs => %(window)s::float8)) AS retried,
        COALESCE(extract(epoch FROM now() - min(j.scheduled_at)
                         FILTER (WHERE j.status = 'pending' AND j.scheduled_at <= now())), 0)::float8
            AS oldest_waiting_seconds
 FROM jobkeeper.jobs j
-WHERE j.status IN ('pending', 'processing')
+WHERE j.status IN ('pending', 'processing', 'waiting')
 GROUP BY j.queue;
 
 -- name: api_metrics_finished

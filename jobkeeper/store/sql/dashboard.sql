@@ -8,7 +8,8 @@
 -- letters not yet replayed. Unfinished states are read through the status indexes; finished ones through
 -- (queue, status).
 SELECT q.name, q.tenant_id, q.tier, q.paused,
-       s.waiting, s.scheduled, s.processing, s.completed, s.failed, s.cancelled, s.oldest_waiting_seconds,
+       s.waiting, s.scheduled, s.processing, s.completed, s.failed, s.cancelled, s.awaiting_dependencies,
+       s.oldest_waiting_seconds,
        (SELECT count(*) FROM jobkeeper.dead_letter_jobs d
         WHERE d.queue = q.name AND d.replayed_at IS NULL
           AND (%(tenant_id)s::uuid IS NULL OR d.tenant_id = %(tenant_id)s::uuid)) AS dead_letters
@@ -20,6 +21,7 @@ CROSS JOIN LATERAL (
            count(*) FILTER (WHERE j.status = 'completed') AS completed,
            count(*) FILTER (WHERE j.status = 'failed') AS failed,
            count(*) FILTER (WHERE j.status = 'cancelled') AS cancelled,
+           count(*) FILTER (WHERE j.status = 'waiting') AS awaiting_dependencies,
            extract(epoch FROM now() - min(j.scheduled_at)
                    FILTER (WHERE j.status = 'pending' AND j.scheduled_at <= now()))::float8 AS oldest_waiting_seconds
     FROM jobkeeper.jobs j
@@ -47,6 +49,10 @@ SELECT q.name, q.tenant_id, q.tier, q.paused,
                               WHERE j.queue = q.name AND j.status = 'processing'
                                 AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
                               LIMIT %(cap)s::int + 1) c) AS processing,
+       (SELECT count(*) FROM (SELECT FROM jobkeeper.jobs j
+                              WHERE j.queue = q.name AND j.status = 'waiting'
+                                AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+                              LIMIT %(cap)s::int + 1) c) AS awaiting_dependencies,
        (SELECT count(*) FROM (SELECT FROM jobkeeper.jobs j
                               WHERE j.queue = q.name AND j.status = 'completed'
                                 AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
@@ -221,12 +227,13 @@ FROM retried r
 LEFT JOIN notified ON true;
 
 -- name: dashboard_bulk_cancel
--- The pending and running jobs a filter selects (at most %(limit)s): pending ones are cancelled at once,
--- running ones are asked to stop (cancel_requested and a NOTIFY to their worker), as `cancel_job` does.
+-- The pending, waiting and running jobs a filter selects (at most %(limit)s): pending and waiting ones are
+-- cancelled at once, running ones are asked to stop (cancel_requested and a NOTIFY to their worker), as
+-- `cancel_job` does; the caller settles the dependents of those with has_dependents.
 WITH picked AS MATERIALIZED (
     SELECT j.id, j.tier
     FROM jobkeeper.jobs j
-    WHERE j.status IN ('pending', 'processing')
+    WHERE j.status IN ('pending', 'waiting', 'processing')
       AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
       AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
       AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
@@ -240,19 +247,19 @@ WITH picked AS MATERIALIZED (
 ),
 updated AS (
     UPDATE jobkeeper.jobs j
-    SET status = CASE WHEN j.status = 'pending' THEN 'cancelled' ELSE j.status END,
-        completed_at = CASE WHEN j.status = 'pending' THEN now() ELSE j.completed_at END,
+    SET status = CASE WHEN j.status IN ('pending', 'waiting') THEN 'cancelled' ELSE j.status END,
+        completed_at = CASE WHEN j.status IN ('pending', 'waiting') THEN now() ELSE j.completed_at END,
         cancel_requested = true
     FROM picked p
     WHERE j.id = p.id AND j.tier = p.tier
-    RETURNING j.id, j.status
+    RETURNING j.id, j.status, j.has_dependents
 ),
 notified AS (
     SELECT pg_notify('jobkeeper_cancel', u.id::text) AS sent
     FROM updated u
     WHERE u.status = 'processing'
 )
-SELECT u.id, u.status
+SELECT u.id, u.status, u.has_dependents
 FROM updated u
 WHERE (SELECT count(*) FROM notified) >= 0;
 
@@ -260,7 +267,15 @@ WHERE (SELECT count(*) FROM notified) >= 0;
 -- Everything that decides whether a pending job can be claimed now: its schedule, its queue's pause, its
 -- type's outbound limiter (tokens refilled to now, calls in flight), its tenant's concurrency cap and
 -- running jobs, the live workers that serve its queue and type, and how many ready jobs are ahead of it.
+-- For a waiting job, the parents that have not completed (at most 100, the most a job may have).
 SELECT j.id, j.status, j.queue, j.type, j.scheduled_at, j.priority, now() AS now,
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object('id', d.depends_on, 'type', p.type,
+                                                     'status', COALESCE(p.status, 'deleted'))
+                                  ORDER BY d.depends_on), '[]'::jsonb)
+        FROM jobkeeper.job_dependencies d
+        LEFT JOIN jobkeeper.jobs p ON p.id = d.depends_on
+        WHERE j.status = 'waiting' AND d.job_id = j.id AND p.status IS DISTINCT FROM 'completed')
+           AS unfinished_parents,
        q.paused AS queue_paused,
        jt.limiter,
        l.rate_per_second AS limiter_rate, l.burst AS limiter_burst, l.max_concurrency AS limiter_max_concurrency,
@@ -287,6 +302,20 @@ LEFT JOIN jobkeeper.job_types jt ON jt.name = j.type
 LEFT JOIN jobkeeper.rate_limiters l ON l.name = jt.limiter
 LEFT JOIN jobkeeper.tenants t ON t.id = j.tenant_id
 WHERE j.id = %(id)s::uuid;
+
+-- name: dashboard_job_dependencies
+-- The job page's "Depends on" (parents) and "Dependents" (children) lists, with their states; at most 500.
+SELECT 'parent' AS relation, p.id, p.type, p.queue, p.status, p.completed_at
+FROM jobkeeper.job_dependencies d
+JOIN jobkeeper.jobs p ON p.id = d.depends_on
+WHERE d.job_id = %(id)s::uuid
+UNION ALL
+SELECT 'child', c.id, c.type, c.queue, c.status, c.completed_at
+FROM jobkeeper.job_dependencies d
+JOIN jobkeeper.jobs c ON c.id = d.job_id
+WHERE d.depends_on = %(id)s::uuid
+ORDER BY 1 DESC, 2
+LIMIT 500;
 
 -- name: dashboard_count_dead_letters
 SELECT count(*) AS total

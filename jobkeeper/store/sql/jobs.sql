@@ -8,6 +8,9 @@
 -- workers; the client skips it when it notified moments ago (%(notify)s false), bounded by the poll.
 -- synchronous_commit is set for this transaction only (off for the fast and ephemeral tiers; NULL keeps
 -- the caller's setting when the enqueue is part of the caller's own transaction).
+-- A job with parents (waiting true; a NULL or shorter array means false) is inserted `waiting`, and
+-- `add_dependencies` then links it in the same transaction; a job that later jobs of the same call
+-- depend on is inserted with has_dependents set.
 WITH clock AS MATERIALIZED (
     SELECT COALESCE(%(now)s::timestamptz, now()) AS now,
            set_config('synchronous_commit',
@@ -16,7 +19,8 @@ WITH clock AS MATERIALIZED (
 ),
 input AS MATERIALIZED (
     SELECT gen_random_uuid() AS id, t.tenant_id, t.queue, t.type, t.payload, t.tier, t.priority,
-           t.max_attempts, t.delay, t.run_at, t.key_ttl, t.ord,
+           t.max_attempts, t.delay, t.run_at, t.key_ttl, t.ord, COALESCE(t.waiting, false) AS waiting,
+           COALESCE(t.has_dependents, false) AS has_dependents,
            -- A derived key's time bucket (send-email: day, send-sms: hour) comes from the database clock.
            t.idempotency_key || CASE t.key_bucket
                WHEN 'day' THEN ':' || to_char(clock.now AT TIME ZONE 'UTC', 'YYYY-MM-DD')
@@ -26,9 +30,9 @@ input AS MATERIALIZED (
         %(tenant_ids)s::uuid[], %(queues)s::text[], %(types)s::text[], %(payloads)s::text[],
         %(tiers)s::text[], %(priorities)s::smallint[], %(max_attempts)s::integer[],
         %(delays)s::float8[], %(run_ats)s::timestamptz[], %(keys)s::text[], %(key_ttls)s::float8[],
-        %(key_buckets)s::text[]
+        %(key_buckets)s::text[], %(waiting)s::boolean[], %(has_dependents)s::boolean[]
     ) WITH ORDINALITY AS t(tenant_id, queue, type, payload, tier, priority, max_attempts, delay, run_at,
-                           idempotency_key, key_ttl, key_bucket, ord)
+                           idempotency_key, key_ttl, key_bucket, waiting, has_dependents, ord)
     CROSS JOIN clock
 ),
 keys AS (
@@ -49,10 +53,12 @@ keys AS (
     RETURNING k.tenant_id, k.key, k.job_id
 ),
 inserted AS (
-    INSERT INTO jobkeeper.jobs (id, tenant_id, queue, type, payload, tier, priority, max_attempts,
-                                idempotency_key, scheduled_at)
-    SELECT i.id, i.tenant_id, i.queue, i.type, i.payload::jsonb, i.tier, i.priority, i.max_attempts,
-           i.idempotency_key, COALESCE(i.run_at, clock.now + make_interval(secs => i.delay))
+    INSERT INTO jobkeeper.jobs (id, tenant_id, queue, type, payload, status, tier, priority, max_attempts,
+                                idempotency_key, scheduled_at, has_dependents)
+    SELECT i.id, i.tenant_id, i.queue, i.type, i.payload::jsonb,
+           CASE WHEN i.waiting THEN 'waiting' ELSE 'pending' END, i.tier, i.priority, i.max_attempts,
+           i.idempotency_key, COALESCE(i.run_at, clock.now + make_interval(secs => i.delay)),
+           i.has_dependents
     FROM input i CROSS JOIN clock
     WHERE i.idempotency_key IS NULL OR i.id IN (SELECT job_id FROM keys)
     RETURNING id, tenant_id, queue, type, payload, status, tier, priority, attempts, max_attempts,
@@ -62,7 +68,7 @@ inserted AS (
 notified AS (
     SELECT pg_notify('jobkeeper_jobs', string_agg(DISTINCT queue, ',')) AS sent
     FROM inserted
-    WHERE %(notify)s::boolean
+    WHERE %(notify)s::boolean AND status = 'pending'
     HAVING count(*) > 0
 )
 SELECT i.ord, COALESCE(k.job_id, i.id) AS resolved_id, ins.*

@@ -19,7 +19,8 @@ DELETE FROM jobkeeper.leases WHERE name = %(name)s AND holder = %(holder)s;
 -- pending, or to failed (and the dead-letter table) when their attempts are spent, or to cancelled when a
 -- cancel was requested. Rows are locked first (SKIP LOCKED), so a worker finishing the same job either
 -- commits before (the job is no longer processing: untouched) or finds it rescued (its guarded update
--- changes nothing and the job runs again: delivery is at-least-once).
+-- changes nothing and the job runs again: delivery is at-least-once). A failed or cancelled job with
+-- dependents is settled next (`settle_dependents`), cancelling its waiting children.
 WITH clock AS MATERIALIZED (
     SELECT COALESCE(%(now)s::timestamptz, now()) AS now
 ),
@@ -54,7 +55,7 @@ rescued AS (
     FROM stale, clock
     WHERE j.id = stale.id AND j.tier = stale.tier
     RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.priority, j.attempts, j.max_attempts,
-              j.last_error, j.errors, j.idempotency_key, j.status
+              j.last_error, j.errors, j.idempotency_key, j.status, j.has_dependents
 ),
 dead AS (
     INSERT INTO jobkeeper.dead_letter_jobs (tenant_id, job_id, queue, type, payload, priority, attempts,
@@ -74,7 +75,7 @@ notified AS (
     WHERE status = 'pending'
     HAVING count(*) > 0
 )
-SELECT r.id, r.status
+SELECT r.id, r.status, r.has_dependents
 FROM rescued r
 LEFT JOIN notified ON true;
 

@@ -4,9 +4,10 @@
 -- name: prune_finished_jobs
 -- Completed and cancelled jobs older than the horizon, except those a live idempotency key still points
 -- at (a duplicate enqueue must be able to return them). Failed jobs go only once their dead letter is
--- purged: dead letters are kept until someone purges them.
-WITH doomed AS (
-    SELECT j.id, j.tier
+-- purged: dead letters are kept until someone purges them. A parent whose dependents still wait is kept
+-- (the release reads its status); a pruned job's dependency edges go with it.
+WITH doomed AS MATERIALIZED (
+    SELECT j.id, j.tier, j.has_dependents
     FROM jobkeeper.jobs j
     WHERE j.status IN ('completed', 'cancelled', 'failed')
       AND j.completed_at < COALESCE(%(now)s::timestamptz, now()) - make_interval(secs => %(older_than)s)
@@ -16,7 +17,20 @@ WITH doomed AS (
               SELECT FROM jobkeeper.idempotency_keys k
               WHERE k.tenant_id = j.tenant_id AND k.key = j.idempotency_key AND k.job_id = j.id
                 AND k.expires_at > COALESCE(%(now)s::timestamptz, now())))
+      AND NOT (j.has_dependents AND EXISTS (
+              SELECT FROM jobkeeper.job_dependencies d JOIN jobkeeper.jobs c ON c.id = d.job_id
+              WHERE d.depends_on = j.id AND c.status = 'waiting'))
     LIMIT %(limit)s
+),
+parent_edges AS (
+    DELETE FROM jobkeeper.job_dependencies d
+    USING doomed
+    WHERE d.job_id = doomed.id
+),
+child_edges AS (
+    DELETE FROM jobkeeper.job_dependencies d
+    USING doomed
+    WHERE doomed.has_dependents AND d.depends_on = doomed.id
 )
 DELETE FROM jobkeeper.jobs j
 USING doomed

@@ -155,6 +155,8 @@ ORDER BY c.priority DESC, c.scheduled_at;
 --   A job whose cancellation was requested ends cancelled instead of going back to pending.
 -- A failed job gets its dead-letter row in the same statement; a completed job with an idempotency key
 -- stores its result on the key. Commits synchronously only when a durable job is in the batch.
+-- has_dependents comes back for each job: for the finished ones that have it, the completer runs
+-- `settle_dependents` once this statement has committed (dependencies.sql says why not in here).
 WITH input AS (
     SELECT *
     FROM unnest(%(ids)s::uuid[], %(tiers)s::text[], %(attempts)s::integer[], %(kinds)s::text[],
@@ -201,7 +203,8 @@ updated AS (
     WHERE j.id = i.id AND j.tier = i.tier AND j.attempts = i.attempt
       AND j.status = 'processing' AND j.worker_id = %(worker_id)s
     RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.priority, j.attempts,
-              j.max_attempts, j.last_error, j.errors, j.result, j.idempotency_key, j.completed_at
+              j.max_attempts, j.last_error, j.errors, j.result, j.idempotency_key, j.completed_at,
+              j.has_dependents
 ),
 dead AS (
     INSERT INTO jobkeeper.dead_letter_jobs (tenant_id, job_id, queue, type, payload, priority, attempts,
@@ -222,7 +225,7 @@ keys AS (
     WHERE u.status = 'completed' AND u.idempotency_key IS NOT NULL
       AND k.tenant_id = u.tenant_id AND k.key = u.idempotency_key AND k.job_id = u.id
 )
-SELECT u.id, u.status, u.attempts
+SELECT u.id, u.status, u.attempts, u.has_dependents
 FROM updated u;
 
 -- name: record_progress
@@ -264,18 +267,19 @@ LISTEN jobkeeper_jobs;
 LISTEN jobkeeper_cancel;
 
 -- name: cancel_job
--- A pending job is cancelled at once. A running job gets cancel_requested and a NOTIFY on
+-- A pending or waiting job is cancelled at once. A running job gets cancel_requested and a NOTIFY on
 -- `jobkeeper_cancel` (payload: its id) so that its worker stops it; the worker's heartbeat also reads the
--- flag, which covers a lost notification. A finished job is returned unchanged.
+-- flag, which covers a lost notification. A finished job is returned unchanged. has_dependents tells the
+-- caller to run `settle_dependents` next (its waiting dependents are cancelled too).
 WITH updated AS (
     UPDATE jobkeeper.jobs j
-    SET status = CASE WHEN j.status = 'pending' THEN 'cancelled' ELSE j.status END,
-        completed_at = CASE WHEN j.status = 'pending' THEN now() ELSE j.completed_at END,
+    SET status = CASE WHEN j.status IN ('pending', 'waiting') THEN 'cancelled' ELSE j.status END,
+        completed_at = CASE WHEN j.status IN ('pending', 'waiting') THEN now() ELSE j.completed_at END,
         cancel_requested = true
-    WHERE j.id = %(id)s AND j.status IN ('pending', 'processing')
+    WHERE j.id = %(id)s AND j.status IN ('pending', 'waiting', 'processing')
     RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
               j.max_attempts, j.last_error, j.errors, j.result, j.progress, j.idempotency_key,
-              j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at
+              j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at, j.has_dependents
 ),
 notified AS (
     SELECT pg_notify('jobkeeper_cancel', u.id::text) AS sent
@@ -288,7 +292,7 @@ WHERE (SELECT count(*) FROM notified) >= 0
 UNION ALL
 SELECT j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
        j.max_attempts, j.last_error, j.errors, j.result, j.progress, j.idempotency_key,
-       j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at
+       j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at, j.has_dependents
 FROM jobkeeper.jobs j
 WHERE j.id = %(id)s AND NOT EXISTS (SELECT FROM updated);
 

@@ -1,0 +1,101 @@
+"""The dependency sweep settles waiting jobs whose parents finished without settling them; retention keeps
+a parent while its dependents wait and takes a pruned job's dependency edges with it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from jobkeeper import Client, JobStatus, Settings
+from jobkeeper.maintenance.dependencies import SweepResult, sweep_waiting_jobs
+from jobkeeper.maintenance.retention import Horizons, prune
+from jobkeeper.store.pool import async_pool
+
+
+@pytest.fixture
+async def pool(db_url: str, settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    p = async_pool(settings, db_url)
+    await p.open()
+    yield p
+    await p.close()
+
+
+async def _sql(pool: AsyncConnectionPool[Any], statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(statement, params)
+        return await cur.fetchall() if cur.description else []
+
+
+async def _finish(pool: AsyncConnectionPool[Any], job_id: uuid.UUID, status: str) -> None:
+    """Finish a job the way no worker would: a bare UPDATE, without settling its dependents."""
+    await _sql(
+        pool, "UPDATE jobkeeper.jobs SET status = %s, completed_at = now() WHERE id = %s", (status, job_id)
+    )
+
+
+async def _status(client: Client, job_id: uuid.UUID) -> tuple[JobStatus, str | None]:
+    job = await client.get_job(job_id)
+    assert job is not None
+    return job.status, job.last_error
+
+
+async def test_the_sweep_releases_and_cancels_what_no_settle_reached(
+    client: Client, pool: AsyncConnectionPool[Any]
+) -> None:
+    done, broken, alive, gone = await client.enqueue_many([{"type": "send-email", "delay": 600}] * 4)
+    released = await client.enqueue("send-email", depends_on=[done.id])
+    cancelled = await client.enqueue("send-email", depends_on=[done.id, broken.id])
+    grandchild = await client.enqueue("send-email", depends_on=[cancelled.id])
+    still = await client.enqueue("send-email", depends_on=[done.id, alive.id])
+    orphan = await client.enqueue("send-email", depends_on=[gone.id])
+    await _finish(pool, done.id, "completed")
+    await _finish(pool, broken.id, "failed")
+    await _sql(pool, "DELETE FROM jobkeeper.jobs WHERE id = %s", (gone.id,))
+
+    assert await sweep_waiting_jobs(pool) == SweepResult(released=1, cancelled=2)
+
+    assert await _status(client, released.id) == (JobStatus.PENDING, None)
+    assert await _status(client, cancelled.id) == (JobStatus.CANCELLED, f"dependency {broken.id} failed")
+    assert await _status(client, grandchild.id) == (
+        JobStatus.CANCELLED,
+        f"dependency {cancelled.id} was cancelled",
+    )
+    assert await _status(client, still.id) == (JobStatus.WAITING, None)
+    assert await _status(client, orphan.id) == (JobStatus.CANCELLED, f"dependency {gone.id} no longer exists")
+    # Nothing left to do: a second sweep changes nothing.
+    assert await sweep_waiting_jobs(pool) == SweepResult()
+
+
+async def test_retention_keeps_a_parent_while_its_dependents_wait(
+    client: Client, pool: AsyncConnectionPool[Any]
+) -> None:
+    first, second = await client.enqueue_many([{"type": "send-email"}, {"type": "send-email", "delay": 600}])
+    child = await client.enqueue("send-email", depends_on=[first.id, second.id])
+    lone = await client.enqueue("send-email")
+    for job in (first, lone):
+        await _finish(pool, job.id, "completed")
+    await _sql(
+        pool,
+        "UPDATE jobkeeper.jobs SET completed_at = now() - interval '30 days' WHERE id = ANY(%s)",
+        ([first.id, lone.id],),
+    )
+
+    await prune(pool, Horizons(finished_jobs=86400))
+    assert await client.get_job(lone.id) is None
+    assert await client.get_job(first.id) is not None  # its child still waits on it
+
+    await _finish(pool, second.id, "completed")
+    assert await sweep_waiting_jobs(pool) == SweepResult(released=1)
+    await _finish(pool, child.id, "completed")
+    await _sql(
+        pool,
+        "UPDATE jobkeeper.jobs SET completed_at = now() - interval '30 days' WHERE id = ANY(%s)",
+        ([first.id, second.id, child.id],),
+    )
+    await prune(pool, Horizons(finished_jobs=86400))
+    assert await _sql(pool, "SELECT count(*) FROM jobkeeper.jobs") == [(0,)]
+    assert await _sql(pool, "SELECT count(*) FROM jobkeeper.job_dependencies") == [(0,)]
