@@ -37,7 +37,10 @@ WHERE (t.queue, t.max_attempts, t.timeout_seconds, t.priority)
 -- name: claim_jobs
 -- Claim up to %(limit)s ready jobs of the given types in one statement, fairly between tenants.
 -- 1. Tenants with pending jobs are enumerated per open queue by a loose index scan (one probe each);
---    those with a ready job of these types (and room under their cap) take part.
+--    those with a ready job of these types (and room under their cap) take part. The probe orders by the
+--    whole key of jobs_fair_claim_idx, which no other index provides: ordered by tenant_id alone, the
+--    planner could walk jobs_tenant_created_idx through every finished job instead (measured with 20,000
+--    finished jobs: 779 us of backend CPU per claimed job instead of 158).
 -- 2. Each (queue, tenant) contributes a bounded window of its best jobs (about four batches in all),
 --    read from jobs_fair_claim_idx and locked with SKIP LOCKED (other workers take the next rows).
 -- 3. Candidates are ranked within their tenant; the lowest ranks go first, then priority, then
@@ -58,13 +61,13 @@ tenants_with_work (queue, tenant_id) AS (
     SELECT q.name,
            (SELECT j.tenant_id FROM jobkeeper.jobs j
             WHERE j.status = 'pending' AND j.queue = q.name
-            ORDER BY j.tenant_id LIMIT 1)
+            ORDER BY j.tenant_id, j.priority DESC, j.scheduled_at LIMIT 1)
     FROM open_queues q
     UNION ALL
     SELECT w.queue,
            (SELECT j.tenant_id FROM jobkeeper.jobs j
             WHERE j.status = 'pending' AND j.queue = w.queue AND j.tenant_id > w.tenant_id
-            ORDER BY j.tenant_id LIMIT 1)
+            ORDER BY j.tenant_id, j.priority DESC, j.scheduled_at LIMIT 1)
     FROM tenants_with_work w
     WHERE w.tenant_id IS NOT NULL
 ),
@@ -133,7 +136,11 @@ claimed AS (
         heartbeat_at = clock.now,
         worker_id = %(worker_id)s
     FROM picked p, clock
-    WHERE j.id = p.id AND j.tier = p.tier
+    -- The id array makes the primary key the way in, whatever the plan thinks `picked` holds: the claim
+    -- runs with a generic plan, in which the batch size is unknown, and with the statistics of an empty
+    -- table (a backlog enqueued since) the plan hashed every row of jobs instead (3.6 ms of 10 with
+    -- 12,000 pending jobs).
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND j.id = p.id AND j.tier = p.tier
     RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
               j.max_attempts, j.timeout_seconds, j.last_error, j.errors, j.result, j.progress,
               j.idempotency_key, j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at
