@@ -134,10 +134,9 @@ CREATE TABLE IF NOT EXISTS jobkeeper.jobs_logged
 CREATE UNLOGGED TABLE IF NOT EXISTS jobkeeper.jobs_ephemeral
     PARTITION OF jobkeeper.jobs FOR VALUES IN ('ephemeral');
 
--- Claiming: ready jobs of a queue, highest priority first, then oldest scheduled. Only pending rows are
--- in it, so finished history never slows the hot path.
-CREATE INDEX IF NOT EXISTS jobs_claim_idx
-    ON jobkeeper.jobs (queue, priority DESC, scheduled_at) WHERE status = 'pending';
+-- Claiming reads jobs_fair_claim_idx (revision 0002). This revision's first claim index,
+-- jobs (queue, priority DESC, scheduled_at) WHERE status = 'pending', is dropped by revision 0007 and no
+-- longer created here, so that running this SQL again over a current schema does not bring it back.
 CREATE INDEX IF NOT EXISTS jobs_status_scheduled_idx ON jobkeeper.jobs (status, scheduled_at);
 CREATE INDEX IF NOT EXISTS jobs_tenant_created_idx ON jobkeeper.jobs (tenant_id, created_at);
 CREATE INDEX IF NOT EXISTS jobs_queue_status_idx ON jobkeeper.jobs (queue, status);
