@@ -11,6 +11,7 @@ import pytest
 
 from jobkeeper import Client, JobContext, JobStatus, PermanentError, SyncClient
 from jobkeeper.errors import InvalidJobError
+from jobkeeper.store.queries import query
 from jobkeeper.worker import Registry
 from tests.worker.conftest import WorkerFactory
 from tests.worker.helpers import job_row, wait_for_all, wait_for_status
@@ -211,3 +212,41 @@ async def test_a_child_enqueued_while_its_parent_completes_is_never_left_waiting
                 child = await client.enqueue("send-push", depends_on=[parent.id])
                 children.append(child.id)
         await wait_for_all(db, children, "completed", timeout=30)
+
+
+async def test_fan_ins_whose_parents_complete_at_once_are_all_released(
+    client: Client, db: Conn, registry: Registry, make_worker: WorkerFactory
+) -> None:
+    # Two workers complete the two parents of each fan-in at about the same time, in separate
+    # transactions: the settle after the later commit sees both parents completed, whichever it is.
+    @registry.task("send-push")
+    async def push(payload: Any, ctx: JobContext) -> None:
+        return None
+
+    pairs = 100
+    items: list[dict[str, Any]] = [{"type": "send-push"} for _ in range(2 * pairs)]
+    items += [{"type": "send-push", "depends_on": [n, pairs + n]} for n in range(pairs)]
+    jobs = await client.enqueue_many(items)
+    children = [job.id for job in jobs[2 * pairs :]]
+    async with make_worker(concurrency=20, batch_size=5), make_worker(concurrency=20, batch_size=5):
+        await wait_for_all(db, children, "completed", timeout=30)
+
+
+async def test_the_settle_after_the_later_of_two_commits_releases_a_fan_in(
+    client: Client, db: Conn, db_url: str
+) -> None:
+    # The race the two statements exist for, made deterministic: each parent completes in its own
+    # transaction and each settle runs after its own commit. The first settle cannot see the other
+    # parent's uncommitted completion; the second sees both.
+    a, b = await client.enqueue_many([{"type": "send-email", "delay": 600}] * 2)
+    child = await client.enqueue("send-email", depends_on=[a.id, b.id])
+    complete = "UPDATE jobkeeper.jobs SET status = 'completed', completed_at = now() WHERE id = %s"
+    settle = query("settle_dependents")
+    async with await psycopg.AsyncConnection.connect(db_url) as first:
+        await first.execute(complete, (a.id,))  # not committed yet
+        await db.execute(complete, (b.id,))  # autocommit
+        await db.execute(settle, {"ids": [b.id]})
+        assert (await job_row(db, child.id))["status"] == "waiting"
+        await first.commit()
+    await db.execute(settle, {"ids": [a.id]})
+    assert (await job_row(db, child.id))["status"] == "pending"
