@@ -54,8 +54,8 @@ WORKER_OPTIONS = connection_kwargs(Settings.from_env({}), "claim")["options"]
 
 def _replace(sql: str, values: dict[str, str]) -> str:
     for name, literal in values.items():
-        sql = sql.replace(f"%({name})s", literal)
-    left = re.findall(r"%\((\w+)\)s", sql)
+        sql = sql.replace(f"%({name})s", literal).replace(f"%({name})b", literal)
+    left = re.findall(r"%\((\w+)\)[sb]", sql)
     if left:
         raise RuntimeError(f"parameters left unreplaced: {sorted(set(left))}")
     return sql

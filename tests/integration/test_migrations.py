@@ -294,7 +294,7 @@ def test_upgrade_over_a_half_created_schema(empty_db_url: str, reference: Snapsh
 
 # --- named queries (STYLE §2) ------------------------------------------------------------------------------
 
-_PARAMETER = re.compile(r"%\((\w+)\)s")
+_PARAMETER = re.compile(r"%\((\w+)\)[sb]")
 _COMMENT = re.compile(r"--[^\n]*")
 # Statements EXPLAIN plans; LISTEN and UNLISTEN cannot be planned, and take effect only at commit, so they
 # run for real inside the rolled-back transaction.

@@ -162,18 +162,21 @@ ORDER BY c.priority DESC, c.scheduled_at;
 --   A job whose cancellation was requested ends cancelled instead of going back to pending.
 -- A failed job gets its dead-letter row in the same statement; a completed job with an idempotency key
 -- stores its result on the key. Commits synchronously only when a durable job is in the batch.
+-- The arrays travel in binary (`%(name)b`): psycopg's text format quotes every element of a text array
+-- after a regular-expression test; binary halves this process's cost of sending a batch (678 -> 329 us
+-- per 50 outcomes).
 -- has_dependents comes back for each job: for the finished ones that have it, the completer runs
 -- `settle_dependents` once this statement has committed (dependencies.sql says why not in here).
 WITH input AS (
     SELECT *
-    FROM unnest(%(ids)s::uuid[], %(tiers)s::text[], %(attempts)s::integer[], %(kinds)s::text[],
-                %(results)s::text[], %(errors)s::text[], %(delays)s::float8[])
+    FROM unnest(%(ids)b::uuid[], %(tiers)b::text[], %(attempts)b::integer[], %(kinds)b::text[],
+                %(results)b::text[], %(errors)b::text[], %(delays)b::float8[])
          AS t(id, tier, attempt, kind, result, error, delay)
 ),
 clock AS MATERIALIZED (
     SELECT COALESCE(%(now)s::timestamptz, now()) AS now,
            set_config('synchronous_commit',
-                      CASE WHEN 'durable' = ANY(%(tiers)s::text[]) THEN current_setting('synchronous_commit')
+                      CASE WHEN 'durable' = ANY(%(tiers)b::text[]) THEN current_setting('synchronous_commit')
                            ELSE 'off' END,
                       true) AS synchronous_commit
 ),
