@@ -87,6 +87,8 @@ class Settings:
     """Queues a worker serves (comma-separated); empty means every queue."""
     worker_concurrency: int = field(default=100, metadata=_env("JOBKEEPER_WORKER_CONCURRENCY"))
     worker_batch_size: int = field(default=50, metadata=_env("JOBKEEPER_WORKER_BATCH_SIZE"))
+    worker_claims_in_flight: int = field(default=2, metadata=_env("JOBKEEPER_WORKER_CLAIMS_IN_FLIGHT"))
+    """Claim statements a worker keeps running at once, each on a connection of its own."""
     poll_interval: float = field(default=1.0, metadata=_env("JOBKEEPER_POLL_INTERVAL"))
     """Seconds between claims of an idle worker when no notification arrives."""
     shutdown_timeout: float = field(default=30.0, metadata=_env("JOBKEEPER_SHUTDOWN_TIMEOUT"))
@@ -566,6 +568,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "worker_queues": _names,
     "worker_concurrency": _positive_int,
     "worker_batch_size": _positive_int,
+    "worker_claims_in_flight": _positive_int,
     "poll_interval": _positive_seconds,
     "shutdown_timeout": _seconds,
     "lease_seconds": _positive_seconds,

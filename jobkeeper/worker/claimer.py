@@ -4,6 +4,12 @@ It claims whenever slots are free and the last claim found work, and otherwise w
 NOTIFY for one of its queues) or the poll interval. Under load it lets a few milliseconds pass so that
 free slots gather into a real batch rather than many claims of one job.
 It never claims while too many outcomes wait to be written (the database is the bottleneck then).
+
+Several claims may be in flight at once, one per claim connection (`Worker(claims_in_flight=…)`, 2 by
+default): while one statement runs in the database, the worker turns the previous batch into running
+jobs. Each claim reserves its slots before it is sent, so the claims together never exceed the
+concurrency. With one claim in flight a worker process spent about a third of each claim's turn waiting
+for the database (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -48,6 +54,12 @@ class Slots:
         self.used -= 1
         self._changed.set()
 
+    def release(self, n: int) -> None:
+        """Give back `n` slots taken together (a claim's reservation)."""
+        if n:
+            self.used -= n
+            self._changed.set()
+
     async def wait_free(self, n: int, timeout: float | None = None) -> bool:
         """Wait until at least `n` slots are free; False on timeout."""
         loop = asyncio.get_running_loop()
@@ -78,7 +90,7 @@ class ClaimLoop(Service):
 
     def __init__(
         self,
-        connection: DedicatedConnection,
+        connections: Sequence[DedicatedConnection],
         worker_id: uuid.UUID,
         *,
         types: Sequence[str],
@@ -93,7 +105,9 @@ class ClaimLoop(Service):
         gather: float = 0.002,
     ) -> None:
         super().__init__()
-        self.connection = connection
+        if not connections:
+            raise ValueError("a claim loop needs at least one connection")
+        self.connections = list(connections)
         self.worker_id = worker_id
         self.types = list(types)
         self.queues = list(queues) if queues is not None else None
@@ -108,36 +122,48 @@ class ClaimLoop(Service):
         self.claims = 0
         self.limiter_waits = 0
         """Jobs put back because their outbound rate limiter had no token (or no free slot)."""
-        self._wake = asyncio.Event()
+        self._wakes = [asyncio.Event() for _ in self.connections]
         self._policies_loaded = time.monotonic()
 
     def wake(self) -> None:
-        self._wake.set()
+        for event in self._wakes:
+            event.set()
 
     async def run(self) -> None:
+        await asyncio.gather(
+            *(self._claim_loop(c, w) for c, w in zip(self.connections, self._wakes, strict=True))
+        )
+
+    async def _claim_loop(self, connection: DedicatedConnection, wake: asyncio.Event) -> None:
         more = True
         pause = 0.05
         while not self.stopping.is_set():
-            await self._wait_for_room(more)
+            await self._wait_for_room(more, wake)
             if self.stopping.is_set():
                 break
-            self._wake.clear()
+            wake.clear()
             limit = min(self.slots.free, self.batch_size)
-            try:
-                await self._refresh_policies()
-                conn = await self.connection.get()
-                claimed = await operations.claim(
-                    conn, worker_id=self.worker_id, types=self.types, queues=self.queues, limit=limit
-                )
-            except psycopg.Error as exc:
-                log.warning("claiming jobs failed (%s); trying again in %.2f s", exc, pause)
-                if await self.sleep(pause):
-                    break
-                pause = min(pause * 2, 5.0)
+            if limit <= 0:  # another claim in flight took the room
                 continue
-            pause = 0.05
-            self.claims += 1
-            claimed = await self._gate(conn, claimed)
+            self.slots.take(limit)  # reserved until the claimed jobs are started
+            try:
+                try:
+                    conn = await connection.get()
+                    await self._refresh_policies(conn)
+                    claimed = await operations.claim(
+                        conn, worker_id=self.worker_id, types=self.types, queues=self.queues, limit=limit
+                    )
+                except psycopg.Error as exc:
+                    log.warning("claiming jobs failed (%s); trying again in %.2f s", exc, pause)
+                    if await self.sleep(pause):
+                        break
+                    pause = min(pause * 2, 5.0)
+                    continue
+                pause = 0.05
+                self.claims += 1
+                claimed = await self._gate(conn, claimed)
+            finally:
+                self.slots.release(limit)
             for job in claimed:
                 self.start_job(job)
             # Anything claimed: there may be more (a batch can come back short when other workers
@@ -167,20 +193,21 @@ class ClaimLoop(Service):
         deferred = {job_id for job_id, _ in result.deferred}
         return [item for item in claimed if item.job.id not in deferred]
 
-    async def _wait_for_room(self, more: bool) -> None:
+    async def _wait_for_room(self, more: bool, wake: asyncio.Event) -> None:
         while self.slots.free == 0 and not self.stopping.is_set():
             await self.slots.wait_free(1, timeout=0.1)
         if not more:
-            await wait_any(self._wake, self.stopping, timeout=self.poll_interval)
+            await wait_any(wake, self.stopping, timeout=self.poll_interval)
         elif self.slots.free < self.batch_size and self.slots.used and self.gather:
             await self.slots.wait_free(min(self.batch_size, self.slots.size), timeout=self.gather)
         # The database is behind with outcomes: claiming more would only lengthen the queue.
         if self.backlog() > 2 * self.slots.size:
             await self.wait_written(1.0)
 
-    async def _refresh_policies(self) -> None:
+    async def _refresh_policies(self, conn: psycopg.AsyncConnection[Any]) -> None:
         if time.monotonic() - self._policies_loaded < POLICY_REFRESH_SECONDS:
             return
-        fresh = await operations.load_policies(await self.connection.get())
+        self._policies_loaded = time.monotonic()  # one refresh, whichever claim comes first
+        fresh = await operations.load_policies(conn)
         self.policies.queues, self.policies.job_types = fresh.queues, fresh.job_types
         self._policies_loaded = time.monotonic()

@@ -87,7 +87,8 @@ class Worker:
     """Runs the handlers of `registry` (default: the global one filled by `@task`).
 
     `queues`: the queues to serve (default: all, or JOBKEEPER_WORKER_QUEUES); `concurrency`: jobs run at
-    once; `batch_size`: jobs claimed per statement; `poll_interval`: seconds between claims when idle and
+    once; `batch_size`: jobs claimed per statement; `claims_in_flight`: claim statements running at once,
+    each on its own connection; `poll_interval`: seconds between claims when idle and
     no NOTIFY arrives; `shutdown_timeout`: seconds running jobs get to finish on stop; `random`: the jitter
     source of exponential backoff (tests inject it); `services`: extra parts started after the worker
     registered and stopped before it closes its pool (the maintenance leader, for instance). Settings
@@ -105,6 +106,7 @@ class Worker:
         queues: Sequence[str] | None = None,
         concurrency: int | None = None,
         batch_size: int | None = None,
+        claims_in_flight: int | None = None,
         registry: Registry | None = None,
         poll_interval: float | None = None,
         shutdown_timeout: float | None = None,
@@ -125,6 +127,7 @@ class Worker:
         self.queues: list[str] | None = list(configured) if configured else None
         self.concurrency = concurrency or self.settings.worker_concurrency
         self.batch_size = min(batch_size or self.settings.worker_batch_size, self.concurrency)
+        self.claims_in_flight = claims_in_flight or self.settings.worker_claims_in_flight
         self.poll_interval = poll_interval or self.settings.poll_interval
         self.shutdown_timeout = (
             shutdown_timeout if shutdown_timeout is not None else self.settings.shutdown_timeout
@@ -175,7 +178,7 @@ class Worker:
             self.registry, self.policies, self._threads, self.completer.set_progress, random=self.random
         )
         self.claimer = ClaimLoop(
-            connection("claim"),
+            [connection("claim") for _ in range(self.claims_in_flight)],
             self.id,
             types=self.registry.names,
             queues=self.queues,

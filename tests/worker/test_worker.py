@@ -237,6 +237,35 @@ async def test_many_jobs_complete_exactly_once(
     assert set(runs.values()) == {1}
 
 
+@pytest.mark.parametrize("claims_in_flight", [1, 3])
+async def test_claims_in_flight_never_run_more_jobs_than_the_concurrency(
+    client: Client, db: Conn, registry: Registry, make_worker: WorkerFactory, claims_in_flight: int
+) -> None:
+    running = 0
+    most = 0
+    runs: dict[uuid.UUID, int] = {}
+
+    @registry.task("analytics-track")
+    async def track(payload: dict[str, Any], ctx: JobContext) -> None:
+        nonlocal running, most
+        runs[ctx.job.id] = runs.get(ctx.job.id, 0) + 1
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.002)  # stay running while the other claims return
+        running -= 1
+
+    jobs = await client.enqueue_many([{"type": "analytics-track", "payload": {"n": n}} for n in range(300)])
+    worker = make_worker(concurrency=4, batch_size=4, claims_in_flight=claims_in_flight)
+    async with worker:
+        await wait_for_all(db, [j.id for j in jobs], "completed")
+    assert len(worker.claimer.connections) == claims_in_flight
+    assert most <= 4
+    assert most == 4  # the slots were used, not left idle by the reservations
+    assert len(runs) == 300
+    assert set(runs.values()) == {1}
+    assert worker.slots.used == 0
+
+
 async def test_extra_services_run_with_the_worker(registry: Registry, make_worker: WorkerFactory) -> None:
     events: list[str] = []
 
