@@ -1,7 +1,10 @@
-"""The remaining pages in the browser: diagnostics of a waiting job, schedules, alerts, rate limiters, and
-the overview at phone width (each also saved as a screenshot)."""
+"""The remaining pages in the browser: diagnostics of a waiting job (and of one waiting on its
+dependencies), schedules, alerts, rate limiters, and the overview at phone width (each also saved as a
+screenshot)."""
 
 from __future__ import annotations
+
+import re
 
 from playwright.async_api import expect
 
@@ -31,6 +34,33 @@ async def test_why_a_waiting_job_is_not_running(
     ):
         await expect(diagnosis).to_contain_text(reason)
     await shots.take(page, "job-diagnosis", full_page=True)
+
+
+async def test_a_job_waiting_on_its_dependencies(
+    open_page: OpenPage, owner: Conn, tenants: Tenants, shots: Shots
+) -> None:
+    parents = [
+        await insert_job(owner, tenants.a, type="ticket-mint", queue="money", status="processing"),
+        await insert_job(owner, tenants.a, type="payment-process", queue="money", delay_seconds=600),
+    ]
+    child = await insert_job(
+        owner, tenants.a, type="email-send", queue="communication", status="waiting", payload={"to": "a@b.c"}
+    )
+    for parent in parents:
+        await owner.execute(
+            "INSERT INTO jobkeeper.job_dependencies (depends_on, job_id, tenant_id) VALUES (%s, %s, %s)",
+            (parent, child, tenants.a),
+        )
+        await owner.execute("UPDATE jobkeeper.jobs SET has_dependents = true WHERE id = %s", (parent,))
+    page = await open_page(Role.VENUE_ADMIN)
+    await page.goto(f"/dashboard/jobs/{child}")
+    diagnosis = page.locator("#diagnosis")
+    await expect(diagnosis).to_contain_text("Waiting on 2 dependencies")
+    await shots.take(page, "job-waiting-dependencies", full_page=True)
+    # Each unfinished parent is a link to its own page.
+    await diagnosis.get_by_role("link", name=str(parents[0])[:8]).click()
+    await expect(page).to_have_url(re.compile(f"/dashboard/jobs/{parents[0]}$"))
+    await expect(page.locator("#dependents")).to_contain_text(str(child)[:8])
 
 
 async def test_schedules_alerts_and_limiters(
