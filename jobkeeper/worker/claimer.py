@@ -207,7 +207,6 @@ class ClaimLoop(Service):
     async def _refresh_policies(self, conn: psycopg.AsyncConnection[Any]) -> None:
         if time.monotonic() - self._policies_loaded < POLICY_REFRESH_SECONDS:
             return
-        self._policies_loaded = time.monotonic()  # one refresh, whichever claim comes first
+        self._policies_loaded = time.monotonic()  # one refresh, whichever claim in flight comes first
         fresh = await operations.load_policies(conn)
         self.policies.queues, self.policies.job_types = fresh.queues, fresh.job_types
-        self._policies_loaded = time.monotonic()
