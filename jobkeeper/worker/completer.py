@@ -164,8 +164,9 @@ class Completer(Service):
             binary=True,
         )
         written = await cur.fetchall()
+        # Rows are turned into dicts only for jobs with dependents: most batches have none.
         parents = needs_settle(
-            [{"id": row[0], "status": row[1], "has_dependents": row[3]} for row in written]
+            [{"id": row[0], "status": row[1], "has_dependents": True} for row in written if row[3]]
         )
         if parents:
             await self._settle(parents)

@@ -3,15 +3,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from jobkeeper import Client, Settings
+from jobkeeper import Client
 from jobkeeper.maintenance.alerts import (
     Alert,
     AlertChecker,
@@ -26,16 +24,7 @@ from jobkeeper.maintenance.rescuer import rescue_stale_jobs
 from jobkeeper.providers.pagerduty import PagerDutyConfig
 from jobkeeper.providers.smtp import SmtpConfig
 from jobkeeper.providers.twilio import TwilioConfig
-from jobkeeper.store.pool import async_pool
 from tests.receivers import Request, http_recorder, smtp_recorder
-
-
-@pytest.fixture
-async def pool(db_url: str, settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    p = async_pool(settings, db_url)
-    await p.open()
-    yield p
-    await p.close()
 
 
 def _stats(queue: str = "money", tier: str = "durable", **values: Any) -> dict[str, Any]:

@@ -4,35 +4,19 @@ a parent while its dependents wait and takes a pruned job's dependency edges wit
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from jobkeeper import Client, JobStatus, Settings
+from jobkeeper import Client, JobStatus
 from jobkeeper.maintenance.dependencies import SweepResult, sweep_waiting_jobs
 from jobkeeper.maintenance.retention import Horizons, prune
-from jobkeeper.store.pool import async_pool
-
-
-@pytest.fixture
-async def pool(db_url: str, settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    p = async_pool(settings, db_url)
-    await p.open()
-    yield p
-    await p.close()
-
-
-async def _sql(pool: AsyncConnectionPool[Any], statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
-    async with pool.connection() as conn:
-        cur = await conn.execute(statement, params)
-        return await cur.fetchall() if cur.description else []
+from tests.maintenance.support import sql
 
 
 async def _finish(pool: AsyncConnectionPool[Any], job_id: uuid.UUID, status: str) -> None:
     """Finish a job the way no worker would: a bare UPDATE, without settling its dependents."""
-    await _sql(
+    await sql(
         pool, "UPDATE jobkeeper.jobs SET status = %s, completed_at = now() WHERE id = %s", (status, job_id)
     )
 
@@ -54,7 +38,7 @@ async def test_the_sweep_releases_and_cancels_what_no_settle_reached(
     orphan = await client.enqueue("send-email", depends_on=[gone.id])
     await _finish(pool, done.id, "completed")
     await _finish(pool, broken.id, "failed")
-    await _sql(pool, "DELETE FROM jobkeeper.jobs WHERE id = %s", (gone.id,))
+    await sql(pool, "DELETE FROM jobkeeper.jobs WHERE id = %s", (gone.id,))
 
     assert await sweep_waiting_jobs(pool) == SweepResult(released=1, cancelled=2)
 
@@ -78,7 +62,7 @@ async def test_retention_keeps_a_parent_while_its_dependents_wait(
     lone = await client.enqueue("send-email")
     for job in (first, lone):
         await _finish(pool, job.id, "completed")
-    await _sql(
+    await sql(
         pool,
         "UPDATE jobkeeper.jobs SET completed_at = now() - interval '30 days' WHERE id = ANY(%s)",
         ([first.id, lone.id],),
@@ -91,11 +75,11 @@ async def test_retention_keeps_a_parent_while_its_dependents_wait(
     await _finish(pool, second.id, "completed")
     assert await sweep_waiting_jobs(pool) == SweepResult(released=1)
     await _finish(pool, child.id, "completed")
-    await _sql(
+    await sql(
         pool,
         "UPDATE jobkeeper.jobs SET completed_at = now() - interval '30 days' WHERE id = ANY(%s)",
         ([first.id, second.id, child.id],),
     )
     await prune(pool, Horizons(finished_jobs=86400))
-    assert await _sql(pool, "SELECT count(*) FROM jobkeeper.jobs") == [(0,)]
-    assert await _sql(pool, "SELECT count(*) FROM jobkeeper.job_dependencies") == [(0,)]
+    assert await sql(pool, "SELECT count(*) FROM jobkeeper.jobs") == [(0,)]
+    assert await sql(pool, "SELECT count(*) FROM jobkeeper.job_dependencies") == [(0,)]

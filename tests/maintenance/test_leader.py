@@ -1,25 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from jobkeeper import Settings
 from jobkeeper.maintenance.leader import Leader, acquire, release
-from jobkeeper.store.pool import async_pool
 from tests.support import eventually
-
-
-@pytest.fixture
-async def pool(db_url: str, settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    p = async_pool(settings, db_url)
-    await p.open()
-    yield p
-    await p.close()
 
 
 async def _db_now(pool: AsyncConnectionPool[Any]) -> Any:

@@ -1,25 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from jobkeeper import Client, JobStatus, Settings
+from jobkeeper import Client, JobStatus
 from jobkeeper.maintenance.rescuer import rescue_stale_jobs
-from jobkeeper.store.pool import async_pool
-
-
-@pytest.fixture
-async def pool(db_url: str, settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    p = async_pool(settings, db_url)
-    await p.open()
-    yield p
-    await p.close()
 
 
 async def _claim(db_url: str, job_id: uuid.UUID, *, attempts: int, cancel: bool = False) -> uuid.UUID:

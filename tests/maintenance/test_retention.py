@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -9,28 +8,14 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from jobkeeper import Client, Settings
+from jobkeeper import Client
 from jobkeeper.deadletters import DeadLetterFilter
 from jobkeeper.maintenance.retention import Horizons, prune, snapshot
-from jobkeeper.store.pool import async_pool
-
-
-@pytest.fixture
-async def pool(db_url: str, settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    p = async_pool(settings, db_url)
-    await p.open()
-    yield p
-    await p.close()
-
-
-async def _sql(pool: AsyncConnectionPool[Any], statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
-    async with pool.connection() as conn:
-        cur = await conn.execute(statement, params)
-        return await cur.fetchall() if cur.description else []
+from tests.maintenance.support import sql
 
 
 async def _now(pool: AsyncConnectionPool[Any]) -> Any:
-    return (await _sql(pool, "SELECT now()"))[0][0]
+    return (await sql(pool, "SELECT now()"))[0][0]
 
 
 async def test_prunes_old_finished_jobs_in_batches_and_keeps_what_must_stay(
@@ -42,22 +27,22 @@ async def test_prunes_old_finished_jobs_in_batches_and_keeps_what_must_stay(
     failed_dead = await client.enqueue("send-email", {"n": "f"})
     pending = await client.enqueue("send-email", {"n": "p"})
     ids = [j.id for j in old_done] + [keyed.id]
-    await _sql(
+    await sql(
         pool,
         "UPDATE jobkeeper.jobs SET status = 'completed', completed_at = now() WHERE id = ANY(%s)",
         (ids,),
     )
-    await _sql(
+    await sql(
         pool,
         "UPDATE jobkeeper.jobs SET status = 'cancelled', completed_at = now() WHERE id = %s",
         (cancelled.id,),
     )
-    await _sql(
+    await sql(
         pool,
         "UPDATE jobkeeper.jobs SET status = 'failed', completed_at = now() WHERE id = %s",
         (failed_dead.id,),
     )
-    await _sql(
+    await sql(
         pool,
         "INSERT INTO jobkeeper.dead_letter_jobs (tenant_id, job_id, queue, type, payload, priority, attempts,"
         " max_attempts) SELECT tenant_id, id, queue, type, payload, priority, 3, 3"
@@ -70,18 +55,18 @@ async def test_prunes_old_finished_jobs_in_batches_and_keeps_what_must_stay(
     result = await prune(pool, Horizons(), batch=10, now=now + timedelta(days=8))
     assert result.jobs == 26  # 25 completed + 1 cancelled
     assert result.statements >= 3 + 1 + 1 + 1  # 26 rows at 10 per statement, then each other kind
-    remaining = {row[0] for row in await _sql(pool, "SELECT id FROM jobkeeper.jobs")}
+    remaining = {row[0] for row in await sql(pool, "SELECT id FROM jobkeeper.jobs")}
     assert remaining == {keyed.id, failed_dead.id, pending.id}
 
     # Once its dead letter is purged, the failed job goes too; once its key expires, the keyed job goes.
     await client.dead_letters.purge(DeadLetterFilter())
     later = await prune(pool, now=now + timedelta(days=91))
     assert (later.jobs, later.idempotency_keys) == (2, 1)
-    assert {row[0] for row in await _sql(pool, "SELECT id FROM jobkeeper.jobs")} == {pending.id}
+    assert {row[0] for row in await sql(pool, "SELECT id FROM jobkeeper.jobs")} == {pending.id}
 
 
 async def test_prunes_old_metrics_and_acknowledged_alerts(pool: AsyncConnectionPool[Any]) -> None:
-    await _sql(
+    await sql(
         pool,
         "INSERT INTO jobkeeper.alert_history (rule, severity, message, acknowledged_at, acknowledged_by)"
         " VALUES ('queue_depth', 'warning', 'deep', now(), 'ops'),"
@@ -91,14 +76,14 @@ async def test_prunes_old_metrics_and_acknowledged_alerts(pool: AsyncConnectionP
     now = await _now(pool)
     result = await prune(pool, now=now + timedelta(days=31))
     assert (result.queue_metrics, result.alerts) == (3, 1)
-    assert await _sql(pool, "SELECT message FROM jobkeeper.alert_history") == [("open",)]
+    assert await sql(pool, "SELECT message FROM jobkeeper.alert_history") == [("open",)]
 
 
 async def test_snapshot_counts_per_queue_and_tenant(client: Client, pool: AsyncConnectionPool[Any]) -> None:
     waiting = await client.enqueue_many([{"type": "send-sms", "payload": {"n": n}} for n in range(4)])
     await client.enqueue("send-sms", {"later": True}, delay=3600)
-    await _sql(pool, "UPDATE jobkeeper.jobs SET status = 'processing' WHERE id = %s", (waiting[0].id,))
-    await _sql(
+    await sql(pool, "UPDATE jobkeeper.jobs SET status = 'processing' WHERE id = %s", (waiting[0].id,))
+    await sql(
         pool,
         "UPDATE jobkeeper.jobs SET status = 'completed', completed_at = now() WHERE id = ANY(%s)",
         ([waiting[1].id, waiting[2].id],),

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,17 +11,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from jobkeeper import DEV_TENANT_ID, Settings
 from jobkeeper.maintenance.scheduler import Scheduler
-from jobkeeper.store.pool import async_pool
 
 T = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def pool(db_url: str, settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    p = async_pool(settings, db_url)
-    await p.open()
-    yield p
-    await p.close()
 
 
 async def _schedule(
