@@ -21,6 +21,7 @@ from jobkeeper import (
     UnknownQueueError,
     UnknownTenantError,
 )
+from tests.support import eventually
 
 
 async def _count(url: str, where: str = "true") -> int:
@@ -269,3 +270,26 @@ async def test_false_opts_a_money_job_out_of_its_derived_key(client: Client) -> 
     second = await client.enqueue("payment-process", payload, idempotency_key=False)
     assert first.id != second.id
     assert first.idempotency_key is None
+
+
+async def test_a_key_committed_during_an_enqueue_is_not_taken_for_a_vanished_one(
+    client: Client, db_url: str
+) -> None:
+    # The second enqueue of a key waits for the first's commit; its snapshot predates that job, which it
+    # must not mistake for a job that no longer exists (the key of a vanished job is free again).
+    async with await psycopg.AsyncConnection.connect(db_url) as first:
+        original = await client.enqueue("generate-report", {"hours": 1}, idempotency_key="k", conn=first)
+        second = asyncio.create_task(client.enqueue("generate-report", {"hours": 1}, idempotency_key="k"))
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as watcher:
+
+            async def waiting() -> bool:
+                cur = await watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                row = await cur.fetchone()
+                return bool(row and row[0])
+
+            await eventually(waiting, what="the second enqueue to wait for the first")
+        await first.commit()
+    duplicate = await asyncio.wait_for(second, timeout=10)
+    assert (duplicate.id, duplicate.deduplicated) == (original.id, True)

@@ -4,7 +4,11 @@
 -- name: insert_jobs
 -- The arrays travel in binary (`%(name)b`), as in record_outcomes: cheaper for the client to send.
 -- Bulk enqueue in one statement. Idempotency keys are claimed set-based (unique per tenant and key);
--- a key still alive keeps pointing at its original job, an expired one is taken over by the new job.
+-- a key still alive keeps pointing at its original job, an expired one is taken over by the new job, and so
+-- is a key whose job no longer exists (an ephemeral-tier job lost to crash recovery, which empties the
+-- unlogged partition but not the logged keys). Only a conflicting key looks its job up, once. The lookup
+-- sees this statement's snapshot: a key committed after it (a concurrent enqueue of the same key, whose job
+-- this snapshot cannot see yet) is not visible in it either, and is never taken for vanished.
 -- One NOTIFY on `jobkeeper_jobs` per statement (payload: the queue names, no job data) wakes idle
 -- workers; the client skips it when it notified moments ago (%(notify)s false), bounded by the poll.
 -- synchronous_commit is set for this transaction only (off for the fast and ephemeral tiers; NULL keeps
@@ -45,12 +49,18 @@ keys AS (
     WHERE i.idempotency_key IS NOT NULL
     ORDER BY i.tenant_id, i.idempotency_key, i.ord
     ON CONFLICT (tenant_id, key) DO UPDATE
-    SET job_id       = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN excluded.job_id ELSE k.job_id END,
-        queue        = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN excluded.queue ELSE k.queue END,
-        job_type     = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN excluded.job_type ELSE k.job_type END,
-        result       = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN NULL ELSE k.result END,
-        processed_at = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN NULL ELSE k.processed_at END,
-        expires_at   = CASE WHEN k.expires_at <= (SELECT now FROM clock) THEN excluded.expires_at ELSE k.expires_at END
+    SET (job_id, queue, job_type, result, processed_at, expires_at) = (
+        SELECT CASE WHEN free THEN excluded.job_id ELSE k.job_id END,
+               CASE WHEN free THEN excluded.queue ELSE k.queue END,
+               CASE WHEN free THEN excluded.job_type ELSE k.job_type END,
+               CASE WHEN free THEN NULL ELSE k.result END,
+               CASE WHEN free THEN NULL ELSE k.processed_at END,
+               CASE WHEN free THEN excluded.expires_at ELSE k.expires_at END
+        FROM (SELECT k.expires_at <= (SELECT now FROM clock)
+                     OR (EXISTS (SELECT FROM jobkeeper.idempotency_keys seen
+                                 WHERE seen.id = k.id AND seen.job_id = k.job_id)
+                         AND NOT EXISTS (SELECT FROM jobkeeper.jobs j WHERE j.id = k.job_id)) AS free) AS f
+    )
     RETURNING k.tenant_id, k.key, k.job_id
 ),
 inserted AS (
@@ -101,3 +111,4 @@ ORDER BY name;
 SELECT name, queue, max_attempts, timeout_seconds, priority, limiter, idempotency_ttl_seconds
 FROM jobkeeper.job_types
 ORDER BY name;
+
