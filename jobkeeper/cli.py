@@ -530,9 +530,10 @@ def _register_admin_commands() -> None:
     from jobkeeper.cli_enqueue import enqueue
     from jobkeeper.cli_jobs import jobs
     from jobkeeper.cli_queues import queues
+    from jobkeeper.cli_types import types
     from jobkeeper.cli_workers import workers
 
-    for command in (enqueue, jobs, queues, dlq, alerts, workers, doctor):
+    for command in (enqueue, jobs, queues, types, dlq, alerts, workers, doctor):
         main.add_command(command)
 
 

@@ -18,7 +18,8 @@ from psycopg.rows import dict_row
 
 from jobkeeper import cron
 from jobkeeper.cli_common import emit_rows, load_settings
-from jobkeeper.errors import InvalidJobError
+from jobkeeper.errors import InvalidJobError, UnknownJobTypeError
+from jobkeeper.payloads import check_payload
 from jobkeeper.store.queries import query
 
 
@@ -58,6 +59,7 @@ def add_schedule(url: str, options: dict[str, Any], as_json: bool) -> None:
         payload = json.loads(options["payload"])
         if not isinstance(payload, dict):
             raise InvalidJobError("payload", "must be a JSON object")
+        check_payload(options["job_type"], payload, "--payload")
     except json.JSONDecodeError as exc:
         raise click.UsageError(f"--payload is not JSON: {exc}") from None
     except RecursionError:
@@ -70,6 +72,10 @@ def add_schedule(url: str, options: dict[str, Any], as_json: bool) -> None:
         "next_run_at": cron.next_fire(options["cron"], options["timezone"], datetime.now(UTC)),
     }
     with _connect(url) as conn:
+        if not load_settings().allow_unknown_types:
+            known = [row["name"] for row in conn.execute(query("load_job_types"))]
+            if options["job_type"] not in known:
+                raise click.UsageError(str(UnknownJobTypeError(options["job_type"], known)))
         try:
             row = conn.execute(query("api_insert_schedule"), params).fetchone()
         except psycopg.errors.UniqueViolation:

@@ -204,15 +204,18 @@ class Client:
         *,
         conn: psycopg.AsyncConnection[Any] | None = None,
         now: datetime | None = None,
+        validate: bool = True,
     ) -> list[Job]:
         """Enqueue many jobs in one statement (per 5,000), all or none. Returns them in order.
 
-        A job's `depends_on` may also name an earlier job of the same call by its index (an int)."""
+        A job's `depends_on` may also name an earlier job of the same call by its index (an int). Each
+        job's type must be known and its payload valid for its type (`InvalidJobError` otherwise);
+        `validate=False` skips both, for a caller that has just checked them itself."""
         items = list(jobs)
         if not items:
             return []
-        catalog = await self._fresh_catalog(items)
-        batch = prepare(items, catalog, self.settings)
+        catalog = await self._fresh_catalog(items, validate)
+        batch = prepare(items, catalog, self.settings, validate=validate)
         linked = any(batch.depends_on)
         try:
             if conn is not None:
@@ -278,9 +281,9 @@ class Client:
                 self._catalog = await load_catalog(conn)
         return self._catalog
 
-    async def _fresh_catalog(self, items: list[Mapping[str, Any]]) -> Catalog:
+    async def _fresh_catalog(self, items: list[Mapping[str, Any]], validate: bool) -> Catalog:
         catalog = await self.catalog()
-        if needs_refresh(items, catalog):
+        if needs_refresh(items, catalog, types=validate and not self.settings.allow_unknown_types):
             catalog = await self.catalog(refresh=True)
         return catalog
 
@@ -383,14 +386,16 @@ class SyncClient:
         *,
         conn: psycopg.Connection[Any] | None = None,
         now: datetime | None = None,
+        validate: bool = True,
     ) -> list[Job]:
+        """Enqueue many jobs; see `Client.enqueue_many`."""
         items = list(jobs)
         if not items:
             return []
         catalog = self.catalog()
-        if needs_refresh(items, catalog):
+        if needs_refresh(items, catalog, types=validate and not self.settings.allow_unknown_types):
             catalog = self.catalog(refresh=True)
-        batch = prepare(items, catalog, self.settings)
+        batch = prepare(items, catalog, self.settings, validate=validate)
         linked = any(batch.depends_on)
         try:
             if conn is not None:

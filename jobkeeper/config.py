@@ -70,6 +70,8 @@ class Settings:
     default_tenant: uuid.UUID = field(default=DEV_TENANT_ID, metadata=_env("JOBKEEPER_DEFAULT_TENANT"))
     max_payload_bytes: int = field(default=256 * 1024, metadata=_env("JOBKEEPER_MAX_PAYLOAD_BYTES"))
     idempotency_ttl: float = field(default=86400.0, metadata=_env("JOBKEEPER_IDEMPOTENCY_TTL"))
+    allow_unknown_types: bool = field(default=False, metadata=_env("JOBKEEPER_ALLOW_UNKNOWN_TYPES"))
+    """Enqueue any job type; by default a type must be built in, registered by a worker or declared."""
     log_level: str = field(default="INFO", metadata=_env("JOBKEEPER_LOG_LEVEL"))
     log_format: str = field(default="auto", metadata=_env("JOBKEEPER_LOG_FORMAT"))
     """`json` (one object per line), `console` (readable) or `auto` (console on a terminal, else json)."""
@@ -559,6 +561,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "default_tenant": _uuid,
     "max_payload_bytes": _positive_int,
     "idempotency_ttl": _seconds,
+    "allow_unknown_types": _boolean,
     "log_level": _choice(LOG_LEVELS, upper=True),
     "log_format": _choice(LOG_FORMATS),
     "log_file": _writable_file,

@@ -17,8 +17,8 @@ from typing import Any
 
 from jobkeeper.catalog import Catalog
 from jobkeeper.config import Settings
-from jobkeeper.errors import InvalidJobError, PayloadTooLargeError, UnknownQueueError
-from jobkeeper.idempotency import derive
+from jobkeeper.errors import InvalidJobError, PayloadTooLargeError, UnknownJobTypeError, UnknownQueueError
+from jobkeeper.idempotency import MONEY_TYPES, derive
 from jobkeeper.types import JsonValue, Tier
 
 ENQUEUE_OPTIONS = (
@@ -95,16 +95,27 @@ class InsertBatch:
         }
 
 
-def needs_refresh(items: Sequence[Mapping[str, Any]], catalog: Catalog) -> bool:
-    """True when a request names a queue the catalog does not know (it may have been created since)."""
-    return any(isinstance(q := item.get("queue"), str) and q not in catalog.queues for item in items)
+def needs_refresh(items: Sequence[Mapping[str, Any]], catalog: Catalog, *, types: bool = False) -> bool:
+    """True when a request names a queue the catalog does not know, or (with `types`) a job type: it may
+    have been created, registered by a worker or declared since the catalog was loaded."""
+    return any(
+        (isinstance(q := item.get("queue"), str) and q not in catalog.queues)
+        or (types and isinstance(t := item.get("type"), str) and t not in catalog.job_types)
+        for item in items
+    )
 
 
-def prepare(items: Sequence[Mapping[str, Any]], catalog: Catalog, settings: Settings) -> InsertBatch:
+def prepare(
+    items: Sequence[Mapping[str, Any]], catalog: Catalog, settings: Settings, *, validate: bool = True
+) -> InsertBatch:
+    """The insert's columns for `items`. With `validate` (the default) each job's type must be known
+    and its payload must follow its type's rules (`jobkeeper.payloads`); callers that checked both
+    already (the API, to report every error at once; the scheduler, whose schedules were checked when
+    created) pass False."""
     batch = InsertBatch()
     for index, item in enumerate(items):
         try:
-            _add(batch, item, catalog, settings)
+            _add(batch, item, catalog, settings, validate)
             parents = _depends_on(item.get("depends_on"), index)
         except InvalidJobError as exc:
             if len(items) > 1:
@@ -118,7 +129,9 @@ def prepare(items: Sequence[Mapping[str, Any]], catalog: Catalog, settings: Sett
     return batch
 
 
-def _add(batch: InsertBatch, item: Mapping[str, Any], catalog: Catalog, settings: Settings) -> None:
+def _add(
+    batch: InsertBatch, item: Mapping[str, Any], catalog: Catalog, settings: Settings, validate: bool
+) -> None:
     unknown = [key for key in item if key not in ENQUEUE_OPTIONS]
     if unknown:
         name = str(unknown[0])
@@ -126,15 +139,10 @@ def _add(batch: InsertBatch, item: Mapping[str, Any], catalog: Catalog, settings
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise InvalidJobError(name, f"unknown option{hint}; options are {', '.join(ENQUEUE_OPTIONS)}")
 
-    job_type = item.get("type")
-    if not isinstance(job_type, str) or not job_type.strip():
-        raise InvalidJobError("type", f"must be a non-empty string, got {job_type!r}")
-    if "\x00" in job_type:
-        raise InvalidJobError("type", "contains a NUL character, which PostgreSQL cannot store")
-    if len(job_type) > MAX_TYPE_LENGTH:
-        raise InvalidJobError("type", f"must be at most {MAX_TYPE_LENGTH} characters, got {len(job_type)}")
-
+    job_type = _type_name(item.get("type"))
     registered = catalog.job_types.get(job_type)
+    if registered is None and validate and not settings.allow_unknown_types:
+        raise UnknownJobTypeError(job_type, sorted(catalog.job_types))
     queue_name = item.get("queue")
     if queue_name is None:
         queue_name = registered.queue if registered is not None else settings.default_queue
@@ -164,7 +172,14 @@ def _add(batch: InsertBatch, item: Mapping[str, Any], catalog: Catalog, settings
     key, bucket = _idempotency_key(item.get("idempotency_key"), job_type, payload_object)
     ttl = registered.idempotency_ttl_seconds if registered and registered.idempotency_ttl_seconds else None
 
-    batch.tenant_ids.append(_tenant(item.get("tenant_id"), settings))
+    tenant_id = _tenant(item.get("tenant_id"), settings)
+    if validate:
+        # Imported on first use: the models cost ~50 ms to build, which `import jobkeeper` need not pay.
+        from jobkeeper.payloads import check_payload
+
+        check_payload(job_type, payload_object)
+
+    batch.tenant_ids.append(tenant_id)
     batch.queues.append(queue.name)
     batch.types.append(job_type)
     batch.payloads.append(payload_text)
@@ -176,6 +191,31 @@ def _add(batch: InsertBatch, item: Mapping[str, Any], catalog: Catalog, settings
     batch.keys.append(key)
     batch.key_buckets.append(bucket)
     batch.key_ttls.append(ttl if ttl is not None else settings.idempotency_ttl)
+
+
+def _type_name(job_type: object) -> str:
+    if not isinstance(job_type, str) or not job_type.strip():
+        raise InvalidJobError("type", f"must be a non-empty string, got {job_type!r}")
+    if "\x00" in job_type:
+        raise InvalidJobError("type", "contains a NUL character, which PostgreSQL cannot store")
+    if len(job_type) > MAX_TYPE_LENGTH:
+        raise InvalidJobError("type", f"must be at most {MAX_TYPE_LENGTH} characters, got {len(job_type)}")
+    return job_type
+
+
+def check_declaration(job_type: object, queue_name: str | None, catalog: Catalog) -> str:
+    """The name of a job type to declare (`declare_job_type`), checked with its queue: a shared platform
+    queue (a type is every tenant's), durable for a type that moves money."""
+    name = _type_name(job_type)
+    if queue_name is None:
+        return name
+    shared = sorted(q.name for q in catalog.queues.values() if q.tenant_id is None)
+    queue = catalog.queues.get(queue_name)
+    if queue is None or queue.tenant_id is not None:
+        raise UnknownQueueError(queue_name, shared)
+    if name in MONEY_TYPES and queue.tier is not Tier.DURABLE:
+        raise InvalidJobError("queue", f"{name} moves money and needs a durable queue; {queue_name!r} is not")
+    return name
 
 
 def _idempotency_key(

@@ -34,6 +34,30 @@ class UnknownQueueError(InvalidJobError):
         self.queue = queue
 
 
+class InvalidPayloadError(InvalidJobError):
+    """A payload breaks its job type's rules (`jobkeeper.payloads`). `problems` holds every
+    (field, reason), e.g. `("payload.to", "is not a valid email address: …")`; `field` is the first."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        field, reason = problems[0]
+        rest = "".join(f"; {f}: {r}" for f, r in problems[1:])
+        super().__init__(field, reason + rest)
+        self.problems = problems
+
+
+class UnknownJobTypeError(InvalidJobError):
+    """No worker has registered the type and nobody declared it (`jobkeeper types declare`)."""
+
+    def __init__(self, job_type: str, known: list[str]) -> None:
+        super().__init__(
+            "type",
+            f"unknown job type {job_type!r}{_did_you_mean(job_type, known)}: a type is known once a worker "
+            "handling it has started, or when declared (`jobkeeper types declare NAME`, "
+            "POST /api/v1/queue/types); JOBKEEPER_ALLOW_UNKNOWN_TYPES=true accepts any type",
+        )
+        self.job_type = job_type
+
+
 class UnknownTenantError(InvalidJobError):
     def __init__(self, tenant_id: object) -> None:
         super().__init__("tenant_id", f"no tenant with id {tenant_id}")

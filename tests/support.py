@@ -32,3 +32,16 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def declare_types(db_url: str, *names: str, queue: str = "background") -> None:
+    """Make job types of a test's own known before a worker handling them has run (as
+    `jobkeeper types declare` does): enqueue refuses unknown types."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for name in names:
+            conn.execute(
+                "INSERT INTO jobkeeper.job_types (name, queue) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (name, queue),
+            )

@@ -36,11 +36,11 @@ from jobkeeper.api.auth import AuthConfig
 from jobkeeper.api.cache import TtlCache
 from jobkeeper.api.health import Readiness
 from jobkeeper.api.metrics import ApiMetrics, HttpMetricsMiddleware
-from jobkeeper.api.payloads import MODELS
 from jobkeeper.api.ratelimit import RateLimiter
 from jobkeeper.api.state import ApiState, Connections
 from jobkeeper.api.tenancy import Tenancy
 from jobkeeper.config import Settings
+from jobkeeper.payloads import MODELS
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from jobkeeper.api import cursors, problems
 from jobkeeper.api.access import acting_tenant, may_enqueue, queue_visible, tenant_filter
 from jobkeeper.api.auth import Caller, Principal, TenantAdmin
-from jobkeeper.api.payloads import MAX_DEPTH, validate_payload
+from jobkeeper.api.payloads import unknown_type, validate_payload
 from jobkeeper.api.problems import FieldError, field_path
 from jobkeeper.api.schemas import (
     BatchCreated,
@@ -33,6 +33,7 @@ from jobkeeper.api.state import ApiState, State
 from jobkeeper.api.tenancy import Ahead
 from jobkeeper.errors import DatabaseError, InvalidJobError, PayloadTooLargeError
 from jobkeeper.idempotency import MONEY_TYPES
+from jobkeeper.payloads import MAX_DEPTH
 from jobkeeper.store.rows import job_from_row
 from jobkeeper.types import Job, JobStatus, Tier
 
@@ -67,13 +68,23 @@ async def _prepare(
 ) -> Prepared:
     """Validate every request (all errors at once) and turn it into the client's enqueue options."""
     catalog = await state.client.catalog()
-    if any(r.queue is not None and r.queue not in catalog.queues for r in requests):
+    allow_unknown = state.settings.allow_unknown_types
+    if any(
+        (r.queue is not None and r.queue not in catalog.queues)
+        or (not allow_unknown and r.type not in catalog.job_types)
+        for r in requests
+    ):
         catalog = await state.client.catalog(refresh=True)
     prepared = Prepared()
     errors: list[FieldError] = []
     for index, request in enumerate(requests):
         base: tuple[str | int, ...] = ("body", "jobs", index) if batch else ("body",)
         tenant = acting_tenant(principal, request.tenant_id)
+        type_error = unknown_type(
+            request.type, catalog, allow_unknown, platform=principal.is_platform_admin, prefix=base
+        )
+        if type_error is not None:
+            errors.append(type_error)
         payload_errors = validate_payload(request.type, request.data, (*base, "data"))
         if payload_errors:
             errors.extend(payload_errors)
@@ -138,7 +149,8 @@ async def _enqueue(state: ApiState, principal: Principal, prepared: Prepared, *,
     try:
         async with state.tenancy.transaction(principal, synchronous_commit=synchronous, ahead=take) as tx:
             state.limiter.answer(take, principal, route=route)
-            return await state.client.enqueue_many(prepared.items, conn=tx.conn)
+            # Types and payloads were checked by `_prepare`, with every error at once.
+            return await state.client.enqueue_many(prepared.items, conn=tx.conn, validate=False)
     except InvalidJobError as exc:
         await _give_back(state, principal, take, cost)
         raise _client_error(exc) from None

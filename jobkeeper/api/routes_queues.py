@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from jobkeeper.api import problems
 from jobkeeper.api.access import tenant_filter
@@ -15,12 +15,18 @@ from jobkeeper.api.schemas import (
     CacheFlushed,
     CacheStats,
     CleanResult,
+    JobTypeDeclaration,
+    JobTypeList,
+    JobTypeOut,
     QueueCounts,
     QueueList,
     QueueOut,
     QueueStats,
 )
 from jobkeeper.api.state import ApiState, State
+from jobkeeper.enqueue import check_declaration
+from jobkeeper.errors import InvalidJobError
+from jobkeeper.payloads import BUILTIN_TYPES
 from jobkeeper.types import JobStatus
 
 PREFIX = "/api/v1/queue"
@@ -171,6 +177,55 @@ async def clean_queue(
         deleted = len(await tx.rows("api_clean_queue", params))
     state.stats_cache.flush()
     return CleanResult(queue=queue, deleted=deleted, statuses=values, more=deleted == limit)
+
+
+_KNOWN: dict[int | str, dict[str, Any]] = {200: {"model": JobTypeOut, "description": "A known type"}}
+
+
+def _job_type_out(row: dict[str, Any]) -> JobTypeOut:
+    return JobTypeOut(
+        name=row["name"],
+        queue=row["queue"],
+        max_attempts=row["max_attempts"],
+        priority=row["priority"],
+        builtin=row["name"] in BUILTIN_TYPES,
+    )
+
+
+@router.get("/types", response_model=JobTypeList, responses=_ERRORS, summary="List job types (admin)")
+async def list_job_types(principal: PlatformAdmin, state: State) -> JobTypeList:
+    """The job types enqueue accepts: built in, registered by a worker that has started, or declared.
+    Platform admins only: a type a worker registered may be one tenant's own."""
+    async with state.tenancy.transaction(principal) as tx:
+        rows = await tx.rows("load_job_types")
+    return JobTypeList(items=[_job_type_out(row) for row in rows])
+
+
+@router.post(
+    "/types",
+    status_code=201,
+    response_model=JobTypeOut,
+    responses=_KNOWN | _ERRORS,
+    summary="Declare a job type (admin)",
+)
+async def declare_job_type(
+    body: JobTypeDeclaration, principal: PlatformAdmin, state: State, response: Response
+) -> JobTypeOut:
+    """Make a job type known, so that its jobs can be enqueued (and scheduled) before a worker handling
+    it has started. Declaring a known type again with `queue` changes its default queue."""
+    catalog = await state.client.catalog(refresh=True)
+    try:
+        check_declaration(body.name, body.queue, catalog)
+    except InvalidJobError as exc:
+        raise problems.invalid([problems.FieldError(f"body.{exc.field}", exc.reason)]) from None
+    params = {"name": body.name, "queue": body.queue, "default_queue": state.settings.default_queue}
+    async with state.tenancy.transaction(principal) as tx:
+        row = await tx.row("declare_job_type", params)
+    assert row is not None
+    await state.client.catalog(refresh=True)
+    if not row["created"]:
+        response.status_code = 200
+    return _job_type_out(row)
 
 
 @router.get(

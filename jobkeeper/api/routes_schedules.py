@@ -15,7 +15,7 @@ from jobkeeper import cron
 from jobkeeper.api import cursors, problems
 from jobkeeper.api.access import acting_tenant, may_enqueue, queue_visible, tenant_filter
 from jobkeeper.api.auth import Caller, Principal, TenantAdmin
-from jobkeeper.api.payloads import validate_payload
+from jobkeeper.api.payloads import unknown_type, validate_payload
 from jobkeeper.api.problems import FieldError
 from jobkeeper.api.schemas import (
     JobType,
@@ -56,16 +56,26 @@ def _next_run(expression: str, timezone: str, now: datetime) -> datetime:
 
 
 async def _resolve_queue(
-    state: ApiState, job_type: str, queue_name: str | None, tenant: uuid.UUID
+    state: ApiState, principal: Principal, job_type: str, queue_name: str | None, tenant: uuid.UUID
 ) -> tuple[str, list[FieldError]]:
+    """The schedule's queue, and what is wrong with its type and queue."""
     catalog = await state.client.catalog()
-    if queue_name is not None and queue_name not in catalog.queues:
+    allow_unknown = state.settings.allow_unknown_types
+    if (queue_name is not None and queue_name not in catalog.queues) or (
+        not allow_unknown and job_type not in catalog.job_types
+    ):
         catalog = await state.client.catalog(refresh=True)
+    type_error = unknown_type(
+        job_type, catalog, allow_unknown, platform=principal.is_platform_admin, prefix=("body",)
+    )
     registered = catalog.job_types.get(job_type)
     name = queue_name or (registered.queue if registered else state.settings.default_queue)
     queue = catalog.queues.get(name)
+    errors = [type_error] if type_error else []
     if queue is None or not queue_visible(queue, tenant):
-        return name, [FieldError("body.queue", f"unknown queue {name!r}")]
+        return name, [*errors, FieldError("body.queue", f"unknown queue {name!r}")]
+    if errors:
+        return name, errors
     if job_type in MONEY_TYPES and queue.tier is not Tier.DURABLE:
         return name, [FieldError("body.queue", f"{job_type} moves money and needs a durable queue")]
     return name, []
@@ -87,7 +97,7 @@ async def _validated(
     errors = validate_payload(values["job_type"], values["data"], ("body", "data"))
     if not errors:
         may_enqueue(principal, values["job_type"], values["data"], tenant)
-    queue, queue_errors = await _resolve_queue(state, values["job_type"], values["queue"], tenant)
+    queue, queue_errors = await _resolve_queue(state, principal, values["job_type"], values["queue"], tenant)
     errors.extend(queue_errors)
     if errors:
         raise problems.invalid(errors)

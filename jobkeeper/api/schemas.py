@@ -223,6 +223,25 @@ class CacheFlushed(BaseModel):
     flushed: int
 
 
+class JobTypeDeclaration(_Request):
+    name: JobType
+    queue: QueueName | None = Field(
+        default=None, description="Its default queue, a shared one; a new type without: the default queue"
+    )
+
+
+class JobTypeOut(BaseModel):
+    name: str
+    queue: str
+    max_attempts: int | None
+    priority: int | None
+    builtin: bool
+
+
+class JobTypeList(BaseModel):
+    items: list[JobTypeOut]
+
+
 class DeadLetterOut(BaseModel):
     id: uuid.UUID
     tenant_id: uuid.UUID

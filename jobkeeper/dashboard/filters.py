@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobkeeper.api import problems
-from jobkeeper.api.payloads import MAX_DEPTH
 from jobkeeper.api.problems import FieldError
 from jobkeeper.api.schemas import QUEUE_PATTERN
 from jobkeeper.dashboard.web import Viewer
+from jobkeeper.payloads import MAX_DEPTH
 from jobkeeper.types import JobStatus
 
 MAX_TEXT = 4000

@@ -151,7 +151,9 @@ class Scheduler:
         job_ids: list[uuid.UUID | None] = [None] * len(due)
         if items:
             try:
-                batch = prepare(items, catalog, self.settings)
+                # Type and payload were checked when the schedule was created; one schedule made before
+                # those checks must not stop every other schedule's run.
+                batch = prepare(items, catalog, self.settings, validate=False)
             except InvalidJobError as exc:
                 log.error("scheduled jobs could not be enqueued: %s", exc)
                 batch = None

@@ -101,6 +101,14 @@ ENDPOINTS = [
         Role.ADMIN,
         invalid=(P + "/queues/money/clean?grace=-1", None, "query.grace"),
     ),
+    Endpoint("GET", P + "/types", Role.ADMIN),
+    Endpoint(
+        "POST",
+        P + "/types",
+        Role.ADMIN,
+        {"name": "video-transcode"},
+        invalid=(P + "/types", {"name": ""}, "body.name"),
+    ),
     Endpoint("GET", P + "/cache/stats", Role.ADMIN),
     Endpoint("DELETE", P + "/cache/flush", Role.ADMIN),
     Endpoint(

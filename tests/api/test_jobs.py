@@ -10,7 +10,7 @@ import httpx
 
 from jobkeeper.api.auth import Role
 from tests.api.conftest import Tokens
-from tests.api.support import Conn, assert_problem, create_queue, dead_letter, insert_job
+from tests.api.support import Conn, assert_problem, create_queue, dead_letter, declare_types, insert_job
 
 JOBS = "/api/v1/queue/jobs"
 SMS = {"to": "+14155552671", "body": "hi"}
@@ -133,6 +133,7 @@ async def _ids(http: httpx.AsyncClient, headers: dict[str, str], query: str = ""
 
 
 async def test_list_filters_and_isolation(http: httpx.AsyncClient, tokens: Tokens, owner: Conn) -> None:
+    await declare_types(http, tokens.admin, "ticket-issued")
     order = {"type": "ticket-issued", "data": {"orderId": "o-1", "seats": 2}}
     a_sms = (await http.post(JOBS, json=order, headers=tokens.user_a)).json()
     a_pay = (

@@ -56,6 +56,8 @@ async def test_create_validates(http: httpx.AsyncClient, tokens: Tokens) -> None
         ({"priority": 0}, "body.priority"),
         ({"missed_policy": "sometimes"}, "body.missed_policy"),
         ({"type": "payment-process", "queue": "background", "data": {}}, "body.queue"),
+        ({"type": "no-such-type", "data": {}}, "body.type"),
+        ({"type": "generate-reprot"}, "body.type"),
     ]
     for changes, field in cases:
         response = await http.post(S, json=NIGHTLY | changes, headers=tokens.venue_a)

@@ -9,56 +9,11 @@ import pytest
 
 from tests.api.conftest import Tokens
 from tests.api.endpoints import ENDPOINTS
-from tests.api.support import assert_problem
+from tests.api.support import Conn, assert_problem, create_queue, declare_types
+from tests.payloads import INVALID, PHONE, VALID
 
 JOBS = "/api/v1/queue/jobs"
-PHONE = "+14155552671"
-WALLET = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"
-
-VALID: dict[str, dict[str, Any]] = {
-    "payment-process": {"amount": 1999, "currency": "USD", "venueId": "v1", "userId": "u1", "eventId": "e1"},
-    "refund-process": {"transactionId": "pi_123", "amount": 500, "reason": "requested_by_customer"},
-    "nft-mint": {"eventId": "e1", "seatId": "A-12", "wallet": WALLET},
-    "payout-process": {"venueId": "v1", "period": "2026-11", "amount": 10_000, "currency": "eur"},
-    "send-email": {"to": "ann@example.com", "template": "receipt", "data": {"order": "o-1"}},
-    "send-sms": {"to": PHONE, "body": "Doors open at 7pm"},
-    "send-push": {"token": "device-token", "title": "Doors open"},
-    "analytics-track": {"eventType": "ticket.viewed", "timestamp": "2026-11-23T10:00:00Z", "userId": "u1"},
-    "generate-report": {"hours": 48, "bucket": "day", "recipients": ["ops@example.com"]},
-}
-
-# (job type, data, the field named in the error)
-INVALID: list[tuple[str, dict[str, Any], str]] = [
-    ("payment-process", VALID["payment-process"] | {"amount": 0}, "body.data.amount"),
-    ("payment-process", VALID["payment-process"] | {"amount": 1_000_001}, "body.data.amount"),
-    ("payment-process", VALID["payment-process"] | {"amount": 19.99}, "body.data.amount"),
-    ("payment-process", VALID["payment-process"] | {"amount": "1999"}, "body.data.amount"),
-    ("payment-process", VALID["payment-process"] | {"currency": "XYZ"}, "body.data.currency"),
-    (
-        "payment-process",
-        {k: v for k, v in VALID["payment-process"].items() if k != "venueId"},
-        "body.data.venueId",
-    ),
-    ("payment-process", VALID["payment-process"] | {"venue_id": "v1"}, "body.data.venue_id"),
-    ("refund-process", {"amount": 500}, "body.data.transactionId"),
-    ("refund-process", {"transactionId": "pi_1", "reason": "because"}, "body.data.reason"),
-    ("nft-mint", {"eventId": "e1", "wallet": WALLET}, "body.data"),
-    ("nft-mint", {"eventId": "e1", "seatId": "A-1", "wallet": "not-base58-0OIl"}, "body.data.wallet"),
-    ("nft-mint", {"eventId": "e1", "seatId": "A-1"}, "body.data.wallet"),
-    ("payout-process", {"venueId": "v1"}, "body.data"),
-    ("send-email", {"to": "not-an-address", "template": "receipt"}, "body.data.to"),
-    ("send-email", {"to": "ann@example.com"}, "body.data.template"),
-    ("send-sms", {"to": "4155552671", "body": "hi"}, "body.data.to"),
-    ("send-sms", {"to": "+19999999999", "body": "hi"}, "body.data.to"),
-    ("send-sms", {"to": PHONE}, "body.data"),
-    ("send-push", {"title": "no target"}, "body.data"),
-    ("analytics-track", {"eventType": "x", "timestamp": "yesterday", "userId": "u"}, "body.data.timestamp"),
-    ("analytics-track", {"timestamp": "2026-11-23T10:00:00Z", "userId": "u"}, "body.data.eventType"),
-    ("analytics-track", {"eventType": "x", "timestamp": 1_700_000_000}, "body.data"),
-    ("generate-report", {"format": "csv"}, "body.data.format"),
-    ("generate-report", {"from": "2026-11-01"}, "body.data.from"),
-    ("generate-report", {"tenant": "acme"}, "body.data"),
-]
+TYPES = "/api/v1/queue/types"
 
 
 async def test_every_endpoint_with_input_answers_422_naming_the_field(
@@ -180,6 +135,7 @@ async def test_malformed_json_is_400_with_the_position(http: httpx.AsyncClient, 
 
 
 async def test_a_body_that_is_not_an_object_is_422(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    await declare_types(http, tokens.admin, "x")
     assert_problem(await http.post(JOBS, json=[1, 2, 3], headers=tokens.user_a), 422)
     assert_problem(
         await http.post(JOBS, json={"type": "x", "data": [1]}, headers=tokens.user_a), 422, "body.data"
@@ -190,6 +146,7 @@ async def test_a_body_that_is_not_an_object_is_422(http: httpx.AsyncClient, toke
 
 
 async def test_payload_and_body_size_limits_answer_413(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    await declare_types(http, tokens.admin, "my-own-type")
     big = {"type": "my-own-type", "data": {"blob": "x" * (256 * 1024)}}
     body = assert_problem(await http.post(JOBS, json=big, headers=tokens.user_a), 413, "body.data")
     assert "262144" in body["detail"]
@@ -220,3 +177,65 @@ async def test_nesting_is_bounded(http: httpx.AsyncClient, tokens: Tokens) -> No
 async def test_unknown_routes_and_methods_are_problems(http: httpx.AsyncClient, tokens: Tokens) -> None:
     assert_problem(await http.get("/api/v1/queue/nothing-here", headers=tokens.user_a), 404)
     assert_problem(await http.put(JOBS, headers=tokens.user_a), 405)
+
+
+async def test_unknown_job_types_are_refused_with_a_did_you_mean(
+    http: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    typo = {"type": "generate-reprot", "data": {}}
+    body = assert_problem(await http.post(JOBS, json=typo, headers=tokens.user_a), 422, "body.type")
+    assert "did you mean 'generate-report'" in body["errors"][0]["reason"]
+    batch = {"jobs": [{"type": "generate-report", "data": {}}, {"type": "no-such-type", "data": {}}]}
+    assert_problem(
+        await http.post(f"{JOBS}/batch", json=batch, headers=tokens.venue_a), 422, "body.jobs[1].type"
+    )
+
+
+async def test_a_declared_type_is_accepted(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    own = {"type": "video-transcode", "data": {"file": "a.mp4"}}
+    assert_problem(await http.post(JOBS, json=own, headers=tokens.user_a), 422, "body.type")
+    assert_problem(await http.post(TYPES, json={"name": "video-transcode"}, headers=tokens.venue_a), 403)
+    declared = await http.post(
+        TYPES, json={"name": "video-transcode", "queue": "money"}, headers=tokens.admin
+    )
+    assert declared.status_code == 201, declared.text
+    assert declared.json() == {
+        "name": "video-transcode",
+        "queue": "money",
+        "max_attempts": None,
+        "priority": None,
+        "builtin": False,
+    }
+    again = await http.post(TYPES, json={"name": "video-transcode"}, headers=tokens.admin)
+    assert (again.status_code, again.json()["queue"]) == (200, "money")
+    created = await http.post(JOBS, json=own, headers=tokens.user_a)
+    assert (created.status_code, created.json()["queue"]) == (201, "money"), created.text
+    listed = (await http.get(TYPES, headers=tokens.admin)).json()["items"]
+    assert {t["name"]: t["builtin"] for t in listed}["video-transcode"] is False
+    assert {t["name"]: t["builtin"] for t in listed}["send-email"] is True
+
+
+async def test_a_declaration_needs_a_shared_queue_fit_for_the_type(
+    http: httpx.AsyncClient, tokens: Tokens, owner: Conn
+) -> None:
+    await create_queue(owner, "a-private", tokens.tenants.a)
+    for body, field in [
+        ({"name": "x", "queue": "a-private"}, "body.queue"),
+        ({"name": "x", "queue": "nothing"}, "body.queue"),
+        ({"name": "payment-process", "queue": "background"}, "body.queue"),
+        ({"name": "x" * 201}, "body.name"),
+        ({"name": "x", "tier": "durable"}, "body.tier"),
+    ]:
+        assert_problem(await http.post(TYPES, json=body, headers=tokens.admin), 422, field)
+
+
+async def test_only_platform_admins_are_pointed_to_types_workers_registered(
+    http: httpx.AsyncClient, tokens: Tokens, owner: Conn
+) -> None:
+    # A type that one tenant's worker registered is a name other tenants must not learn.
+    await owner.execute("INSERT INTO jobkeeper.job_types (name, queue) VALUES ('acme-payroll', 'background')")
+    typo = {"type": "acme-payrol", "data": {}}
+    body = assert_problem(await http.post(JOBS, json=typo, headers=tokens.user_a), 422, "body.type")
+    assert "acme-payroll" not in body["detail"]
+    body = assert_problem(await http.post(JOBS, json=typo, headers=tokens.admin), 422, "body.type")
+    assert "did you mean 'acme-payroll'" in body["detail"]

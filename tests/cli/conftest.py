@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from jobkeeper import JobContext, PermanentError, Settings, SyncClient, Worker
 from jobkeeper.cli import main
 from jobkeeper.worker import Registry
-from tests.support import wait_for
+from tests.support import declare_types, wait_for
 
 Run = Callable[..., Result]
 
@@ -142,6 +142,7 @@ class History:
 @pytest.fixture
 def history(db_url: str) -> History:
     """A job a real worker completed, one it failed for good (dead-lettered), and one still pending."""
+    declare_types(db_url, "echo", "boom", "later")
     with SyncClient(db_url, settings=settings()) as client:
         done = client.enqueue("echo", {"order": {"id": "o-1"}, "n": 1})
         bad = client.enqueue("boom", {"order": {"id": "o-2"}, "n": 2})

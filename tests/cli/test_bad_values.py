@@ -36,6 +36,7 @@ def test_values_the_database_refuses_are_input_errors(run: Run) -> None:
 
 
 def test_a_where_value_that_is_not_json_is_text(run: Run) -> None:
+    output_json(run("types", "declare", "resize-image", "--json"))
     job = output_json(run("enqueue", "resize-image", "--data", '{"w": "NaN", "h": "Infinity"}', "--json"))
     for where in ("w=NaN", "h=Infinity"):
         found = output_json(run("jobs", "list", "--where", where, "--json"))
@@ -43,6 +44,7 @@ def test_a_where_value_that_is_not_json_is_text(run: Run) -> None:
 
 
 def test_bytes_that_are_not_utf8_are_bad_input(run: Run, db_url: str, tmp_path: Path) -> None:
+    output_json(run("types", "declare", "resize-image", "--json"))
     good = "".join(json.dumps({"type": "resize-image", "payload": {"n": n}}) + "\n" for n in range(400))
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_bytes(good.encode() + b'{"type": "resize-image", "payload": {"x": "\xff"}}\n')

@@ -8,10 +8,11 @@ from tests.cli.conftest import Run, output_json, query
 
 
 def test_enqueue_with_dependencies_list_and_cancel(run: Run, db_url: str) -> None:
-    first = output_json(run("enqueue", "send-email", "--delay", "1h", "--json"))
-    second = output_json(run("enqueue", "send-email", "--delay", "1h", "--json"))
+    output_json(run("types", "declare", "notify", "--json"))
+    first = output_json(run("enqueue", "notify", "--delay", "1h", "--json"))
+    second = output_json(run("enqueue", "notify", "--delay", "1h", "--json"))
     child = output_json(
-        run("enqueue", "send-email", "--depends-on", first["id"], "--depends-on", second["id"], "--json")
+        run("enqueue", "notify", "--depends-on", first["id"], "--depends-on", second["id"], "--json")
     )
     assert child["status"] == "waiting"
     parents = query(
@@ -25,7 +26,7 @@ def test_enqueue_with_dependencies_list_and_cancel(run: Run, db_url: str) -> Non
     assert [row["id"] for row in listed] == [child["id"]]
 
     unknown = str(uuid.uuid4())
-    refused = run("enqueue", "send-email", "--depends-on", unknown)
+    refused = run("enqueue", "notify", "--depends-on", unknown)
     assert refused.exit_code == 2
     assert f"no job {unknown} for this tenant" in refused.stderr
 

@@ -23,6 +23,18 @@ def _count(db_url: str, job_type: str) -> int:
 
 
 def test_enqueue_from_arguments_and_bad_input(run: Run, db_url: str, tmp_path: Path) -> None:
+    declared = output_json(run("types", "declare", "resize-image", "--json"))
+    assert declared == [
+        {
+            "name": "resize-image",
+            "queue": "background",
+            "max_attempts": None,
+            "priority": None,
+            "builtin": False,
+        }
+    ]
+    listed = output_json(run("types", "list", "--json"))
+    assert {row["name"]: row["builtin"] for row in listed}["resize-image"] is False
     query(
         db_url, "INSERT INTO jobkeeper.tenants (id, name, slug) VALUES (%s, 'Acme', 'acme')", (OTHER_TENANT,)
     )
@@ -62,10 +74,10 @@ def test_enqueue_from_arguments_and_bad_input(run: Run, db_url: str, tmp_path: P
     assert table.exit_code == 0, table.output
     assert "communication" in table.stdout
     assert "send-email" in table.stdout
-    from_stdin = run("enqueue", "cleanup-old-data", "--data-file", "-", input='{"days": 30}')
+    from_stdin = run("enqueue", "cleanup-old-data", "--data-file", "-", input='{"finished_jobs": 2592000}')
     assert from_stdin.exit_code == 0, from_stdin.output
     assert query(db_url, "SELECT payload FROM jobkeeper.jobs WHERE type = 'cleanup-old-data'") == [
-        ({"days": 30},)
+        ({"finished_jobs": 2592000},)
     ]
 
     # bad input: exit 2, one line, nothing enqueued
@@ -81,9 +93,19 @@ def test_enqueue_from_arguments_and_bad_input(run: Run, db_url: str, tmp_path: P
     assert unknown_queue.exit_code == 2
     assert "did you mean 'money'" in unknown_queue.stderr
     nobody = uuid.uuid4()
-    unknown_tenant = run("enqueue", "send-email", "--tenant", str(nobody), "--data", '{"to": "a@b.c"}')
+    unknown_tenant = run("enqueue", "send-email", "--tenant", str(nobody), "--data-file", str(payload_file))
     assert unknown_tenant.exit_code == 2
     assert f"no tenant with id {nobody}" in unknown_tenant.stderr
+    invalid = run("enqueue", "send-email", "--data", '{"to": "not-an-email", "template": "receipt"}')
+    assert invalid.exit_code == 2
+    assert "payload.to: is not a valid email address" in invalid.stderr
+    hours = run("enqueue", "generate-report", "--data", '{"hours": "lots"}')
+    assert (hours.exit_code, "payload.hours" in hours.stderr) == (2, True)
+    typo = run("enqueue", "generate-reprot")
+    assert typo.exit_code == 2
+    assert "unknown job type 'generate-reprot' (did you mean 'generate-report'?)" in typo.stderr
+    assert run("types", "declare", "x", "--queue", "mony").exit_code == 2
+    assert run("types", "declare", "payment-process", "--queue", "background").exit_code == 2
     assert run("enqueue").exit_code == 2
     assert run("enqueue", "x", "--data", "{}", "--data-file", "-").exit_code == 2
     assert run("enqueue", "x", "--priority", "11").exit_code == 2
@@ -94,13 +116,14 @@ def test_enqueue_from_arguments_and_bad_input(run: Run, db_url: str, tmp_path: P
 
 
 def _lines(count: int, *, bad: dict[int, str] | None = None) -> str:
-    lines = [json.dumps({"type": "analytics-track", "payload": {"n": n}}) for n in range(1, count + 1)]
+    lines = [json.dumps({"type": "import-row", "payload": {"n": n}}) for n in range(1, count + 1)]
     for number, text in (bad or {}).items():
         lines[number - 1] = text
     return "\n".join(lines) + "\n"
 
 
 def test_enqueue_a_file_in_chunks(run: Run, db_url: str, tmp_path: Path) -> None:
+    output_json(run("types", "declare", "import-row", "--json"))
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text(_lines(2500) + "\n")  # a blank line is skipped
     summary = output_json(
@@ -109,8 +132,7 @@ def test_enqueue_a_file_in_chunks(run: Run, db_url: str, tmp_path: Path) -> None
     assert (summary["lines"], summary["enqueued"], summary["duplicates"]) == (2500, 2500, 0)
     assert query(
         db_url,
-        "SELECT count(*), count(DISTINCT payload), min(queue) FROM jobkeeper.jobs"
-        " WHERE type = 'analytics-track'",
+        "SELECT count(*), count(DISTINCT payload), min(queue) FROM jobkeeper.jobs WHERE type = 'import-row'",
     ) == [(2500, 2500, "money")]  # --queue fills in what a line leaves out
 
     keyed = (
@@ -120,34 +142,35 @@ def test_enqueue_a_file_in_chunks(run: Run, db_url: str, tmp_path: Path) -> None
     assert (from_stdin["enqueued"], from_stdin["duplicates"]) == (1, 2)
 
     # a file of 1 MiB or more shows a progress bar when stderr is a terminal
-    line = json.dumps({"type": "analytics-track", "payload": {"pad": "x" * 2000}}) + "\n"
+    line = json.dumps({"type": "import-row", "payload": {"pad": "x" * 2000}}) + "\n"
     big = tmp_path / "big.jsonl"
-    big.write_text(line * (PROGRESS_MIN_BYTES // len(line) + 1))  # just over the threshold
+    count = PROGRESS_MIN_BYTES // len(line) + 1
+    big.write_text(line * count)  # just over the threshold
     status, drawn, stdout = _enqueue_on_a_terminal(db_url, big)
     assert status == 0
     assert b"enqueueing" in drawn
     assert b"100%" in drawn
-    assert b"enqueued 512 jobs" in stdout
+    assert f"enqueued {count} jobs".encode() in stdout
 
     query(db_url, "DELETE FROM jobkeeper.jobs")
 
     # a bad line stops the command at its chunk, and is named
     jobs = tmp_path / "jobs.jsonl"
-    jobs.write_text(_lines(2500, bad={1503: '{"type": "analytics-track", "payload": {"n": 1503}'}))
+    jobs.write_text(_lines(2500, bad={1503: '{"type": "import-row", "payload": {"n": 1503}'}))
     stopped = run("enqueue", "--file", str(jobs), "--chunk-size", "1000")
     assert stopped.exit_code == 2
     assert stopped.stderr.startswith("Error: line 1503: not JSON")
     assert "--start-line 1001" in stopped.stderr
-    assert _count(db_url, "analytics-track") == 1000  # the first chunk; nothing of the one with line 1503
+    assert _count(db_url, "import-row") == 1000  # the first chunk; nothing of the one with line 1503
 
     jobs.write_text(_lines(2500))  # fixed: resume where it stopped
     resumed = output_json(
         run("enqueue", "--file", str(jobs), "--chunk-size", "1000", "--start-line", "1001", "--json")
     )
     assert resumed["enqueued"] == 1500
-    assert query(
-        db_url, "SELECT count(DISTINCT payload) FROM jobkeeper.jobs WHERE type = 'analytics-track'"
-    ) == [(2500,)]
+    assert query(db_url, "SELECT count(DISTINCT payload) FROM jobkeeper.jobs WHERE type = 'import-row'") == [
+        (2500,)
+    ]
     query(db_url, "DELETE FROM jobkeeper.jobs")
 
     # an invalid job is located; --atomic enqueues nothing
@@ -155,7 +178,7 @@ def test_enqueue_a_file_in_chunks(run: Run, db_url: str, tmp_path: Path) -> None
     atomic = run("enqueue", "--file", str(jobs), "--chunk-size", "10", "--atomic")
     assert atomic.exit_code == 2
     assert "line 27: priority: must be from 1 to 10, got 11; nothing was enqueued" in atomic.stderr
-    assert _count(db_url, "analytics-track") == 0
+    assert _count(db_url, "import-row") == 0
 
     not_object = tmp_path / "list.jsonl"
     not_object.write_text('{"type": "a"}\n[1]\n')
@@ -169,7 +192,7 @@ def test_enqueue_a_file_in_chunks(run: Run, db_url: str, tmp_path: Path) -> None
     assert shown.exit_code == 0, shown.output
     assert "enqueueing" in shown.stderr  # the bar (drawn in full only on a terminal)
     assert "enqueued 50 jobs" in shown.stdout
-    assert _count(db_url, "analytics-track") == 50
+    assert _count(db_url, "import-row") == 50
 
 
 def _enqueue_on_a_terminal(db_url: str, path: Path) -> tuple[int, bytes, bytes]:

@@ -59,9 +59,22 @@ def test_schedules_from_the_command_line(db_url: str) -> None:
         db_url, "schedules", "add", "x", "--cron", "* * * * *", "--type", "t", "--timezone", "Mars/Base"
     )
     assert bad_zone.returncode == 2
-    duplicate = _cli(db_url, "schedules", "add", "nightly", "--cron", "* * * * *", "--type", "t")
+    duplicate = _cli(
+        db_url, "schedules", "add", "nightly", "--cron", "* * * * *", "--type", "generate-report"
+    )
     assert duplicate.returncode == 2
     assert "exists already" in duplicate.stderr
+    # The job type must be known and the payload valid for it, as at enqueue: a schedule never makes
+    # jobs that fail (or that no worker handles) every slot.
+    typo = _cli(db_url, "schedules", "add", "x", "--cron", "* * * * *", "--type", "generate-reprot")
+    assert typo.returncode == 2
+    assert "unknown job type 'generate-reprot' (did you mean 'generate-report'?)" in typo.stderr
+    invalid = _cli(
+        db_url, "schedules", "add", "x", "--cron", "* * * * *", "--type", "generate-report",
+        "--payload", '{"hours": "lots"}',
+    )  # fmt: skip
+    assert invalid.returncode == 2
+    assert "--payload.hours: Input should be a valid number" in invalid.stderr
     assert _cli(db_url, "schedules", "pause", "nope").returncode == 1
 
     assert _json(_cli(db_url, "schedules", "delete", "nightly", "--json"))[0]["name"] == "nightly"

@@ -284,7 +284,8 @@ async def test_a_key_committed_during_an_enqueue_is_not_taken_for_a_vanished_one
 
             async def waiting() -> bool:
                 cur = await watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
                 )
                 row = await cur.fetchone()
                 return bool(row and row[0])

@@ -17,7 +17,11 @@ import pytest
 from jobkeeper import Client, Settings, Tier
 from jobkeeper.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
+from tests.payloads import VALID
 from tests.support import wait_for
+
+PAYMENT = VALID["payment-process"]
+EMAIL = VALID["send-email"]
 
 
 @pytest.fixture
@@ -54,11 +58,13 @@ async def test_a_crash_empties_the_ephemeral_tier_and_keeps_the_others(server: E
     settings = Settings.from_env({}, pool_min=0, pool_max=2)
     async with Client(url, settings=settings) as client:
         durable = await client.enqueue_many(
-            [{"type": "payment-process", "payload": {"n": n}} for n in range(50)]
+            [{"type": "payment-process", "payload": PAYMENT | {"orderId": f"o-{n}"}} for n in range(50)]
         )
-        fast = await client.enqueue_many([{"type": "send-email", "payload": {"n": n}} for n in range(50)])
+        fast = await client.enqueue_many(
+            [{"type": "send-email", "payload": EMAIL | {"to": f"u{n}@example.com"}} for n in range(50)]
+        )
         ephemeral = await client.enqueue_many(
-            [{"type": "generate-report", "payload": {"n": n}} for n in range(50)]
+            [{"type": "generate-report", "payload": {"hours": n + 1}} for n in range(50)]
         )
     assert {j.tier for j in durable} == {Tier.DURABLE}
     assert {j.tier for j in fast} == {Tier.FAST}
@@ -85,5 +91,40 @@ async def test_a_crash_empties_the_ephemeral_tier_and_keeps_the_others(server: E
         assert conn.execute("SELECT count(*) FROM jobkeeper.jobs_ephemeral").fetchone() == (0,)
     assert counts == {"durable": 50, "fast": 50}
     async with Client(url, settings=settings) as client:
-        again = await client.enqueue("generate-report", {"after": "crash"})
+        again = await client.enqueue("generate-report", {"hours": 24})
         assert await client.get_job(again.id) == again
+
+
+async def test_a_key_whose_job_a_crash_took_is_free_again(server: EmbeddedPostgres) -> None:
+    url = server.start()
+    migrate.upgrade(url)
+    settings = Settings.from_env({}, pool_min=0, pool_max=2)
+    async with Client(url, settings=settings) as client:
+        lost = await client.enqueue("generate-report", {"hours": 1}, idempotency_key="nightly-1")
+        kept = await client.enqueue("generate-report", {"hours": 2}, idempotency_key="nightly-2")
+        assert (
+            await client.enqueue("generate-report", {"hours": 1}, idempotency_key="nightly-1")
+        ).deduplicated
+    assert lost.tier is Tier.EPHEMERAL
+    # The keys are committed asynchronously with their ephemeral jobs: wait for their WAL to be flushed,
+    # then crash. Recovery keeps the keys (a logged table) and empties the jobs' unlogged partition.
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+        assert row is not None
+    wait_for(lambda: _wal_flushed_past(url, row[0]), what="the WAL writer to flush the keys")
+    _crash(server)
+    url = server.start()
+    with psycopg.connect(url) as conn:
+        keys = conn.execute("SELECT key, job_id FROM jobkeeper.idempotency_keys ORDER BY key").fetchall()
+        assert keys == [("nightly-1", lost.id), ("nightly-2", kept.id)]
+    async with Client(url, settings=settings) as client:
+        again = await client.enqueue("generate-report", {"hours": 1}, idempotency_key="nightly-1")
+        assert (again.deduplicated, again.id == lost.id) == (False, False)
+        assert await client.get_job(again.id) == again
+        # The key now points at the new job: the next enqueue with it is a duplicate of that one.
+        repeat = await client.enqueue("generate-report", {"hours": 1}, idempotency_key="nightly-1")
+        assert (repeat.id, repeat.deduplicated) == (again.id, True)
+        many = await client.enqueue_many(
+            [{"type": "generate-report", "idempotency_key": "nightly-2"}, {"type": "generate-report"}]
+        )
+        assert (many[0].deduplicated, many[0].id == kept.id) == (False, False)

@@ -112,3 +112,12 @@ SELECT name, queue, max_attempts, timeout_seconds, priority, limiter, idempotenc
 FROM jobkeeper.job_types
 ORDER BY name;
 
+-- name: declare_job_type
+-- Make a job type known before any worker handling it has run (`jobkeeper types declare`). A new type
+-- goes to %(default_queue)s unless %(queue)s is given; declaring a known type again changes only its queue,
+-- and only when one is given. `created` is false for a type that existed.
+INSERT INTO jobkeeper.job_types AS t (name, queue)
+VALUES (%(name)s::text, COALESCE(%(queue)s::text, %(default_queue)s::text))
+ON CONFLICT (name) DO UPDATE SET queue = COALESCE(%(queue)s::text, t.queue)
+RETURNING name, queue, max_attempts, timeout_seconds, priority, limiter, idempotency_ttl_seconds,
+          xmax = 0 AS created;
