@@ -23,12 +23,12 @@ from jobkeeper.catalog import Catalog, catalog_from_rows, load_catalog
 from jobkeeper.config import Settings
 from jobkeeper.deadletters import DeadLetters
 from jobkeeper.dependencies import Links, apply, links, needs_settle
-from jobkeeper.enqueue import InsertBatch, needs_refresh, parse_job_id, prepare
+from jobkeeper.enqueue import InsertBatch, check_declaration, needs_refresh, parse_job_id, prepare
 from jobkeeper.errors import ConfigError, DatabaseError, DatabaseUnavailableError, UnknownTenantError
 from jobkeeper.store.pool import async_pool, sync_pool
 from jobkeeper.store.queries import query
-from jobkeeper.store.rows import job_from_row
-from jobkeeper.types import Job, JsonValue
+from jobkeeper.store.rows import job_from_row, job_type_from_row
+from jobkeeper.types import Job, JobType, JsonValue
 
 # One statement carries at most this many jobs; larger batches are split inside one transaction.
 CHUNK = 5000
@@ -125,6 +125,11 @@ def _chunks(batch: InsertBatch) -> Iterable[InsertBatch]:
 
 def _settled(found: Links, result: list[dict[str, Any]], jobs: list[Job], size: int) -> list[Job]:
     return apply(found, result, jobs, many=size > 1) if found else jobs
+
+
+def _declaration(name: str, queue: str | None, catalog: Catalog, settings: Settings) -> dict[str, Any]:
+    checked = check_declaration(name, queue, catalog)
+    return {"name": checked, "queue": queue, "default_queue": settings.default_queue}
 
 
 def _translate(exc: psycopg.Error) -> Exception:
@@ -274,6 +279,25 @@ class Client:
         except psycopg.Error as exc:
             raise _translate(exc) from exc
         return job_from_row(row) if row else None
+
+    async def declare_type(self, name: str, *, queue: str | None = None) -> JobType:
+        """Make job type `name` known, so that its jobs can be enqueued before a worker handling it has
+        started (unknown types are refused). A new type goes to `queue` (a shared queue; default: the
+        default queue); declaring a known type again with `queue` changes its default queue."""
+        catalog = await self.catalog(refresh=True)
+        params = _declaration(name, queue, catalog, self.settings)
+        try:
+            async with self.pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(query("declare_job_type"), params)
+                row = await cur.fetchone()
+        except PoolTimeout as exc:
+            raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        assert row is not None
+        self._catalog = None
+        return job_type_from_row(row)
 
     async def catalog(self, *, refresh: bool = False) -> Catalog:
         if refresh or self._catalog is None or self._catalog.is_stale():
@@ -448,6 +472,20 @@ class SyncClient:
         except psycopg.Error as exc:
             raise _translate(exc) from exc
         return job_from_row(row) if row else None
+
+    def declare_type(self, name: str, *, queue: str | None = None) -> JobType:
+        """Make job type `name` known; see `Client.declare_type`."""
+        params = _declaration(name, queue, self.catalog(refresh=True), self.settings)
+        try:
+            with self.pool.connection() as conn:
+                row = conn.cursor(row_factory=dict_row).execute(query("declare_job_type"), params).fetchone()
+        except PoolTimeout as exc:
+            raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        assert row is not None
+        self._catalog = None
+        return job_type_from_row(row)
 
     def catalog(self, *, refresh: bool = False) -> Catalog:
         if refresh or self._catalog is None or self._catalog.is_stale():

@@ -94,3 +94,15 @@ async def test_the_setting_allows_any_type(db_url: str, settings: Settings) -> N
     async with Client(db_url, settings=any_type) as client:
         job = await client.enqueue("generate-reprot", {"anything": 1})
     assert job.type == "generate-reprot"
+
+
+async def test_the_clients_declare_types(db_url: str, settings: Settings) -> None:
+    async with Client(db_url, settings=settings) as client:
+        declared = await client.declare_type("video-transcode", queue="money")
+        assert (declared.name, declared.queue) == ("video-transcode", "money")
+        assert (await client.enqueue("video-transcode", {"file": "a.mp4"})).queue == "money"
+        with pytest.raises(InvalidJobError, match="moves money and needs a durable queue"):
+            await client.declare_type("payment-process", queue="background")
+    with SyncClient(db_url, settings=settings) as sync:
+        assert sync.declare_type("thumbnail").queue == settings.default_queue
+        assert sync.enqueue("thumbnail", {}).type == "thumbnail"

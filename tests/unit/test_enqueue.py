@@ -29,8 +29,14 @@ CATALOG = Catalog(
     job_types={
         "payment-process": JobType("payment-process", "money", None, None, None, "stripe", 90 * 86400),
         "urgent-sms": JobType("urgent-sms", "communication", 5, None, 9, None, None),
+        # Types of the tests' own, as a worker registers or `jobkeeper types declare` declares them.
+        "x": JobType("x", "background", None, None, None, None, None),
+        "y": JobType("y", "background", None, None, None, None, None),
     },
 )
+
+
+PAYMENT = {"amount": 100, "currency": "USD", "venueId": "v1", "userId": "u1", "eventId": "e1"}
 
 
 def _one(**item: Any) -> InsertBatch:
@@ -38,13 +44,13 @@ def _one(**item: Any) -> InsertBatch:
 
 
 def test_registered_type_goes_to_its_queue_with_queue_defaults() -> None:
-    batch = _one(type="payment-process", payload={"amount": 100})
+    batch = _one(type="payment-process", payload=PAYMENT)
     assert batch.queues == ["money"]
     assert batch.tiers == ["durable"]
     assert batch.priorities == [7]
     assert batch.max_attempts == [10]
     assert batch.key_ttls == [90 * 86400]
-    assert batch.payloads == ['{"amount":100}']
+    assert batch.payloads == ['{"amount":100,"currency":"USD","venueId":"v1","userId":"u1","eventId":"e1"}']
 
 
 def test_type_overrides_beat_queue_defaults_and_job_options_beat_both() -> None:
@@ -54,15 +60,16 @@ def test_type_overrides_beat_queue_defaults_and_job_options_beat_both() -> None:
     assert (batch.priorities, batch.max_attempts) == ([2], [1])
 
 
-def test_unregistered_type_goes_to_the_default_queue() -> None:
-    batch = _one(type="resize-image")
+def test_unregistered_type_goes_to_the_default_queue_when_any_type_is_allowed() -> None:
+    any_type = Settings.from_env({}, max_payload_bytes=1024, allow_unknown_types=True)
+    batch = prepare([{"type": "resize-image"}], CATALOG, any_type)
     assert batch.queues == ["background"]
     assert batch.tiers == ["ephemeral"]
     assert batch.key_ttls == [SETTINGS.idempotency_ttl]
 
 
 def test_explicit_queue_wins() -> None:
-    assert _one(type="payment-process", queue="communication").queues == ["communication"]
+    assert _one(type="payment-process", payload=PAYMENT, queue="communication").queues == ["communication"]
 
 
 def test_unknown_queue_names_the_known_ones_and_suggests() -> None:
@@ -103,6 +110,8 @@ def test_unknown_queue_names_the_known_ones_and_suggests() -> None:
         ({"type": "a\x00b"}, "type", "NUL character"),
         ({"type": "x", "idempotency_key": "k\x00"}, "idempotency_key", "NUL character"),
         ({"type": "x", "prority": 3}, "prority", "unknown option (did you mean 'priority'?)"),
+        ({"type": "urgent-smss"}, "type", "unknown job type 'urgent-smss' (did you mean 'urgent-sms'?)"),
+        ({"type": "payment-process", "payload": {"amount": 0}}, "payload.amount", "greater than 0"),
     ],
 )
 def test_invalid_input_names_the_field_and_reason(item: dict[str, Any], field: str, reason: str) -> None:
@@ -145,7 +154,11 @@ def test_delay_accepts_seconds_and_timedeltas() -> None:
 
 def test_fast_and_ephemeral_batches_commit_asynchronously_in_their_own_transaction() -> None:
     fast = prepare([{"type": "x", "queue": "communication"}, {"type": "y"}], CATALOG, SETTINGS)
-    mixed = prepare([{"type": "x", "queue": "communication"}, {"type": "payment-process"}], CATALOG, SETTINGS)
+    mixed = prepare(
+        [{"type": "x", "queue": "communication"}, {"type": "payment-process", "payload": PAYMENT}],
+        CATALOG,
+        SETTINGS,
+    )
     assert fast.params(own_transaction=True)["synchronous_commit"] == "off"
     assert mixed.params(own_transaction=True)["synchronous_commit"] == "on"
     assert fast.params(own_transaction=False)["synchronous_commit"] is None
