@@ -82,6 +82,12 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     settings = _settings()
+    from jobkeeper.outbox import up_environment
+
+    try:
+        outbox_env = up_environment(settings)  # the development outbox: embedded setup only
+    except ConfigError as exc:
+        raise ConfigurationError(str(exc)) from None
     auth_env: dict[str, str] = {}
     minted = False
     if not no_api:
@@ -108,7 +114,7 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
         click.echo(f"data dir: {settings.data_dir}" if database.embedded else "data dir: (not used)")
         click.echo(f"migrations: {before or 'none'} -> {after} ({time.monotonic() - started:.2f} s)")
         supervisor = Supervisor()
-        env = child_environment(database.url) | auth_env
+        env = child_environment(database.url) | auth_env | outbox_env
         api_child = None
         if not no_api:
             api_child = supervisor.add("api", ["api"], env)
@@ -132,6 +138,11 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
         for n in range(workers):
             supervisor.add(f"worker {n + 1}", args, env)
         click.echo(f"workers: {workers} (maintenance runs in one of them at a time)")
+        if outbox_env:
+            click.echo(
+                "development outbox: on — email, SMS and push without a provider are not delivered, "
+                "only shown at /dashboard/outbox"
+            )
         if api_child is not None:
             from jobkeeper.supervisor import wait_until_serving
 

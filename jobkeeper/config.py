@@ -223,6 +223,10 @@ class Settings:
     """Seconds acknowledged alerts are kept (default 30 days)."""
     reports_dir: Path | None = field(default=None, metadata=_env("JOBKEEPER_REPORTS_DIR"))
     """generate-report: where reports too large for the job's result are written as files."""
+    dev_outbox: bool | None = field(default=None, metadata=_env("JOBKEEPER_DEV_OUTBOX"))
+    """Development only: send-email, send-sms and send-push without a provider store their message in the
+    dashboard's Outbox, not delivered. Unset: off, except under `jobkeeper up` with the embedded database;
+    `up` refuses it with DATABASE_URL set (jobkeeper.outbox)."""
 
     # Alerts (the maintenance leader checks every few seconds; channels are used when configured).
     alert_webhook_url: str | None = field(default=None, metadata=_env("JOBKEEPER_ALERT_WEBHOOK_URL"))
@@ -631,6 +635,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "retention_queue_metrics": _positive_seconds,
     "retention_alerts": _positive_seconds,
     "reports_dir": _directory,
+    "dev_outbox": _boolean,
     "alert_webhook_url": _http_url,
     "alert_email_to": _names,
     "alert_sms_to": _names,

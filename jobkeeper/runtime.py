@@ -38,10 +38,12 @@ def prepare_registry(
     target = registry if registry is not None else default_registry
     import_handlers(modules)
     if builtins:
+        from jobkeeper import outbox
         from jobkeeper.processors import configuration_problems, register_builtins
 
         register_builtins(target, settings)
-        for job_type, problems in sorted(configuration_problems(target, settings).items()):
+        found = outbox.announce(settings, configuration_problems(target, settings))
+        for job_type, problems in sorted(found.items()):
             log.warning("%s jobs will fail until configured: %s", job_type, "; ".join(problems))
     if not any(True for _ in target):
         raise ConfigError(
