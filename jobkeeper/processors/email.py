@@ -217,7 +217,9 @@ def render_template(env: jinja2.Environment, filename: str, data: Mapping[str, A
 
 
 def available(env: jinja2.Environment, suffix: str) -> list[str]:
-    return sorted({name[: -len(suffix)] for name in env.list_templates() if name.endswith(suffix)})
+    """Template names: `receipt.subject.txt` and `_layout.html` are parts, not templates to name."""
+    names = {name[: -len(suffix)] for name in env.list_templates() if name.endswith(suffix)}
+    return sorted(name for name in names if _TEMPLATE_NAME.match(name))
 
 
 def has_template(env: jinja2.Environment, filename: str, beside: str | None = None) -> bool:
