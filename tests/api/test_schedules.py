@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from jobkeeper import cron
-from tests.api.conftest import Tokens
 from jobkeeper.api import create_app
+from tests.api.conftest import Tokens
 from tests.api.support import Conn, api_settings, assert_problem, running
 
 S = "/api/v1/queue/schedules"
