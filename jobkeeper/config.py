@@ -246,6 +246,14 @@ class Settings:
     maintenance: bool = field(default=True, metadata=_env("JOBKEEPER_MAINTENANCE"))
     """Whether this worker competes for the maintenance lease (rescuer, scheduler, pruning, alerts)."""
 
+    # Cron schedules: how many a tenant may have, how often they may fire, the scheduler's work per tick.
+    schedules_per_tenant: int = field(default=100, metadata=_env("JOBKEEPER_SCHEDULES_PER_TENANT"))
+    """Most schedules (active or paused) one tenant may have."""
+    schedule_min_interval: float = field(default=60.0, metadata=_env("JOBKEEPER_SCHEDULE_MIN_INTERVAL"))
+    """Seconds a schedule's slots must be apart at least; platform admins are exempt, 0 turns it off."""
+    scheduler_max_fires: int = field(default=100, metadata=_env("JOBKEEPER_SCHEDULER_MAX_FIRES"))
+    """Most jobs the scheduler enqueues per tick (1 s), shared round-robin between tenants."""
+
     @property
     def heartbeat_every(self) -> float:
         return self.heartbeat_interval if self.heartbeat_interval is not None else self.lease_seconds / 3
@@ -643,6 +651,9 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "pagerduty_api_base": _http_url,
     "alert_cooldown": _positive_seconds,
     "maintenance": _boolean,
+    "schedules_per_tenant": _positive_int,
+    "schedule_min_interval": _seconds,
+    "scheduler_max_fires": _positive_int,
 }
 
 # Variables read by other parts (tests, the embedded server) that are not settings of the service.

@@ -232,12 +232,15 @@ WHERE j.id = doomed.id AND j.tier = doomed.tier
 RETURNING j.id;
 
 -- name: api_insert_schedule
+-- No row comes back when the tenant has %(max_schedules)s schedules already. Run after
+-- `lock_tenant_schedules` in the same transaction, so two creates cannot both pass the count.
 INSERT INTO jobkeeper.schedules (tenant_id, name, cron, timezone, queue, job_type, payload, priority, active,
                                  missed_policy, catch_up_window_seconds, overlap_policy, next_run_at)
-VALUES (%(tenant_id)s::uuid, %(name)s::text, %(cron)s::text, %(timezone)s::text, %(queue)s::text,
-        %(job_type)s::text, %(payload)s::jsonb, %(priority)s::smallint, %(active)s::boolean,
-        %(missed_policy)s::text, %(catch_up_window_seconds)s::float8, %(overlap_policy)s::text,
-        %(next_run_at)s::timestamptz)
+SELECT %(tenant_id)s::uuid, %(name)s::text, %(cron)s::text, %(timezone)s::text, %(queue)s::text,
+       %(job_type)s::text, %(payload)s::jsonb, %(priority)s::smallint, %(active)s::boolean,
+       %(missed_policy)s::text, %(catch_up_window_seconds)s::float8, %(overlap_policy)s::text,
+       %(next_run_at)s::timestamptz
+WHERE (SELECT count(*) FROM jobkeeper.schedules WHERE tenant_id = %(tenant_id)s::uuid) < %(max_schedules)s::int
 RETURNING id, tenant_id, name, cron, timezone, queue, job_type, payload, priority, active, missed_policy,
           catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
           created_at, updated_at;
