@@ -290,10 +290,11 @@ async def test_ticks_over_300_due_schedules_keep_the_loop_responsive_and_deletes
                 await asyncio.sleep(0)
 
     await asyncio.wait_for(asyncio.gather(probe(), ticks(), delete()), timeout=60)
-    assert max(durations) < 1.0, durations
-    assert max(lags) < 0.25, max(lags)
+    # Bounds with room for a loaded CI machine: before the fix a tick stalled the loop for 30-50 s.
+    assert max(durations) < 2.0, durations
+    assert max(lags) < 0.5, max(lags)
     assert len(deletes) == 10
-    assert max(deletes) < 0.5, deletes
+    assert max(deletes) < 1.0, deletes
 
 
 async def test_scheduled_jobs_are_taken_from_the_tenants_rate_and_deferred_when_over_it(
