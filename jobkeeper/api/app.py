@@ -38,6 +38,7 @@ from jobkeeper.api.health import Readiness
 from jobkeeper.api.metrics import ApiMetrics, HttpMetricsMiddleware
 from jobkeeper.api.payloads import MODELS
 from jobkeeper.api.ratelimit import RateLimiter
+from jobkeeper.api.redirects import RelativeRedirectMiddleware
 from jobkeeper.api.state import ApiState, Connections
 from jobkeeper.api.tenancy import Tenancy
 from jobkeeper.config import Settings
@@ -170,6 +171,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     # -- end dashboard --
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    app.add_middleware(RelativeRedirectMiddleware)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
