@@ -213,7 +213,10 @@ async def serve_api(settings: Settings, database_url: str, *, stop: asyncio.Even
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        proxy_headers=False,
+        # X-Forwarded-Proto/-For are believed only from JOBKEEPER_TRUSTED_PROXIES (none by default): from
+        # anyone else they would let a client claim https or another address.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         server_header=False,
         access_log=False,
         log_config=None,  # uvicorn's records go through jobkeeper.logs like every other record
