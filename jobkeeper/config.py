@@ -128,6 +128,9 @@ class Settings:
     """Readiness needs a worker heartbeat at most this many seconds old."""
     metrics_window: float = field(default=300.0, metadata=_env("JOBKEEPER_METRICS_WINDOW"))
     """Seconds of history behind the metrics computed from the database (durations, results)."""
+    metrics_token: str | None = field(default=None, repr=False, metadata=_env("JOBKEEPER_METRICS_TOKEN"))
+    """Bearer token a scraper sends to /metrics (at least 16 bytes; never printed): with it set, a scrape
+    without it answers 401; unset, /metrics is public and shows no tenant's own queue or type name."""
 
     # Built-in processors (jobkeeper.processors): Stripe for payment-, refund- and payout-process …
     stripe_api_key: str | None = field(default=None, repr=False, metadata=_env("JOBKEEPER_STRIPE_API_KEY"))
@@ -480,6 +483,19 @@ def _proxies(name: str, raw: str) -> tuple[str, ...]:
     return entries
 
 
+MIN_METRICS_TOKEN_BYTES = 16
+
+
+def _scrape_token(name: str, raw: str) -> str:
+    # The message never repeats the token.
+    if len(raw.encode("utf-8")) < MIN_METRICS_TOKEN_BYTES or any(ch.isspace() for ch in raw):
+        raise ConfigError(
+            f"{name} must be at least {MIN_METRICS_TOKEN_BYTES} bytes without spaces; generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return raw
+
+
 def _port(name: str, raw: str) -> int:
     try:
         value = int(raw)
@@ -616,6 +632,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "api_stats_cache_ttl": _seconds,
     "ready_worker_max_age": _positive_seconds,
     "metrics_window": _positive_seconds,
+    "metrics_token": _scrape_token,
     "stripe_api_key": _stripe_key,
     "stripe_api_base": _http_url,
     "stripe_timeout": _positive_seconds,
