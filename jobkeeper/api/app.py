@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobkeeper import __version__
 from jobkeeper.api import (
+    docs,
     problems,
     routes_alerts,
     routes_dead_letters,
@@ -146,13 +147,14 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # jobkeeper.api.docs serves /docs from local assets
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.api = state
     app.state.auth = auth
     problems.install(app)
+    docs.install(app, openapi_url="/openapi.json")
     for module in (
         routes_health,
         routes_jobs,
