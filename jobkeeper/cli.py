@@ -36,6 +36,15 @@ def _settings() -> Settings:
         raise ConfigurationError(str(exc)) from None
 
 
+def _option(setting: str, option: str, raw: str) -> Any:
+    from jobkeeper.config import parse_option
+
+    try:
+        return parse_option(setting, option, raw)
+    except ConfigError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
 def _configure_logging(settings: Settings) -> None:
     from jobkeeper.logs import configure_logging
 
@@ -56,6 +65,14 @@ def _with_database(body: Callable[[Database], None], *, supervise: bool = False)
         raise click.ClickException(str(exc)) from None
 
 
+_trusted_proxies = click.option(
+    "--trusted-proxies",
+    metavar="ADDRESSES",
+    help="Reverse proxies whose X-Forwarded-Proto/-For are believed: IPs or networks, comma-separated, or * "
+    "(JOBKEEPER_TRUSTED_PROXIES; default none).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jobkeeper")
 def main() -> None:
@@ -66,7 +83,8 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Worker processes.")
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help="Handler module for the workers.")
 @click.option("--no-api", is_flag=True, help="Do not serve the HTTP API.")
-def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
+@_trusted_proxies
+def up(workers: int, imports: tuple[str, ...], no_api: bool, trusted_proxies: str | None) -> None:
     """Start everything: the database (embedded when DATABASE_URL is unset), migrations, the HTTP API and
     workers (with maintenance). Children that die are restarted. Ctrl-C or SIGTERM stops it all
     gracefully, the embedded database last.
@@ -89,6 +107,9 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
     except ConfigError as exc:
         raise ConfigurationError(str(exc)) from None
     auth_env: dict[str, str] = {}
+    if trusted_proxies is not None:  # checked here, handed to the API child as its setting
+        proxies = _option("trusted_proxies", "--trusted-proxies", trusted_proxies)
+        auth_env["JOBKEEPER_TRUSTED_PROXIES"] = ",".join(proxies)
     minted = False
     if not no_api:
         from jobkeeper.api.app import check_settings
@@ -310,7 +331,8 @@ def worker(
 @click.option(
     "--port", type=click.IntRange(1, 65535), help="TCP port to listen on (JOBKEEPER_PORT, default 3011)."
 )
-def api(host: str | None, port: int | None) -> None:
+@_trusted_proxies
+def api(host: str | None, port: int | None, trusted_proxies: str | None) -> None:
     """Serve the HTTP API until SIGTERM or Ctrl-C (OpenAPI at /docs).
 
     Refuses to start without authentication configured: JOBKEEPER_JWT_SECRET (HS256, 32+ bytes) or
@@ -327,6 +349,8 @@ def api(host: str | None, port: int | None) -> None:
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
+    if trusted_proxies is not None:
+        overrides["trusted_proxies"] = _option("trusted_proxies", "--trusted-proxies", trusted_proxies)
     settings = dataclasses.replace(settings, **overrides)
     try:
         check_settings(settings)  # before any database is started

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import logging
 import os
 import re
@@ -110,6 +111,11 @@ class Settings:
     jwt_issuer: str | None = field(default=None, metadata=_env("JOBKEEPER_JWT_ISSUER"))
     jwt_leeway: float = field(default=30.0, metadata=_env("JOBKEEPER_JWT_LEEWAY"))
     """Seconds of clock skew tolerated on exp/nbf/iat."""
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata=_env("JOBKEEPER_TRUSTED_PROXIES"))
+    """Addresses (IPs or CIDR networks, comma-separated; `*`: any) of reverse proxies whose
+    X-Forwarded-Proto and X-Forwarded-For are believed, as uvicorn's `forwarded_allow_ips`; empty: none."""
+    session_cookie_secure: bool = field(default=False, metadata=_env("JOBKEEPER_SESSION_COOKIE_SECURE"))
+    """Always mark the dashboard's cookies `Secure` (otherwise: when the request came over https)."""
     api_rate_per_second: float = field(default=100.0, metadata=_env("JOBKEEPER_API_RATE_PER_SECOND"))
     """Jobs per second a principal may create through the API (token bucket refill, shared by processes)."""
     api_rate_burst: int = field(default=500, metadata=_env("JOBKEEPER_API_RATE_BURST"))
@@ -122,6 +128,9 @@ class Settings:
     """Readiness needs a worker heartbeat at most this many seconds old."""
     metrics_window: float = field(default=300.0, metadata=_env("JOBKEEPER_METRICS_WINDOW"))
     """Seconds of history behind the metrics computed from the database (durations, results)."""
+    metrics_token: str | None = field(default=None, repr=False, metadata=_env("JOBKEEPER_METRICS_TOKEN"))
+    """Bearer token a scraper sends to /metrics (at least 16 bytes; never printed): with it set, a scrape
+    without it answers 401; unset, /metrics is public and shows no tenant's own queue or type name."""
 
     # Built-in processors (jobkeeper.processors): Stripe for payment-, refund- and payout-process …
     stripe_api_key: str | None = field(default=None, repr=False, metadata=_env("JOBKEEPER_STRIPE_API_KEY"))
@@ -326,6 +335,12 @@ class Settings:
         return kwargs
 
 
+def parse_option(setting: str, option: str, raw: str) -> Any:
+    """A command-line option's value parsed as the setting `setting` (the field name) would be: the same
+    checks, with errors naming the option (`--trusted-proxies`) instead of the variable."""
+    return _PARSERS[setting](option, raw.strip())
+
+
 def _redact(url: str) -> str:
     """Hide a password in a URL before it reaches a message or a log line."""
     if "@" not in url or "://" not in url:
@@ -465,6 +480,34 @@ def _host(name: str, raw: str) -> str:
     return raw
 
 
+def _proxies(name: str, raw: str) -> tuple[str, ...]:
+    entries = _names(name, raw)
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or networks separated by commas (e.g. 10.0.0.5,10.1.0.0/16) "
+                f"or be *, got {entry!r}"
+            ) from None
+    return entries
+
+
+MIN_METRICS_TOKEN_BYTES = 16
+
+
+def _scrape_token(name: str, raw: str) -> str:
+    # The message never repeats the token.
+    if len(raw.encode("utf-8")) < MIN_METRICS_TOKEN_BYTES or any(ch.isspace() for ch in raw):
+        raise ConfigError(
+            f"{name} must be at least {MIN_METRICS_TOKEN_BYTES} bytes without spaces; generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return raw
+
+
 def _port(name: str, raw: str) -> int:
     try:
         value = int(raw)
@@ -587,6 +630,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "heartbeat_interval": _positive_seconds,
     "host": _host,
     "port": _port,
+    "trusted_proxies": _proxies,
+    "session_cookie_secure": _boolean,
     "jwt_secret": _jwt_secret,
     "jwt_public_key": _pem_public_key,
     "jwt_audience": _text,
@@ -599,6 +644,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "api_stats_cache_ttl": _seconds,
     "ready_worker_max_age": _positive_seconds,
     "metrics_window": _positive_seconds,
+    "metrics_token": _scrape_token,
     "stripe_api_key": _stripe_key,
     "stripe_api_base": _http_url,
     "stripe_timeout": _positive_seconds,

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobkeeper import __version__
 from jobkeeper.api import (
+    docs,
     problems,
     routes_alerts,
     routes_dead_letters,
@@ -38,6 +39,7 @@ from jobkeeper.api.health import Readiness
 from jobkeeper.api.metrics import ApiMetrics, HttpMetricsMiddleware
 from jobkeeper.api.payloads import MODELS
 from jobkeeper.api.ratelimit import RateLimiter
+from jobkeeper.api.redirects import RelativeRedirectMiddleware
 from jobkeeper.api.state import ApiState, Connections
 from jobkeeper.api.tenancy import Tenancy
 from jobkeeper.config import Settings
@@ -145,13 +147,14 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # jobkeeper.api.docs serves /docs from local assets
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.api = state
     app.state.auth = auth
     problems.install(app)
+    docs.install(app, openapi_url="/openapi.json")
     for module in (
         routes_health,
         routes_jobs,
@@ -170,6 +173,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     # -- end dashboard --
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    app.add_middleware(RelativeRedirectMiddleware)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -211,7 +215,10 @@ async def serve_api(settings: Settings, database_url: str, *, stop: asyncio.Even
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        proxy_headers=False,
+        # X-Forwarded-Proto/-For are believed only from JOBKEEPER_TRUSTED_PROXIES (none by default): from
+        # anyone else they would let a client claim https or another address.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         server_header=False,
         access_log=False,
         log_config=None,  # uvicorn's records go through jobkeeper.logs like every other record

@@ -55,7 +55,7 @@ async def overview_context(viewer: Viewer) -> dict[str, Any]:
                 {"tenant_id": viewer.scope, "cap": COUNT_CAP, "finished_cap": FINISHED_CAP},
             ),
             ("dashboard_queue_metrics", {"tenant_id": viewer.scope, "window": CHART_WINDOW_SECONDS}),
-            ("dashboard_workers", {"max_age": WORKER_MAX_AGE_SECONDS}),
+            ("dashboard_workers", {"max_age": WORKER_MAX_AGE_SECONDS, "tenant_id": viewer.scope}),
         )
     series: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in metrics:

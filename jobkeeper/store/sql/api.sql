@@ -363,6 +363,14 @@ SELECT d.queue,
 FROM jobkeeper.dead_letter_jobs d
 GROUP BY d.queue;
 
+-- name: api_metrics_shared_names
+-- The names an anonymous scrape may show (no JOBKEEPER_METRICS_TOKEN): shared queues (no tenant), the job
+-- types registered on them, and shared limiters. Every other name is a tenant's own.
+SELECT ARRAY(SELECT q.name FROM jobkeeper.queues q WHERE q.tenant_id IS NULL) AS queues,
+       ARRAY(SELECT jt.name FROM jobkeeper.job_types jt JOIN jobkeeper.queues q ON q.name = jt.queue
+             WHERE q.tenant_id IS NULL) AS job_types,
+       ARRAY(SELECT l.name FROM jobkeeper.rate_limiters l WHERE l.tenant_id IS NULL) AS limiters;
+
 -- name: api_metrics_limiters
 -- Outbound rate limiters as the workers share them: tokens available now (refilled to the database
 -- clock), calls in flight (jobs processing whose type names the limiter: the slots the gate counts), and
