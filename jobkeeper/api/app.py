@@ -35,6 +35,7 @@ from jobkeeper.api import (
 from jobkeeper.api.auth import AuthConfig
 from jobkeeper.api.cache import TtlCache
 from jobkeeper.api.health import Readiness
+from jobkeeper.api.methods import MethodsMiddleware
 from jobkeeper.api.metrics import ApiMetrics, HttpMetricsMiddleware
 from jobkeeper.api.payloads import MODELS
 from jobkeeper.api.ratelimit import RateLimiter
@@ -169,6 +170,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     install_dashboard(app)
     # -- end dashboard --
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(MethodsMiddleware, api=app)  # 405 before the body is read
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
 
     def openapi() -> dict[str, Any]:
