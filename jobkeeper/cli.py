@@ -491,13 +491,13 @@ def limits_list(as_json: bool) -> None:
 
 LIMIT_MAX = 1_000_000
 """The largest rate, burst and concurrency cap, as the API's limiter update takes."""
+RATE_MIN = 0.001
+"""The slowest rate, as the API's limiter update takes (a rate such as 5e-324 stops a limiter)."""
 
 
 @limits.command("set")
 @click.argument("name")
-@click.option(
-    "--rate", "rate_per_second", type=FiniteFloatRange(min=0, max=LIMIT_MAX, min_open=True), default=None
-)
+@click.option("--rate", "rate_per_second", type=FiniteFloatRange(min=RATE_MIN, max=LIMIT_MAX), default=None)
 @click.option("--burst", type=click.IntRange(min=1, max=LIMIT_MAX), default=None)
 @click.option("--max-concurrency", type=click.IntRange(min=1, max=LIMIT_MAX), default=None)
 @click.option("--unlimited-concurrency", is_flag=True, help="Remove the concurrency cap.")

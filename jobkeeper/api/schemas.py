@@ -1,4 +1,5 @@
-"""Request and response bodies of the HTTP API. Requests reject unknown fields (extra="forbid")."""
+"""Request and response bodies of the HTTP API. Requests reject unknown fields (extra="forbid") and are
+strict: `"5"` is not a number, `1` and `"yes"` are not booleans (docs/api.md, Validation)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt
 
 from jobkeeper.api.ratelimit import MAX_BATCH
 from jobkeeper.enqueue import MAX_DEPENDENCIES
@@ -30,8 +31,17 @@ QueueName = Annotated[str, Field(pattern=QUEUE_PATTERN, description="A queue nam
 JobType = Annotated[str, Field(min_length=1, max_length=200, description="e.g. `payment-process`"), NoNul]
 
 
+UuidText = Annotated[uuid.UUID, Strict(False)]
+DateTimeText = Annotated[datetime, Strict(False)]
+"""JSON has no UUID or date-time: they arrive as text, which a strict model would refuse (FastAPI validates
+the parsed body as Python objects), so these two, and only these, are parsed from strings."""
+
+REQUEST = ConfigDict(extra="forbid", strict=True)
+"""The configuration of every request body, here and in the route modules that declare their own."""
+
+
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
 
 class JobOptions(_Request):
@@ -63,11 +73,11 @@ class JobRequest(_Request):
         description="A duplicate key within the type's TTL returns the original job (200). Money types "
         "derive one from their payload when none is given.",
     )
-    tenant_id: uuid.UUID | None = Field(
+    tenant_id: UuidText | None = Field(
         default=None, description="Platform admins only: enqueue for this tenant (default: the token's)"
     )
     depends_on: (
-        Annotated[list[uuid.UUID | Annotated[StrictInt, Field(ge=0)]], Field(max_length=MAX_DEPENDENCIES)]
+        Annotated[list[UuidText | Annotated[StrictInt, Field(ge=0)]], Field(max_length=MAX_DEPENDENCIES)]
         | None
     ) = Field(
         default=None,
@@ -267,12 +277,12 @@ class DeadLetterPage(BaseModel):
 
 
 class DeadLetterSelection(_Request):
-    ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=1000)] | None = None
+    ids: Annotated[list[UuidText], Field(min_length=1, max_length=1000)] | None = None
     queue: QueueName | None = None
     type: JobType | None = None
-    tenant_id: uuid.UUID | None = Field(default=None, description="Platform admins only")
-    since: datetime | None = Field(default=None, description="failed at or after")
-    until: datetime | None = Field(default=None, description="failed before")
+    tenant_id: UuidText | None = Field(default=None, description="Platform admins only")
+    since: DateTimeText | None = Field(default=None, description="failed at or after")
+    until: DateTimeText | None = Field(default=None, description="failed before")
 
 
 class ReplayRequest(DeadLetterSelection):
@@ -322,7 +332,7 @@ class ScheduleRequest(_Request):
     missed_policy: MissedPolicy = "skip"
     catch_up_window_seconds: Annotated[float, Field(gt=0, le=30 * 86400)] = 3600.0
     overlap_policy: OverlapPolicy = "allow"
-    tenant_id: uuid.UUID | None = Field(default=None, description="Platform admins only")
+    tenant_id: UuidText | None = Field(default=None, description="Platform admins only")
 
 
 class ScheduleUpdate(_Request):

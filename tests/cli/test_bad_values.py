@@ -61,7 +61,7 @@ def test_bytes_that_are_not_utf8_are_bad_input(run: Run, db_url: str, tmp_path: 
 
 def test_rates_and_windows_are_finite_numbers(run: Run, db_url: str) -> None:
     (before,) = query(db_url, "SELECT rate_per_second FROM jobkeeper.rate_limiters WHERE name = 'stripe'")
-    for rate in ("nan", "inf", "1e400"):
+    for rate in ("nan", "inf", "1e400", "5e-324", "0"):
         assert "'--rate'" in _refused(run("limits", "set", "stripe", "--rate", rate)), rate
     assert query(db_url, "SELECT rate_per_second FROM jobkeeper.rate_limiters WHERE name = 'stripe'") == [
         before
