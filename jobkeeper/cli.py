@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from jobkeeper import __version__
-from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse
+from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse, renamed
 from jobkeeper.config import Settings
 from jobkeeper.database import Database, open_database
 from jobkeeper.errors import ConfigError, JobkeeperError
@@ -391,7 +391,10 @@ def schedules_list(tenant: Any, as_json: bool) -> None:
 @click.option("--type", "job_type", required=True, help="Job type to enqueue.")
 @click.option("--queue", default="background", show_default=True)
 @click.option("--timezone", default="UTC", show_default=True, help="IANA zone, e.g. Europe/Paris.")
-@click.option("--payload", default="{}", show_default=True, help="JSON object.")
+@click.option("--data", "payload", default="{}", show_default=True, help="The job's data, a JSON object.")
+@click.option(
+    "--payload", "old_payload", hidden=True, expose_value=False, callback=renamed("--data (the job's data)")
+)
 @click.option("--priority", type=click.IntRange(1, 10), default=None)
 @click.option(
     "--missed", "missed_policy", type=click.Choice(["skip", "run_once", "catch_up"]), default="skip"

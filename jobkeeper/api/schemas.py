@@ -7,7 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from jobkeeper.api.ratelimit import MAX_BATCH
 from jobkeeper.enqueue import MAX_DEPENDENCIES
@@ -44,6 +54,19 @@ class _Request(BaseModel):
     model_config = REQUEST
 
 
+class _DataBody(_Request):
+    """A body that carries a job's data, in `data` (docs/decisions.md, "One word for a job's data")."""
+
+    # Python and JSON lines say `payload`: a body that does gets pointed at `data`, not a bare "Extra
+    # inputs are not permitted". Hidden from the spec; never set on a valid body.
+    payload: SkipJsonSchema[None] = Field(default=None, exclude=True)
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _payload_is_data(cls, value: Any) -> Any:
+        raise ValueError("is not a field of the API: a job's data goes in `data` (use `data`, not `payload`)")
+
+
 class JobOptions(_Request):
     priority: Annotated[StrictInt, Field(ge=1, le=10, description="1 to 10, higher runs first")] | None = None
     delay: (
@@ -57,7 +80,7 @@ class JobOptions(_Request):
     )
 
 
-class JobRequest(_Request):
+class JobRequest(_DataBody):
     queue: QueueName | None = Field(
         default=None, description="Defaults to the job type's queue (money, communication, background…)"
     )
@@ -320,7 +343,7 @@ Timezone = Annotated[
 ScheduleName = Annotated[str, Field(min_length=1, max_length=200), NoNul]
 
 
-class ScheduleRequest(_Request):
+class ScheduleRequest(_DataBody):
     name: ScheduleName
     cron: Cron
     timezone: Timezone = "UTC"
@@ -335,7 +358,24 @@ class ScheduleRequest(_Request):
     tenant_id: UuidText | None = Field(default=None, description="Platform admins only")
 
 
-class ScheduleUpdate(_Request):
+def _as_refused(schema: dict[str, Any]) -> None:
+    """ScheduleUpdate's spec: no field has a default (left out: unchanged), and null is declared only for
+    `priority`, the one field that takes it."""
+    for name, field in schema.get("properties", {}).items():
+        field.pop("default", None)
+        branches = field.get("anyOf", [])
+        if name != "priority" and {"type": "null"} in branches:
+            branches.remove({"type": "null"})
+            if len(branches) == 1:
+                del field["anyOf"]
+                field.update(branches[0])
+
+
+class ScheduleUpdate(_DataBody):
+    """Only the fields given change. Every field but `priority` (null: the queue's default) refuses null."""
+
+    model_config = REQUEST | ConfigDict(json_schema_extra=_as_refused)
+
     name: ScheduleName | None = None
     cron: Cron | None = None
     timezone: Timezone | None = None
@@ -347,6 +387,25 @@ class ScheduleUpdate(_Request):
     missed_policy: MissedPolicy | None = None
     catch_up_window_seconds: Annotated[float, Field(gt=0, le=30 * 86400)] | None = None
     overlap_policy: OverlapPolicy | None = None
+
+    @field_validator(
+        "name",
+        "cron",
+        "timezone",
+        "queue",
+        "type",
+        "data",
+        "active",
+        "missed_policy",
+        "catch_up_window_seconds",
+        "overlap_policy",
+        mode="before",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null; leave the field out to keep its value")
+        return value
 
 
 class ScheduleOut(BaseModel):

@@ -117,3 +117,20 @@ async def test_uuids_and_times_are_still_read_from_json_text(client: httpx.Async
     }
     problem = assert_problem(await client.post(P + "/dead-letters/replay", json=body), 422, "body.limit")
     assert [error["field"] for error in problem["errors"]] == ["body.limit"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (P + "/jobs", {"type": "send-sms", "payload": {"to": "+14155552671"}}, "body.payload"),
+        (P + "/jobs/batch", {"jobs": [{"type": "x", "payload": {}}]}, "body.jobs[0].payload"),
+        (P + "/schedules", {"name": "n", "cron": "* * * * *", "type": "x", "payload": {}}, "body.payload"),
+    ],
+)
+async def test_a_body_that_says_payload_is_told_to_say_data(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    # docs/decisions.md, "One word for a job's data": the API's word is `data`.
+    problem = assert_problem(await client.post(path, json=body), 422, field)
+    (reason,) = [error["reason"] for error in problem["errors"] if error["field"] == field]
+    assert "use `data`, not `payload`" in reason
