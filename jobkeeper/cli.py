@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from jobkeeper import __version__
-from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse
+from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse, renamed
 from jobkeeper.config import Settings
 from jobkeeper.database import Database, open_database
 from jobkeeper.errors import ConfigError, JobkeeperError
@@ -426,7 +426,10 @@ def schedules_list(tenant: Any, as_json: bool) -> None:
 @click.option("--type", "job_type", required=True, help="Job type to enqueue.")
 @click.option("--queue", default="background", show_default=True)
 @click.option("--timezone", default="UTC", show_default=True, help="IANA zone, e.g. Europe/Paris.")
-@click.option("--payload", default="{}", show_default=True, help="JSON object.")
+@click.option("--data", "payload", default="{}", show_default=True, help="The job's data, a JSON object.")
+@click.option(
+    "--payload", "old_payload", hidden=True, expose_value=False, callback=renamed("--data (the job's data)")
+)
 @click.option("--priority", type=click.IntRange(1, 10), default=None)
 @click.option(
     "--missed", "missed_policy", type=click.Choice(["skip", "run_once", "catch_up"]), default="skip"
@@ -526,13 +529,13 @@ def limits_list(as_json: bool) -> None:
 
 LIMIT_MAX = 1_000_000
 """The largest rate, burst and concurrency cap, as the API's limiter update takes."""
+RATE_MIN = 0.001
+"""The slowest rate, as the API's limiter update takes (a rate such as 5e-324 stops a limiter)."""
 
 
 @limits.command("set")
 @click.argument("name")
-@click.option(
-    "--rate", "rate_per_second", type=FiniteFloatRange(min=0, max=LIMIT_MAX, min_open=True), default=None
-)
+@click.option("--rate", "rate_per_second", type=FiniteFloatRange(min=RATE_MIN, max=LIMIT_MAX), default=None)
 @click.option("--burst", type=click.IntRange(min=1, max=LIMIT_MAX), default=None)
 @click.option("--max-concurrency", type=click.IntRange(min=1, max=LIMIT_MAX), default=None)
 @click.option("--unlimited-concurrency", is_flag=True, help="Remove the concurrency cap.")

@@ -63,9 +63,9 @@ def add_schedule(url: str, options: dict[str, Any], as_json: bool) -> None:
         if not isinstance(payload, dict):
             raise InvalidJobError("payload", "must be a JSON object")
     except json.JSONDecodeError as exc:
-        raise click.UsageError(f"--payload is not JSON: {exc}") from None
+        raise click.UsageError(f"--data is not JSON: {exc}") from None
     except RecursionError:
-        raise click.UsageError("--payload: JSON nested too deeply") from None
+        raise click.UsageError("--data: JSON nested too deeply") from None
     except InvalidJobError as exc:
         raise click.UsageError(str(exc)) from None
     cap = settings.schedules_per_tenant

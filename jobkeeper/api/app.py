@@ -36,6 +36,7 @@ from jobkeeper.api import (
 from jobkeeper.api.auth import AuthConfig
 from jobkeeper.api.cache import TtlCache
 from jobkeeper.api.health import Readiness
+from jobkeeper.api.methods import MethodsMiddleware
 from jobkeeper.api.metrics import ApiMetrics, HttpMetricsMiddleware
 from jobkeeper.api.payloads import MODELS
 from jobkeeper.api.ratelimit import RateLimiter
@@ -172,6 +173,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     install_dashboard(app)
     # -- end dashboard --
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(MethodsMiddleware, api=app)  # 405 before the body is read
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.add_middleware(RelativeRedirectMiddleware)
 
@@ -182,15 +184,28 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["Problem"] = problems.PROBLEM_SCHEMA
-            for model in MODELS.values():
-                components[f"Payload_{model.__name__}"] = model.model_json_schema(
-                    ref_template="#/components/schemas/{model}"
-                )
+            for name, payload_schema in payload_schemas().items():
+                if components.setdefault(name, payload_schema) != payload_schema:
+                    raise RuntimeError(f"a payload schema and an API schema are both named {name!r}")
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def payload_schemas() -> dict[str, dict[str, Any]]:
+    """`Payload_<Model>` of every built-in type, for `components.schemas`, with the models they nest
+    (`PushSubscription`) hoisted beside them: a `$defs` left inside a component is not where its `$ref`
+    (`#/components/schemas/…`) points, and the spec would not validate."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for model in MODELS.values():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, nested in schema.pop("$defs", {}).items():
+            if schemas.setdefault(name, nested) != nested:
+                raise RuntimeError(f"two payload models nest different schemas named {name!r}")
+        schemas[f"Payload_{model.__name__}"] = schema
+    return schemas
 
 
 class _Server(uvicorn.Server):
