@@ -118,9 +118,15 @@ LIMIT 1;
 -- A failed or cancelled job goes back to pending with a fresh attempt budget; its error history is kept.
 -- Its dead-letter row (if any) is marked replayed as this same job, a result stored on its idempotency key
 -- is cleared, and idle workers are woken. `changed` is false when the job exists but was not retryable.
+-- `retries` keeps how the run before ended (status, time, attempts, dead letter): the retry resets them.
 WITH retried AS (
     UPDATE jobkeeper.jobs j
-    SET status = 'pending',
+    SET retries = j.retries || jsonb_build_array(jsonb_build_object(
+            'at', now(), 'ended', j.status, 'ended_at', j.completed_at, 'attempts', j.attempts,
+            'dead_lettered', EXISTS (SELECT FROM jobkeeper.dead_letter_jobs d
+                                     WHERE d.tenant_id = j.tenant_id AND d.job_id = j.id
+                                       AND d.replayed_at IS NULL))),
+        status = 'pending',
         attempts = 0,
         scheduled_at = now(),
         started_at = NULL,

@@ -184,9 +184,10 @@ LIMIT %(cap)s::int + 1
 -- name: dashboard_job
 SELECT j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
        j.max_attempts, j.last_error, j.errors, j.result, j.progress, j.idempotency_key, j.scheduled_at,
-       j.started_at, j.completed_at, j.created_at, j.updated_at, j.cancel_requested, j.worker_id,
+       j.started_at, j.completed_at, j.created_at, j.updated_at, j.cancel_requested, j.worker_id, j.retries,
        t.name AS tenant_name,
-       d.id AS dead_letter_id, d.failed_at AS dead_lettered_at, d.replayed_at AS dead_letter_replayed_at
+       d.id AS dead_letter_id, d.failed_at AS dead_lettered_at, d.replayed_at AS dead_letter_replayed_at,
+       d.replayed_job_id AS dead_letter_replayed_job_id
 FROM jobkeeper.jobs j
 LEFT JOIN jobkeeper.tenants t ON t.id = j.tenant_id
 LEFT JOIN jobkeeper.dead_letter_jobs d ON d.tenant_id = j.tenant_id AND d.job_id = j.id
@@ -213,7 +214,12 @@ WITH picked AS MATERIALIZED (
 ),
 retried AS (
     UPDATE jobkeeper.jobs j
-    SET status = 'pending', attempts = 0, scheduled_at = now(), started_at = NULL, completed_at = NULL,
+    SET retries = j.retries || jsonb_build_array(jsonb_build_object(
+            'at', now(), 'ended', j.status, 'ended_at', j.completed_at, 'attempts', j.attempts,
+            'dead_lettered', EXISTS (SELECT FROM jobkeeper.dead_letter_jobs d
+                                     WHERE d.tenant_id = j.tenant_id AND d.job_id = j.id
+                                       AND d.replayed_at IS NULL))),
+        status = 'pending', attempts = 0, scheduled_at = now(), started_at = NULL, completed_at = NULL,
         cancel_requested = false, worker_id = NULL, heartbeat_at = NULL, result = NULL, progress = NULL
     FROM picked p
     WHERE j.id = p.id AND j.tier = p.tier
