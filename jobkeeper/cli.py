@@ -9,16 +9,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from jobkeeper import __version__
 from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse
 from jobkeeper.config import Settings
-from jobkeeper.database import Database, open_database
 from jobkeeper.errors import ConfigError, JobkeeperError
-from jobkeeper.store import migrate
+
+if TYPE_CHECKING:  # imported where used: `jobkeeper --help` must not pay for psycopg and Alembic
+    from jobkeeper.database import Database
 
 log = logging.getLogger("jobkeeper")
 
@@ -46,6 +47,7 @@ def _with_database(body: Callable[[Database], None], *, supervise: bool = False)
     settings = _settings()
     _configure_logging(settings)
     from jobkeeper.cli_common import translated_errors
+    from jobkeeper.database import open_database
 
     try:
         with translated_errors(), open_database(settings, supervise=supervise) as database:
@@ -96,6 +98,8 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
             raise ConfigurationError(f"{exc} (or run `jobkeeper up --no-api`)") from None
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         started = time.monotonic()
         before = migrate.current(database.url)
         migrate.upgrade(database.url)
@@ -164,6 +168,8 @@ def db_upgrade(revision: str) -> None:
     """Migrate the schema up to REVISION (default: head). Running it again is a no-op."""
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         before = migrate.current(database.url)
         migrate.upgrade(database.url, revision)
         click.echo(f"{before or 'none'} -> {migrate.current(database.url)}")
@@ -183,6 +189,8 @@ def db_downgrade(revision: str, yes: bool) -> None:
         )
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         before = migrate.current(database.url)
         migrate.downgrade(database.url, revision)
         click.echo(f"{before or 'none'} -> {migrate.current(database.url) or 'base'}")
@@ -196,6 +204,8 @@ def db_current(as_json: bool) -> None:
     """Print the schema revision of the database and whether it is the newest."""
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         revision = migrate.current(database.url)
         head = migrate.head()
         if as_json:
@@ -210,6 +220,8 @@ def db_current(as_json: bool) -> None:
 @db.command("sql")
 def db_sql() -> None:
     """Print the SQL of every migration up to head, for review."""
+    from jobkeeper.store import migrate
+
     click.echo(migrate.upgrade_sql())
 
 
