@@ -262,24 +262,30 @@ def worker(
     (default 30) to finish; jobs still running then go back to pending without spending an attempt.
     Exits 0 after a graceful stop.
     """
+    import dataclasses
     import os
 
-    from jobkeeper.runtime import build_worker, prepare_registry
+    from jobkeeper.runtime import build_worker, import_handlers, prepare_registry
     from jobkeeper.worker.worker import run_worker
 
     settings = _settings()
     _configure_logging(settings)
+    modules = [*settings.imports, *imports]
     try:
-        registry = prepare_registry(settings, [*settings.imports, *imports], builtins=not no_builtins)
+        import_handlers(modules)  # a module that does not import is refused before any database is used
     except ConfigError as exc:
         raise ConfigurationError(str(exc)) from None
     served = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
     abandoned: list[bool] = []
 
     def body(database: Database) -> None:
+        # The URL found (DATABASE_URL, or the embedded server `up` runs) is the one every part uses,
+        # the processors that read the database included.
+        found = dataclasses.replace(settings, database_url=database.url)
+        registry = prepare_registry(found, modules, builtins=not no_builtins)
         runner = build_worker(
             database.url,
-            settings,
+            found,
             registry,
             queues=served,
             concurrency=concurrency,
