@@ -68,17 +68,32 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Worker processes.")
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help="Handler module for the workers.")
 @click.option("--no-api", is_flag=True, help="Do not serve the HTTP API.")
-def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Log everything (JOBKEEPER_LOG_LEVEL=DEBUG): the embedded server, migrations, each start.",
+)
+def up(workers: int, imports: tuple[str, ...], no_api: bool, verbose: bool) -> None:
     """Start everything: the database (embedded when DATABASE_URL is unset), migrations, the HTTP API and
     workers (with maintenance). Children that die are restarted. Ctrl-C or SIGTERM stops it all
     gracefully, the embedded database last.
+
+    Prints where everything is, then only warnings and errors of the API and workers, unless
+    JOBKEEPER_LOG_LEVEL is set or --verbose is given.
     """
+    import os
+
+    if verbose:
+        os.environ["JOBKEEPER_LOG_LEVEL"] = "DEBUG"
     from jobkeeper.devauth import dev_auth, needs_dev_auth
     from jobkeeper.supervisor import Supervisor, child_environment
 
     stop = threading.Event()
+    stopping: list[Any] = []  # the supervisor, once it is stopping its children
 
     def _stop(signum: int, _frame: Any) -> None:
+        if stop.is_set() and stopping:
+            stopping[0].hurry()  # a second Ctrl-C: the workers hand their running jobs back now
         stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
@@ -113,6 +128,8 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
         click.echo(f"migrations: {before or 'none'} -> {after} ({time.monotonic() - started:.2f} s)")
         supervisor = Supervisor()
         env = child_environment(database.url) | auth_env
+        # The banner says where everything is; the children's routine INFO lines would bury it.
+        env.setdefault("JOBKEEPER_LOG_LEVEL", "WARNING")
         api_child = None
         if not no_api:
             api_child = supervisor.add("api", ["api"], env)
@@ -149,8 +166,9 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
             while not stop.wait(0.5):
                 supervisor.check()
         finally:
-            click.echo("jobkeeper is stopping")
+            click.echo("jobkeeper is stopping (Ctrl-C again to hand running jobs back at once)")
             sys.stdout.flush()
+            stopping.append(supervisor)
             supervisor.stop(grace=settings.shutdown_timeout + 5)
 
     _with_database(body, supervise=True)
@@ -353,21 +371,32 @@ def api(host: str | None, port: int | None) -> None:
     required=True,
     help="admin: every tenant; venue_admin: administers its tenant; user: enqueues and reads.",
 )
-@click.option("--tenant", "tenant", required=True, metavar="UUID", help="The tenant the token acts for.")
+@click.option(
+    "--tenant",
+    "tenant",
+    default=None,
+    metavar="UUID",
+    help="The tenant the token acts for (default: JOBKEEPER_DEFAULT_TENANT, the development tenant).",
+)
 @click.option("--sub", "subject", default="dev", show_default=True, help="The token's subject.")
 @click.option("--ttl", type=click.IntRange(min=1), default=3600, show_default=True, help="Lifetime, seconds.")
-def token(role: str, tenant: str, subject: str, ttl: int) -> None:
-    """Print a JWT for development, signed with JOBKEEPER_JWT_SECRET."""
+def token(role: str, tenant: str | None, subject: str, ttl: int) -> None:
+    """Print a JWT for development, signed with JOBKEEPER_JWT_SECRET, or, beside the embedded
+    `jobkeeper up` (no DATABASE_URL, no JWT settings), with the development secret it keeps in the data
+    dir: so a new token needs no restart when the one `up` printed expires."""
     import uuid
 
     from jobkeeper.api.auth import Role, mint_token
+    from jobkeeper.devauth import existing_dev_auth, needs_dev_auth
 
-    try:
-        tenant_id = uuid.UUID(tenant)
-    except ValueError:
-        raise click.BadParameter(f"{tenant!r} is not a UUID", param_hint="--tenant") from None
     settings = _settings()
     try:
+        tenant_id = settings.default_tenant if tenant is None else uuid.UUID(tenant)
+    except ValueError:
+        raise click.BadParameter(f"{tenant!r} is not a UUID", param_hint="--tenant") from None
+    try:
+        if needs_dev_auth(settings):
+            settings = existing_dev_auth(settings)
         minted = mint_token(settings, role=Role(role), tenant_id=tenant_id, subject=subject, ttl_seconds=ttl)
     except ConfigError as exc:
         raise ConfigurationError(str(exc)) from None

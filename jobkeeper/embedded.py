@@ -78,4 +78,4 @@ class EmbeddedPostgres:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
             if exists is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
-                log.info("created database %s in %s", self.database, self.pgdata)
+                log.debug("created database %s in %s", self.database, self.pgdata)
