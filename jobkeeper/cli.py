@@ -9,16 +9,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from jobkeeper import __version__
 from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse, renamed
 from jobkeeper.config import Settings
-from jobkeeper.database import Database, open_database
 from jobkeeper.errors import ConfigError, JobkeeperError
-from jobkeeper.store import migrate
+
+if TYPE_CHECKING:  # imported where used: `jobkeeper --help` must not pay for psycopg and Alembic
+    from jobkeeper.database import Database
 
 log = logging.getLogger("jobkeeper")
 
@@ -55,6 +56,7 @@ def _with_database(body: Callable[[Database], None], *, supervise: bool = False)
     settings = _settings()
     _configure_logging(settings)
     from jobkeeper.cli_common import translated_errors
+    from jobkeeper.database import open_database
 
     try:
         with translated_errors(), open_database(settings, supervise=supervise) as database:
@@ -84,17 +86,34 @@ def main() -> None:
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help="Handler module for the workers.")
 @click.option("--no-api", is_flag=True, help="Do not serve the HTTP API.")
 @_trusted_proxies
-def up(workers: int, imports: tuple[str, ...], no_api: bool, trusted_proxies: str | None) -> None:
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Log everything (JOBKEEPER_LOG_LEVEL=DEBUG): the embedded server, migrations, each start.",
+)
+def up(
+    workers: int, imports: tuple[str, ...], no_api: bool, trusted_proxies: str | None, verbose: bool
+) -> None:
     """Start everything: the database (embedded when DATABASE_URL is unset), migrations, the HTTP API and
     workers (with maintenance). Children that die are restarted. Ctrl-C or SIGTERM stops it all
     gracefully, the embedded database last.
+
+    Prints where everything is, then only warnings and errors of the API and workers, unless
+    JOBKEEPER_LOG_LEVEL is set or --verbose is given.
     """
+    import os
+
+    if verbose:
+        os.environ["JOBKEEPER_LOG_LEVEL"] = "DEBUG"
     from jobkeeper.devauth import dev_auth, needs_dev_auth
     from jobkeeper.supervisor import Supervisor, child_environment
 
     stop = threading.Event()
+    stopping: list[Any] = []  # the supervisor, once it is stopping its children
 
     def _stop(signum: int, _frame: Any) -> None:
+        if stop.is_set() and stopping:
+            stopping[0].hurry()  # a second Ctrl-C: the workers hand their running jobs back now
         stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
@@ -123,6 +142,8 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool, trusted_proxies: st
             raise ConfigurationError(f"{exc} (or run `jobkeeper up --no-api`)") from None
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         started = time.monotonic()
         before = migrate.current(database.url)
         migrate.upgrade(database.url)
@@ -136,6 +157,8 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool, trusted_proxies: st
         click.echo(f"migrations: {before or 'none'} -> {after} ({time.monotonic() - started:.2f} s)")
         supervisor = Supervisor()
         env = child_environment(database.url) | auth_env | outbox_env
+        # The banner says where everything is; the children's routine INFO lines would bury it.
+        env.setdefault("JOBKEEPER_LOG_LEVEL", "WARNING")
         api_child = None
         if not no_api:
             api_child = supervisor.add("api", ["api"], env)
@@ -177,8 +200,9 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool, trusted_proxies: st
             while not stop.wait(0.5):
                 supervisor.check()
         finally:
-            click.echo("jobkeeper is stopping")
+            click.echo("jobkeeper is stopping (Ctrl-C again to hand running jobs back at once)")
             sys.stdout.flush()
+            stopping.append(supervisor)
             supervisor.stop(grace=settings.shutdown_timeout + 5)
 
     _with_database(body, supervise=True)
@@ -196,6 +220,8 @@ def db_upgrade(revision: str) -> None:
     """Migrate the schema up to REVISION (default: head). Running it again is a no-op."""
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         before = migrate.current(database.url)
         migrate.upgrade(database.url, revision)
         click.echo(f"{before or 'none'} -> {migrate.current(database.url)}")
@@ -215,6 +241,8 @@ def db_downgrade(revision: str, yes: bool) -> None:
         )
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         before = migrate.current(database.url)
         migrate.downgrade(database.url, revision)
         click.echo(f"{before or 'none'} -> {migrate.current(database.url) or 'base'}")
@@ -228,6 +256,8 @@ def db_current(as_json: bool) -> None:
     """Print the schema revision of the database and whether it is the newest."""
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         revision = migrate.current(database.url)
         head = migrate.head()
         if as_json:
@@ -242,6 +272,8 @@ def db_current(as_json: bool) -> None:
 @db.command("sql")
 def db_sql() -> None:
     """Print the SQL of every migration up to head, for review."""
+    from jobkeeper.store import migrate
+
     click.echo(migrate.upgrade_sql())
 
 
@@ -282,24 +314,30 @@ def worker(
     (default 30) to finish; jobs still running then go back to pending without spending an attempt.
     Exits 0 after a graceful stop.
     """
+    import dataclasses
     import os
 
-    from jobkeeper.runtime import build_worker, prepare_registry
+    from jobkeeper.runtime import build_worker, import_handlers, prepare_registry
     from jobkeeper.worker.worker import run_worker
 
     settings = _settings()
     _configure_logging(settings)
+    modules = [*settings.imports, *imports]
     try:
-        registry = prepare_registry(settings, [*settings.imports, *imports], builtins=not no_builtins)
+        import_handlers(modules)  # a module that does not import is refused before any database is used
     except ConfigError as exc:
         raise ConfigurationError(str(exc)) from None
     served = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
     abandoned: list[bool] = []
 
     def body(database: Database) -> None:
+        # The URL found (DATABASE_URL, or the embedded server `up` runs) is the one every part uses,
+        # the processors that read the database included.
+        found = dataclasses.replace(settings, database_url=database.url)
+        registry = prepare_registry(found, modules, builtins=not no_builtins)
         runner = build_worker(
             database.url,
-            settings,
+            found,
             registry,
             queues=served,
             concurrency=concurrency,
@@ -370,21 +408,32 @@ def api(host: str | None, port: int | None, trusted_proxies: str | None) -> None
     required=True,
     help="admin: every tenant; venue_admin: administers its tenant; user: enqueues and reads.",
 )
-@click.option("--tenant", "tenant", required=True, metavar="UUID", help="The tenant the token acts for.")
+@click.option(
+    "--tenant",
+    "tenant",
+    default=None,
+    metavar="UUID",
+    help="The tenant the token acts for (default: JOBKEEPER_DEFAULT_TENANT, the development tenant).",
+)
 @click.option("--sub", "subject", default="dev", show_default=True, help="The token's subject.")
 @click.option("--ttl", type=click.IntRange(min=1), default=3600, show_default=True, help="Lifetime, seconds.")
-def token(role: str, tenant: str, subject: str, ttl: int) -> None:
-    """Print a JWT for development, signed with JOBKEEPER_JWT_SECRET."""
+def token(role: str, tenant: str | None, subject: str, ttl: int) -> None:
+    """Print a JWT for development, signed with JOBKEEPER_JWT_SECRET, or, beside the embedded
+    `jobkeeper up` (no DATABASE_URL, no JWT settings), with the development secret it keeps in the data
+    dir: so a new token needs no restart when the one `up` printed expires."""
     import uuid
 
     from jobkeeper.api.auth import Role, mint_token
+    from jobkeeper.devauth import existing_dev_auth, needs_dev_auth
 
-    try:
-        tenant_id = uuid.UUID(tenant)
-    except ValueError:
-        raise click.BadParameter(f"{tenant!r} is not a UUID", param_hint="--tenant") from None
     settings = _settings()
     try:
+        tenant_id = settings.default_tenant if tenant is None else uuid.UUID(tenant)
+    except ValueError:
+        raise click.BadParameter(f"{tenant!r} is not a UUID", param_hint="--tenant") from None
+    try:
+        if needs_dev_auth(settings):
+            settings = existing_dev_auth(settings)
         minted = mint_token(settings, role=Role(role), tenant_id=tenant_id, subject=subject, ttl_seconds=ttl)
     except ConfigError as exc:
         raise ConfigurationError(str(exc)) from None

@@ -24,11 +24,17 @@ from jobkeeper.config import Settings
 from jobkeeper.deadletters import DeadLetters
 from jobkeeper.dependencies import Links, apply, links, needs_settle
 from jobkeeper.enqueue import InsertBatch, needs_refresh, parse_job_id, prepare
-from jobkeeper.errors import ConfigError, DatabaseError, DatabaseUnavailableError, UnknownTenantError
+from jobkeeper.errors import (
+    ConfigError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    JobFinishedError,
+    UnknownTenantError,
+)
 from jobkeeper.store.pool import async_pool, sync_pool
 from jobkeeper.store.queries import query
 from jobkeeper.store.rows import job_from_row
-from jobkeeper.types import Job, JsonValue
+from jobkeeper.types import Job, JobStatus, JsonValue
 
 # One statement carries at most this many jobs; larger batches are split inside one transaction.
 CHUNK = 5000
@@ -249,8 +255,9 @@ class Client:
         self, job_id: uuid.UUID | str, *, conn: psycopg.AsyncConnection[Any] | None = None
     ) -> Job | None:
         """Cancel a job: a pending one at once; a running one is asked to stop (its worker cancels it
-        within a second and it ends `cancelled`). Returns the job as updated (a finished job unchanged),
-        or None when there is no such job."""
+        within a second and it ends `cancelled`). Returns the job as updated, or None when there is no such
+        job; cancelling a cancelled job again returns it unchanged. Raises `JobFinishedError` when it
+        completed or failed already (as the API answers 409 and `jobkeeper jobs cancel` exits 1)."""
         ident = parse_job_id(job_id)
         try:
             if conn is not None:
@@ -270,7 +277,7 @@ class Client:
             raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
         except psycopg.Error as exc:
             raise _translate(exc) from exc
-        return job_from_row(row) if row else None
+        return _cancelled(row)
 
     async def catalog(self, *, refresh: bool = False) -> Catalog:
         if refresh or self._catalog is None or self._catalog.is_stale():
@@ -424,7 +431,7 @@ class SyncClient:
         return job_from_row(row) if row else None
 
     def cancel(self, job_id: uuid.UUID | str, *, conn: psycopg.Connection[Any] | None = None) -> Job | None:
-        """Cancel a job; see `Client.cancel`."""
+        """Cancel a job; see `Client.cancel` (raises `JobFinishedError` for a completed or failed job)."""
         ident = parse_job_id(job_id)
         try:
             if conn is not None:
@@ -442,7 +449,7 @@ class SyncClient:
             raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
         except psycopg.Error as exc:
             raise _translate(exc) from exc
-        return job_from_row(row) if row else None
+        return _cancelled(row)
 
     def catalog(self, *, refresh: bool = False) -> Catalog:
         if refresh or self._catalog is None or self._catalog.is_stale():
@@ -487,3 +494,10 @@ class SyncClient:
                 row[0] for row in conn.execute(query("missing_tenants"), {"tenant_ids": batch.tenant_ids})
             ]
         return UnknownTenantError(missing[0]) if missing else _translate(exc)
+
+
+def _cancelled(row: dict[str, Any] | None) -> Job | None:
+    job = job_from_row(row) if row else None
+    if job is not None and job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        raise JobFinishedError(job)
+    return job

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import ipaddress
 import logging
 import os
@@ -33,12 +34,29 @@ LOG_FORMATS = ("auto", "json", "console")
 def default_data_dir() -> Path:
     """Where the embedded PostgreSQL keeps its data when `JOBKEEPER_DATA_DIR` is unset.
 
-    As root we stay out of `/root`: the embedded server makes every ancestor of its data dir
-    world-traversable (see docs/embedded-postgres.md), which must never happen to a home directory.
+    Run from a checkout (the package beside a `pyproject.toml` and `.git`): the clone's own
+    `.jobkeeper/data`, so that two clones never share a database and `make clean` removes it. Otherwise
+    the user data dir, or `/var/lib/jobkeeper` as root. As root we stay out of home directories (a
+    checkout under `/root` included): the embedded server makes every ancestor of its data dir
+    world-traversable (see docs/embedded-postgres.md), so such a clone gets its own directory under
+    `/var/lib/jobkeeper/checkouts/`.
     """
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
+    root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+    checkout = checkout_dir()
+    if checkout is not None:
+        if not root or not checkout.is_relative_to(Path.home()):
+            return checkout / ".jobkeeper" / "data"
+        digest = hashlib.sha256(str(checkout).encode()).hexdigest()[:12]
+        return Path("/var/lib/jobkeeper/checkouts") / f"{checkout.name}-{digest}"
+    if root:
         return Path("/var/lib/jobkeeper")
     return platformdirs.user_data_path("jobkeeper")
+
+
+def checkout_dir() -> Path | None:
+    """The source checkout this package runs from, or None for an installed package."""
+    top = Path(__file__).resolve().parent.parent
+    return top if (top / "pyproject.toml").is_file() and (top / ".git").exists() else None
 
 
 def _env(name: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from jobkeeper.api.schemas import (
 )
 from jobkeeper.api.state import ApiState, State
 from jobkeeper.api.tenancy import Ahead
-from jobkeeper.errors import DatabaseError, InvalidJobError, PayloadTooLargeError
+from jobkeeper.errors import DatabaseError, InvalidJobError, JobFinishedError, PayloadTooLargeError
 from jobkeeper.idempotency import MONEY_TYPES
 from jobkeeper.store.rows import job_from_row
 from jobkeeper.types import Job, JobStatus, Tier
@@ -347,12 +347,13 @@ async def retry_job(job_id: uuid.UUID, principal: TenantAdmin, state: State) -> 
 async def cancel_job(job_id: uuid.UUID, principal: TenantAdmin, state: State) -> JSONResponse | JobDetail:
     """A pending job is cancelled at once (200); a running one is asked to stop and ends `cancelled` when its
     worker notices (202); cancelling a cancelled job again is a no-op (200)."""
-    async with state.tenancy.transaction(principal) as tx:
-        job = await state.client.cancel(job_id, conn=tx.conn)
+    try:
+        async with state.tenancy.transaction(principal) as tx:
+            job = await state.client.cancel(job_id, conn=tx.conn)
+    except JobFinishedError as exc:
+        raise problems.conflict(str(exc)) from None
     if job is None:
         raise problems.not_found("job", job_id)
-    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
-        raise problems.conflict(f"job {job_id} has already {job.status.value}; it cannot be cancelled")
     detail = JobDetail.of(job)
     if job.status is JobStatus.PROCESSING:
         return JSONResponse(detail.model_dump(mode="json"), status_code=202)

@@ -23,6 +23,7 @@ from jobkeeper.dashboard.web import (
     url,
 )
 from jobkeeper.dependencies import needs_settle
+from jobkeeper.errors import JobFinishedError
 from jobkeeper.types import JobStatus
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
@@ -217,12 +218,13 @@ async def retry(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response
 async def cancel(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response:
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
-    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        job = await viewer.state.client.cancel(job_id, conn=tx.conn)
+    try:
+        async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+            job = await viewer.state.client.cancel(job_id, conn=tx.conn)
+    except JobFinishedError as exc:
+        raise problems.conflict(str(exc)) from None
     if job is None:
         raise problems.not_found("job", job_id)
-    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
-        raise problems.conflict(f"job {job_id} has already {job.status.value}; it cannot be cancelled")
     notice = (
         "cancel requested: its worker will stop it" if job.status is JobStatus.PROCESSING else "cancelled"
     )
