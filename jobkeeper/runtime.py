@@ -50,10 +50,9 @@ def prepare_registry(
         offered = Registry()
         register_builtins(offered, settings)
         # With the development outbox on, send-email/sms/push without a provider run (into the outbox).
+        problems_by_type = outbox.announce(settings, configuration_problems(offered, settings))
         unconfigured = {
-            job_type: problems
-            for job_type, problems in outbox.announce(settings, configuration_problems(offered, settings)).items()
-            if job_type not in target
+            job_type: problems for job_type, problems in problems_by_type.items() if job_type not in target
         }
         for spec in offered:
             if spec.name not in target and spec.name not in unconfigured:
