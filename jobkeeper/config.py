@@ -254,6 +254,8 @@ class Settings:
     """Development only: send-email, send-sms and send-push without a provider store their message in the
     dashboard's Outbox, not delivered. Unset: off, except under `jobkeeper up` with the embedded database;
     `up` refuses it with DATABASE_URL set (jobkeeper.outbox)."""
+    dev_outbox_by_up: bool = field(default=False, metadata=_env("JOBKEEPER_DEV_OUTBOX_BY_UP"))
+    """Set by `jobkeeper up` for its children: its banner said the outbox is on, so they do not warn again."""
 
     # Alerts (the maintenance leader checks every few seconds; channels are used when configured).
     alert_webhook_url: str | None = field(default=None, metadata=_env("JOBKEEPER_ALERT_WEBHOOK_URL"))
@@ -708,6 +710,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "retention_alerts": _positive_seconds,
     "reports_dir": _directory,
     "dev_outbox": _boolean,
+    "dev_outbox_by_up": _boolean,
     "alert_webhook_url": _http_url,
     "alert_email_to": _names,
     "alert_sms_to": _names,

@@ -65,7 +65,7 @@ def up_environment(settings: Settings) -> dict[str, str]:
         return {}
     if settings.dev_outbox is False:
         return {}
-    return {VARIABLE: "true"}
+    return {VARIABLE: "true", "JOBKEEPER_DEV_OUTBOX_BY_UP": "true"}
 
 
 def announce(settings: Settings, problems: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -73,7 +73,9 @@ def announce(settings: Settings, problems: dict[str, list[str]]) -> dict[str, li
     the outbox stands in for the providers that have no settings at all."""
     if not enabled(settings):
         return problems
-    log.warning(
+    # Under `up`, its banner has said so already: a newcomer sees it once.
+    log.log(
+        logging.INFO if settings.dev_outbox_by_up else logging.WARNING,
         "%s=true: send-email, send-sms and send-push jobs without a provider go to the %s "
         "(dashboard: Outbox); never use it for real users",
         VARIABLE,

@@ -111,7 +111,10 @@ async def test_a_half_configured_provider_is_never_replaced_by_the_outbox(
 
 
 def test_up_turns_it_on_only_for_the_embedded_database() -> None:
-    assert up_environment(settings()) == {"JOBKEEPER_DEV_OUTBOX": "true"}
+    assert up_environment(settings()) == {
+        "JOBKEEPER_DEV_OUTBOX": "true",
+        "JOBKEEPER_DEV_OUTBOX_BY_UP": "true",
+    }
     assert up_environment(settings(dev_outbox=False)) == {}
     real = "postgresql://app@db.example.com/app"
     assert up_environment(settings(database_url=real)) == {}
