@@ -33,5 +33,11 @@ browsers:
 test: lint typecheck browsers
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Removes this clone's own embedded database too (.jobkeeper/, the default data dir of a checkout), never a
+# data dir elsewhere (an installed setup's, or JOBKEEPER_DATA_DIR's). Refuses while its server is running.
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	@pid=$$(head -n 1 .jobkeeper/data/pgdata/postmaster.pid 2>/dev/null); \
+	if [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null; then \
+		echo "the embedded PostgreSQL of this clone is running (pid $$pid): stop \`make up\` first" >&2; exit 1; \
+	fi
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .jobkeeper

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
-import psycopg
-from psycopg.rows import dict_row
+from typing import TYPE_CHECKING, Any
 
 from jobkeeper.store.queries import query
 from jobkeeper.store.rows import job_type_from_row, queue_from_row
 from jobkeeper.types import JobType, Queue
+
+if TYPE_CHECKING:  # psycopg is imported on use: the CLI's `--help` imports this module through enqueue
+    import psycopg
 
 CATALOG_TTL_SECONDS = 5.0
 
@@ -35,6 +35,8 @@ def catalog_from_rows(queue_rows: list[dict[str, Any]], type_rows: list[dict[str
 
 async def load_catalog(conn: psycopg.AsyncConnection[Any]) -> Catalog:
     """Every queue and job type, read in two small queries."""
+    from psycopg.rows import dict_row
+
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(query("load_queues"))
     queue_rows = await cur.fetchall()

@@ -9,16 +9,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from jobkeeper import __version__
-from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse
+from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse, renamed
 from jobkeeper.config import Settings
-from jobkeeper.database import Database, open_database
 from jobkeeper.errors import ConfigError, JobkeeperError
-from jobkeeper.store import migrate
+
+if TYPE_CHECKING:  # imported where used: `jobkeeper --help` must not pay for psycopg and Alembic
+    from jobkeeper.database import Database
 
 log = logging.getLogger("jobkeeper")
 
@@ -36,6 +37,15 @@ def _settings() -> Settings:
         raise ConfigurationError(str(exc)) from None
 
 
+def _option(setting: str, option: str, raw: str) -> Any:
+    from jobkeeper.config import parse_option
+
+    try:
+        return parse_option(setting, option, raw)
+    except ConfigError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
 def _configure_logging(settings: Settings) -> None:
     from jobkeeper.logs import configure_logging
 
@@ -46,6 +56,7 @@ def _with_database(body: Callable[[Database], None], *, supervise: bool = False)
     settings = _settings()
     _configure_logging(settings)
     from jobkeeper.cli_common import translated_errors
+    from jobkeeper.database import open_database
 
     try:
         with translated_errors(), open_database(settings, supervise=supervise) as database:
@@ -54,6 +65,14 @@ def _with_database(body: Callable[[Database], None], *, supervise: bool = False)
         raise ConfigurationError(str(exc)) from None
     except JobkeeperError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+_trusted_proxies = click.option(
+    "--trusted-proxies",
+    metavar="ADDRESSES",
+    help="Reverse proxies whose X-Forwarded-Proto/-For are believed: IPs or networks, comma-separated, or * "
+    "(JOBKEEPER_TRUSTED_PROXIES; default none).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,23 +85,50 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Worker processes.")
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help="Handler module for the workers.")
 @click.option("--no-api", is_flag=True, help="Do not serve the HTTP API.")
-def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
+@_trusted_proxies
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Log everything (JOBKEEPER_LOG_LEVEL=DEBUG): the embedded server, migrations, each start.",
+)
+def up(
+    workers: int, imports: tuple[str, ...], no_api: bool, trusted_proxies: str | None, verbose: bool
+) -> None:
     """Start everything: the database (embedded when DATABASE_URL is unset), migrations, the HTTP API and
     workers (with maintenance). Children that die are restarted. Ctrl-C or SIGTERM stops it all
     gracefully, the embedded database last.
+
+    Prints where everything is, then only warnings and errors of the API and workers, unless
+    JOBKEEPER_LOG_LEVEL is set or --verbose is given.
     """
+    import os
+
+    if verbose:
+        os.environ["JOBKEEPER_LOG_LEVEL"] = "DEBUG"
     from jobkeeper.devauth import dev_auth, needs_dev_auth
     from jobkeeper.supervisor import Supervisor, child_environment
 
     stop = threading.Event()
+    stopping: list[Any] = []  # the supervisor, once it is stopping its children
 
     def _stop(signum: int, _frame: Any) -> None:
+        if stop.is_set() and stopping:
+            stopping[0].hurry()  # a second Ctrl-C: the workers hand their running jobs back now
         stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     settings = _settings()
+    from jobkeeper.outbox import up_environment
+
+    try:
+        outbox_env = up_environment(settings)  # the development outbox: embedded setup only
+    except ConfigError as exc:
+        raise ConfigurationError(str(exc)) from None
     auth_env: dict[str, str] = {}
+    if trusted_proxies is not None:  # checked here, handed to the API child as its setting
+        proxies = _option("trusted_proxies", "--trusted-proxies", trusted_proxies)
+        auth_env["JOBKEEPER_TRUSTED_PROXIES"] = ",".join(proxies)
     minted = False
     if not no_api:
         from jobkeeper.api.app import check_settings
@@ -96,6 +142,8 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
             raise ConfigurationError(f"{exc} (or run `jobkeeper up --no-api`)") from None
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         started = time.monotonic()
         before = migrate.current(database.url)
         migrate.upgrade(database.url)
@@ -108,7 +156,9 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
         click.echo(f"data dir: {settings.data_dir}" if database.embedded else "data dir: (not used)")
         click.echo(f"migrations: {before or 'none'} -> {after} ({time.monotonic() - started:.2f} s)")
         supervisor = Supervisor()
-        env = child_environment(database.url) | auth_env
+        env = child_environment(database.url) | auth_env | outbox_env
+        # The banner says where everything is; the children's routine INFO lines would bury it.
+        env.setdefault("JOBKEEPER_LOG_LEVEL", "WARNING")
         api_child = None
         if not no_api:
             api_child = supervisor.add("api", ["api"], env)
@@ -132,6 +182,11 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
         for n in range(workers):
             supervisor.add(f"worker {n + 1}", args, env)
         click.echo(f"workers: {workers} (maintenance runs in one of them at a time)")
+        if outbox_env:
+            click.echo(
+                "development outbox: on — email, SMS and push without a provider are not delivered, "
+                "only shown at /dashboard/outbox"
+            )
         if api_child is not None:
             from jobkeeper.supervisor import wait_until_serving
 
@@ -145,8 +200,9 @@ def up(workers: int, imports: tuple[str, ...], no_api: bool) -> None:
             while not stop.wait(0.5):
                 supervisor.check()
         finally:
-            click.echo("jobkeeper is stopping")
+            click.echo("jobkeeper is stopping (Ctrl-C again to hand running jobs back at once)")
             sys.stdout.flush()
+            stopping.append(supervisor)
             supervisor.stop(grace=settings.shutdown_timeout + 5)
 
     _with_database(body, supervise=True)
@@ -164,6 +220,8 @@ def db_upgrade(revision: str) -> None:
     """Migrate the schema up to REVISION (default: head). Running it again is a no-op."""
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         before = migrate.current(database.url)
         migrate.upgrade(database.url, revision)
         click.echo(f"{before or 'none'} -> {migrate.current(database.url)}")
@@ -183,6 +241,8 @@ def db_downgrade(revision: str, yes: bool) -> None:
         )
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         before = migrate.current(database.url)
         migrate.downgrade(database.url, revision)
         click.echo(f"{before or 'none'} -> {migrate.current(database.url) or 'base'}")
@@ -196,6 +256,8 @@ def db_current(as_json: bool) -> None:
     """Print the schema revision of the database and whether it is the newest."""
 
     def body(database: Database) -> None:
+        from jobkeeper.store import migrate
+
         revision = migrate.current(database.url)
         head = migrate.head()
         if as_json:
@@ -210,6 +272,8 @@ def db_current(as_json: bool) -> None:
 @db.command("sql")
 def db_sql() -> None:
     """Print the SQL of every migration up to head, for review."""
+    from jobkeeper.store import migrate
+
     click.echo(migrate.upgrade_sql())
 
 
@@ -250,24 +314,30 @@ def worker(
     (default 30) to finish; jobs still running then go back to pending without spending an attempt.
     Exits 0 after a graceful stop.
     """
+    import dataclasses
     import os
 
-    from jobkeeper.runtime import build_worker, prepare_registry
+    from jobkeeper.runtime import build_worker, import_handlers, prepare_registry
     from jobkeeper.worker.worker import run_worker
 
     settings = _settings()
     _configure_logging(settings)
+    modules = [*settings.imports, *imports]
     try:
-        registry = prepare_registry(settings, [*settings.imports, *imports], builtins=not no_builtins)
+        import_handlers(modules)  # a module that does not import is refused before any database is used
     except ConfigError as exc:
         raise ConfigurationError(str(exc)) from None
     served = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
     abandoned: list[bool] = []
 
     def body(database: Database) -> None:
+        # The URL found (DATABASE_URL, or the embedded server `up` runs) is the one every part uses,
+        # the processors that read the database included.
+        found = dataclasses.replace(settings, database_url=database.url)
+        registry = prepare_registry(found, modules, builtins=not no_builtins)
         runner = build_worker(
             database.url,
-            settings,
+            found,
             registry,
             queues=served,
             concurrency=concurrency,
@@ -299,7 +369,8 @@ def worker(
 @click.option(
     "--port", type=click.IntRange(1, 65535), help="TCP port to listen on (JOBKEEPER_PORT, default 3011)."
 )
-def api(host: str | None, port: int | None) -> None:
+@_trusted_proxies
+def api(host: str | None, port: int | None, trusted_proxies: str | None) -> None:
     """Serve the HTTP API until SIGTERM or Ctrl-C (OpenAPI at /docs).
 
     Refuses to start without authentication configured: JOBKEEPER_JWT_SECRET (HS256, 32+ bytes) or
@@ -316,6 +387,8 @@ def api(host: str | None, port: int | None) -> None:
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
+    if trusted_proxies is not None:
+        overrides["trusted_proxies"] = _option("trusted_proxies", "--trusted-proxies", trusted_proxies)
     settings = dataclasses.replace(settings, **overrides)
     try:
         check_settings(settings)  # before any database is started
@@ -335,21 +408,32 @@ def api(host: str | None, port: int | None) -> None:
     required=True,
     help="admin: every tenant; venue_admin: administers its tenant; user: enqueues and reads.",
 )
-@click.option("--tenant", "tenant", required=True, metavar="UUID", help="The tenant the token acts for.")
+@click.option(
+    "--tenant",
+    "tenant",
+    default=None,
+    metavar="UUID",
+    help="The tenant the token acts for (default: JOBKEEPER_DEFAULT_TENANT, the development tenant).",
+)
 @click.option("--sub", "subject", default="dev", show_default=True, help="The token's subject.")
 @click.option("--ttl", type=click.IntRange(min=1), default=3600, show_default=True, help="Lifetime, seconds.")
-def token(role: str, tenant: str, subject: str, ttl: int) -> None:
-    """Print a JWT for development, signed with JOBKEEPER_JWT_SECRET."""
+def token(role: str, tenant: str | None, subject: str, ttl: int) -> None:
+    """Print a JWT for development, signed with JOBKEEPER_JWT_SECRET, or, beside the embedded
+    `jobkeeper up` (no DATABASE_URL, no JWT settings), with the development secret it keeps in the data
+    dir: so a new token needs no restart when the one `up` printed expires."""
     import uuid
 
     from jobkeeper.api.auth import Role, mint_token
+    from jobkeeper.devauth import existing_dev_auth, needs_dev_auth
 
-    try:
-        tenant_id = uuid.UUID(tenant)
-    except ValueError:
-        raise click.BadParameter(f"{tenant!r} is not a UUID", param_hint="--tenant") from None
     settings = _settings()
     try:
+        tenant_id = settings.default_tenant if tenant is None else uuid.UUID(tenant)
+    except ValueError:
+        raise click.BadParameter(f"{tenant!r} is not a UUID", param_hint="--tenant") from None
+    try:
+        if needs_dev_auth(settings):
+            settings = existing_dev_auth(settings)
         minted = mint_token(settings, role=Role(role), tenant_id=tenant_id, subject=subject, ttl_seconds=ttl)
     except ConfigError as exc:
         raise ConfigurationError(str(exc)) from None
@@ -391,7 +475,10 @@ def schedules_list(tenant: Any, as_json: bool) -> None:
 @click.option("--type", "job_type", required=True, help="Job type to enqueue.")
 @click.option("--queue", default="background", show_default=True)
 @click.option("--timezone", default="UTC", show_default=True, help="IANA zone, e.g. Europe/Paris.")
-@click.option("--payload", default="{}", show_default=True, help="JSON object.")
+@click.option("--data", "payload", default="{}", show_default=True, help="The job's data, a JSON object.")
+@click.option(
+    "--payload", "old_payload", hidden=True, expose_value=False, callback=renamed("--data (the job's data)")
+)
 @click.option("--priority", type=click.IntRange(1, 10), default=None)
 @click.option(
     "--missed", "missed_policy", type=click.Choice(["skip", "run_once", "catch_up"]), default="skip"
@@ -491,13 +578,13 @@ def limits_list(as_json: bool) -> None:
 
 LIMIT_MAX = 1_000_000
 """The largest rate, burst and concurrency cap, as the API's limiter update takes."""
+RATE_MIN = 0.001
+"""The slowest rate, as the API's limiter update takes (a rate such as 5e-324 stops a limiter)."""
 
 
 @limits.command("set")
 @click.argument("name")
-@click.option(
-    "--rate", "rate_per_second", type=FiniteFloatRange(min=0, max=LIMIT_MAX, min_open=True), default=None
-)
+@click.option("--rate", "rate_per_second", type=FiniteFloatRange(min=RATE_MIN, max=LIMIT_MAX), default=None)
 @click.option("--burst", type=click.IntRange(min=1, max=LIMIT_MAX), default=None)
 @click.option("--max-concurrency", type=click.IntRange(min=1, max=LIMIT_MAX), default=None)
 @click.option("--unlimited-concurrency", is_flag=True, help="Remove the concurrency cap.")

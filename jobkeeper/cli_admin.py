@@ -54,22 +54,28 @@ def list_schedules(url: str, tenant: uuid.UUID | None, as_json: bool) -> None:
 
 
 def add_schedule(url: str, options: dict[str, Any], as_json: bool) -> None:
+    settings = load_settings()
+    now = datetime.now(UTC)
     try:
         cron.validate(options["cron"], options["timezone"])
+        # The same minimum as the API's for tenant admins; an operator who needs faster lowers the setting.
+        cron.check_interval(options["cron"], options["timezone"], now, settings.schedule_min_interval)
         payload = json.loads(options["payload"])
         if not isinstance(payload, dict):
             raise InvalidJobError("payload", "must be a JSON object")
         check_payload(options["job_type"], payload, "--payload")
     except json.JSONDecodeError as exc:
-        raise click.UsageError(f"--payload is not JSON: {exc}") from None
+        raise click.UsageError(f"--data is not JSON: {exc}") from None
     except RecursionError:
-        raise click.UsageError("--payload: JSON nested too deeply") from None
+        raise click.UsageError("--data: JSON nested too deeply") from None
     except InvalidJobError as exc:
         raise click.UsageError(str(exc)) from None
+    cap = settings.schedules_per_tenant
     params = options | {
         "payload": json.dumps(payload),
         "active": True,
-        "next_run_at": cron.next_fire(options["cron"], options["timezone"], datetime.now(UTC)),
+        "next_run_at": cron.next_fire(options["cron"], options["timezone"], now),
+        "max_schedules": cap,
     }
     with _connect(url) as conn:
         if not load_settings().allow_unknown_types:
@@ -77,12 +83,18 @@ def add_schedule(url: str, options: dict[str, Any], as_json: bool) -> None:
             if options["job_type"] not in known:
                 raise click.UsageError(str(UnknownJobTypeError(options["job_type"], known)))
         try:
-            row = conn.execute(query("api_insert_schedule"), params).fetchone()
+            with conn.transaction():
+                conn.execute(query("lock_tenant_schedules"), {"tenant_id": options["tenant_id"]})
+                row = conn.execute(query("api_insert_schedule"), params).fetchone()
         except psycopg.errors.UniqueViolation:
             raise click.UsageError(f"a schedule named {options['name']!r} exists already") from None
         except psycopg.errors.ForeignKeyViolation as exc:
             raise click.UsageError(f"unknown tenant or queue: {exc.diag.message_detail}") from None
-    assert row is not None
+    if row is None:
+        raise click.UsageError(
+            f"tenant {options['tenant_id']} has {cap} schedules, the most allowed "
+            "(JOBKEEPER_SCHEDULES_PER_TENANT); delete one first"
+        )
     _emit([row], as_json, ["id", "name", "cron", "timezone", "next_run_at"])
 
 

@@ -338,3 +338,14 @@ JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 TENANT_FILTER = click.option(
     "--tenant", "tenant", type=click.UUID, default=None, help="Only this tenant's (default: every tenant)."
 )
+
+
+def renamed(right: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """The callback of a hidden option that is the wrong word for `right`: it says which one to use
+    (click alone would say "No such option" and guess nothing; docs/decisions.md)."""
+
+    def refuse(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            raise click.UsageError(f"{param.opts[0]} is not an option here: use {right}", ctx)
+
+    return refuse

@@ -65,9 +65,12 @@ def doctor(no_api: bool, strict: bool, as_json: bool) -> None:
     unreachable, 1 another problem."""
     report = Report()
     settings = _configuration(report, os.environ)
+    found = settings
     with _database(report, settings) as connected:
         if connected is not None:
             conn, url = connected
+            # The embedded server's URL is the database URL of every worker beside it (see database.py).
+            found = dataclasses.replace(settings, database_url=url)
             _migrations(report, url)
             _workers_and_handlers(report, settings, conn)
         else:
@@ -77,7 +80,7 @@ def doctor(no_api: bool, strict: bool, as_json: bool) -> None:
         report.add("api auth", "skip", "not checked (--no-api)")
     else:
         _api_auth(report, settings)
-    _providers(report, settings)
+    _providers(report, found)
     code = report.exit_code(strict)
     if as_json:
         click.echo(to_json({"exit_code": code, "checks": [dataclasses.asdict(c) for c in report.checks]}))
@@ -326,8 +329,8 @@ def _api_auth(report: Report, settings: Settings) -> None:
 
 
 def _providers(report: Report, settings: Settings) -> None:
-    """Built-in processors whose provider is not configured here: a worker with this environment fails
-    their jobs (one line per group of types that lack the same settings)."""
+    """Built-in processors whose provider is not configured here: a worker with this environment does not
+    run them, their jobs wait (one line per group of types that lack the same settings)."""
     from jobkeeper.processors import configuration_problems, register_builtins
     from jobkeeper.worker import Registry
 
@@ -340,7 +343,7 @@ def _providers(report: Report, settings: Settings) -> None:
         report.add(
             "providers",
             "warn",
-            f"{', '.join(types)} jobs fail on a worker with this environment",
+            f"{', '.join(types)} jobs are not run by a worker with this environment (they wait)",
             "; ".join(missing) + " (docs/processors.md; ignore for types you do not use)",
         )
     if not grouped:

@@ -31,6 +31,7 @@ from jobkeeper.cli_common import (
     Failed,
     emit_object,
     load_settings,
+    renamed,
     to_json,
     translated_errors,
 )
@@ -57,7 +58,10 @@ _LOCATED = re.compile(r"^jobs\[(\d+)\]\.(.*)$")
     help="Enqueue the jobs of a JSON-lines file, one object per line ('-': stdin).",
 )
 @click.option("--queue", default=None, help="Queue (default: the type's home queue).")
-@click.option("--data", default=None, metavar="JSON", help="The payload, a JSON object.")
+@click.option("--data", default=None, metavar="JSON", help="The job's data (its payload), a JSON object.")
+@click.option(
+    "--payload", "old_payload", hidden=True, expose_value=False, callback=renamed("--data (the job's data)")
+)
 @click.option(
     "--data-file", type=click.File("r", encoding="utf-8"), default=None, help="Read the payload from a file."
 )

@@ -3,6 +3,7 @@ and the dashboard. Exit statuses as in `jobkeeper.cli_common`; `jobs wait` exits
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -253,7 +254,32 @@ def jobs_wait(job_id: str, timeout: float | None, as_json: bool) -> None:
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             time.sleep(pause if remaining is None else min(pause, remaining))
             pause = min(pause * 2, 1.0)
+    if not as_json:
+        row = {**row, "result": _result_summary(row["result"], ident)}
     emit_object(row, as_json, ["id", "status", "attempts", "completed_at", "result", "last_error"])
     if row["status"] != JobStatus.COMPLETED.value:
         click.echo(f"Error: job {ident} {row['status']}: {cell(row['last_error'])}", err=True)
         raise SystemExit(EXIT_FAILED)
+
+
+SUMMARY_TEXT = 120
+"""A result's text value longer than this is summarised by `jobs wait` (a report's HTML is 100s of KB)."""
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _result_summary(result: Any, ident: uuid.UUID) -> Any:
+    """The result with every long text replaced by what it is: its size, an HTML document's title, and
+    where to get the whole (`--json`, or the job's page in the dashboard)."""
+    if isinstance(result, dict):
+        return {key: _result_summary(value, ident) for key, value in result.items()}
+    if isinstance(result, list):
+        return [_result_summary(value, ident) for value in result]
+    if not isinstance(result, str) or len(result) <= SUMMARY_TEXT:
+        return result
+    size = len(result.encode())
+    title = _TITLE.search(result)
+    if title is not None:
+        kind = f"HTML {title.group(1).strip()!r}"
+    else:
+        kind = "HTML" if "<html" in result[:500].lower() else "text"
+    return f"<{kind}, {size:,} bytes: `jobkeeper jobs wait {ident} --json` prints it whole>"

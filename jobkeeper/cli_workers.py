@@ -26,7 +26,7 @@ def workers_list(max_age: float | None, as_json: bool) -> None:
     concurrency), when they started and how long ago they last sent a heartbeat."""
     with session() as s:
         age = max_age if max_age is not None else s.settings.ready_worker_max_age
-        rows = s.rows("dashboard_workers", {"max_age": age})
+        rows = s.rows("dashboard_workers", {"max_age": age, "tenant_id": None})  # an operator: every name
         now = s.now()
     for row in rows:
         row["heartbeat_age_seconds"] = round((now - row["heartbeat_at"]).total_seconds(), 1)

@@ -24,11 +24,17 @@ from jobkeeper.config import Settings
 from jobkeeper.deadletters import DeadLetters
 from jobkeeper.dependencies import Links, apply, links, needs_settle
 from jobkeeper.enqueue import InsertBatch, check_declaration, needs_refresh, parse_job_id, prepare
-from jobkeeper.errors import ConfigError, DatabaseError, DatabaseUnavailableError, UnknownTenantError
+from jobkeeper.errors import (
+    ConfigError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    JobFinishedError,
+    UnknownTenantError,
+)
 from jobkeeper.store.pool import async_pool, sync_pool
 from jobkeeper.store.queries import query
 from jobkeeper.store.rows import job_from_row, job_type_from_row
-from jobkeeper.types import Job, JobType, JsonValue
+from jobkeeper.types import Job, JobStatus, JobType, JsonValue
 
 # One statement carries at most this many jobs; larger batches are split inside one transaction.
 CHUNK = 5000
@@ -257,8 +263,9 @@ class Client:
         self, job_id: uuid.UUID | str, *, conn: psycopg.AsyncConnection[Any] | None = None
     ) -> Job | None:
         """Cancel a job: a pending one at once; a running one is asked to stop (its worker cancels it
-        within a second and it ends `cancelled`). Returns the job as updated (a finished job unchanged),
-        or None when there is no such job."""
+        within a second and it ends `cancelled`). Returns the job as updated, or None when there is no such
+        job; cancelling a cancelled job again returns it unchanged. Raises `JobFinishedError` when it
+        completed or failed already (as the API answers 409 and `jobkeeper jobs cancel` exits 1)."""
         ident = parse_job_id(job_id)
         try:
             if conn is not None:
@@ -278,7 +285,7 @@ class Client:
             raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
         except psycopg.Error as exc:
             raise _translate(exc) from exc
-        return job_from_row(row) if row else None
+        return _cancelled(row)
 
     async def declare_type(self, name: str, *, queue: str | None = None) -> JobType:
         """Make job type `name` known, so that its jobs can be enqueued before a worker handling it has
@@ -453,7 +460,7 @@ class SyncClient:
         return job_from_row(row) if row else None
 
     def cancel(self, job_id: uuid.UUID | str, *, conn: psycopg.Connection[Any] | None = None) -> Job | None:
-        """Cancel a job; see `Client.cancel`."""
+        """Cancel a job; see `Client.cancel` (raises `JobFinishedError` for a completed or failed job)."""
         ident = parse_job_id(job_id)
         try:
             if conn is not None:
@@ -471,7 +478,7 @@ class SyncClient:
             raise DatabaseUnavailableError(f"no database connection within {self.pool.timeout} s") from exc
         except psycopg.Error as exc:
             raise _translate(exc) from exc
-        return job_from_row(row) if row else None
+        return _cancelled(row)
 
     def declare_type(self, name: str, *, queue: str | None = None) -> JobType:
         """Make job type `name` known; see `Client.declare_type`."""
@@ -530,3 +537,10 @@ class SyncClient:
                 row[0] for row in conn.execute(query("missing_tenants"), {"tenant_ids": batch.tenant_ids})
             ]
         return UnknownTenantError(missing[0]) if missing else _translate(exc)
+
+
+def _cancelled(row: dict[str, Any] | None) -> Job | None:
+    job = job_from_row(row) if row else None
+    if job is not None and job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        raise JobFinishedError(job)
+    return job

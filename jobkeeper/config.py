@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
+import ipaddress
 import logging
 import os
 import re
@@ -32,12 +34,29 @@ LOG_FORMATS = ("auto", "json", "console")
 def default_data_dir() -> Path:
     """Where the embedded PostgreSQL keeps its data when `JOBKEEPER_DATA_DIR` is unset.
 
-    As root we stay out of `/root`: the embedded server makes every ancestor of its data dir
-    world-traversable (see docs/embedded-postgres.md), which must never happen to a home directory.
+    Run from a checkout (the package beside a `pyproject.toml` and `.git`): the clone's own
+    `.jobkeeper/data`, so that two clones never share a database and `make clean` removes it. Otherwise
+    the user data dir, or `/var/lib/jobkeeper` as root. As root we stay out of home directories (a
+    checkout under `/root` included): the embedded server makes every ancestor of its data dir
+    world-traversable (see docs/embedded-postgres.md), so such a clone gets its own directory under
+    `/var/lib/jobkeeper/checkouts/`.
     """
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
+    root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+    checkout = checkout_dir()
+    if checkout is not None:
+        if not root or not checkout.is_relative_to(Path.home()):
+            return checkout / ".jobkeeper" / "data"
+        digest = hashlib.sha256(str(checkout).encode()).hexdigest()[:12]
+        return Path("/var/lib/jobkeeper/checkouts") / f"{checkout.name}-{digest}"
+    if root:
         return Path("/var/lib/jobkeeper")
     return platformdirs.user_data_path("jobkeeper")
+
+
+def checkout_dir() -> Path | None:
+    """The source checkout this package runs from, or None for an installed package."""
+    top = Path(__file__).resolve().parent.parent
+    return top if (top / "pyproject.toml").is_file() and (top / ".git").exists() else None
 
 
 def _env(name: str) -> dict[str, Any]:
@@ -112,6 +131,11 @@ class Settings:
     jwt_issuer: str | None = field(default=None, metadata=_env("JOBKEEPER_JWT_ISSUER"))
     jwt_leeway: float = field(default=30.0, metadata=_env("JOBKEEPER_JWT_LEEWAY"))
     """Seconds of clock skew tolerated on exp/nbf/iat."""
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata=_env("JOBKEEPER_TRUSTED_PROXIES"))
+    """Addresses (IPs or CIDR networks, comma-separated; `*`: any) of reverse proxies whose
+    X-Forwarded-Proto and X-Forwarded-For are believed, as uvicorn's `forwarded_allow_ips`; empty: none."""
+    session_cookie_secure: bool = field(default=False, metadata=_env("JOBKEEPER_SESSION_COOKIE_SECURE"))
+    """Always mark the dashboard's cookies `Secure` (otherwise: when the request came over https)."""
     api_rate_per_second: float = field(default=100.0, metadata=_env("JOBKEEPER_API_RATE_PER_SECOND"))
     """Jobs per second a principal may create through the API (token bucket refill, shared by processes)."""
     api_rate_burst: int = field(default=500, metadata=_env("JOBKEEPER_API_RATE_BURST"))
@@ -124,6 +148,9 @@ class Settings:
     """Readiness needs a worker heartbeat at most this many seconds old."""
     metrics_window: float = field(default=300.0, metadata=_env("JOBKEEPER_METRICS_WINDOW"))
     """Seconds of history behind the metrics computed from the database (durations, results)."""
+    metrics_token: str | None = field(default=None, repr=False, metadata=_env("JOBKEEPER_METRICS_TOKEN"))
+    """Bearer token a scraper sends to /metrics (at least 16 bytes; never printed): with it set, a scrape
+    without it answers 401; unset, /metrics is public and shows no tenant's own queue or type name."""
 
     # Built-in processors (jobkeeper.processors): Stripe for payment-, refund- and payout-process …
     stripe_api_key: str | None = field(default=None, repr=False, metadata=_env("JOBKEEPER_STRIPE_API_KEY"))
@@ -225,6 +252,12 @@ class Settings:
     """Seconds acknowledged alerts are kept (default 30 days)."""
     reports_dir: Path | None = field(default=None, metadata=_env("JOBKEEPER_REPORTS_DIR"))
     """generate-report: where reports too large for the job's result are written as files."""
+    dev_outbox: bool | None = field(default=None, metadata=_env("JOBKEEPER_DEV_OUTBOX"))
+    """Development only: send-email, send-sms and send-push without a provider store their message in the
+    dashboard's Outbox, not delivered. Unset: off, except under `jobkeeper up` with the embedded database;
+    `up` refuses it with DATABASE_URL set (jobkeeper.outbox)."""
+    dev_outbox_by_up: bool = field(default=False, metadata=_env("JOBKEEPER_DEV_OUTBOX_BY_UP"))
+    """Set by `jobkeeper up` for its children: its banner said the outbox is on, so they do not warn again."""
 
     # Alerts (the maintenance leader checks every few seconds; channels are used when configured).
     alert_webhook_url: str | None = field(default=None, metadata=_env("JOBKEEPER_ALERT_WEBHOOK_URL"))
@@ -243,6 +276,14 @@ class Settings:
     """Seconds before an alert of the same rule and queue may repeat."""
     maintenance: bool = field(default=True, metadata=_env("JOBKEEPER_MAINTENANCE"))
     """Whether this worker competes for the maintenance lease (rescuer, scheduler, pruning, alerts)."""
+
+    # Cron schedules: how many a tenant may have, how often they may fire, the scheduler's work per tick.
+    schedules_per_tenant: int = field(default=100, metadata=_env("JOBKEEPER_SCHEDULES_PER_TENANT"))
+    """Most schedules (active or paused) one tenant may have."""
+    schedule_min_interval: float = field(default=60.0, metadata=_env("JOBKEEPER_SCHEDULE_MIN_INTERVAL"))
+    """Seconds a schedule's slots must be apart at least; platform admins are exempt, 0 turns it off."""
+    scheduler_max_fires: int = field(default=100, metadata=_env("JOBKEEPER_SCHEDULER_MAX_FIRES"))
+    """Most jobs the scheduler enqueues per tick (1 s), shared round-robin between tenants."""
 
     @property
     def heartbeat_every(self) -> float:
@@ -314,6 +355,12 @@ class Settings:
         if not self.prepared_statements:
             kwargs["prepare_threshold"] = None  # a psycopg connection option, not a libpq keyword
         return kwargs
+
+
+def parse_option(setting: str, option: str, raw: str) -> Any:
+    """A command-line option's value parsed as the setting `setting` (the field name) would be: the same
+    checks, with errors naming the option (`--trusted-proxies`) instead of the variable."""
+    return _PARSERS[setting](option, raw.strip())
 
 
 def _redact(url: str) -> str:
@@ -455,6 +502,34 @@ def _host(name: str, raw: str) -> str:
     return raw
 
 
+def _proxies(name: str, raw: str) -> tuple[str, ...]:
+    entries = _names(name, raw)
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or networks separated by commas (e.g. 10.0.0.5,10.1.0.0/16) "
+                f"or be *, got {entry!r}"
+            ) from None
+    return entries
+
+
+MIN_METRICS_TOKEN_BYTES = 16
+
+
+def _scrape_token(name: str, raw: str) -> str:
+    # The message never repeats the token.
+    if len(raw.encode("utf-8")) < MIN_METRICS_TOKEN_BYTES or any(ch.isspace() for ch in raw):
+        raise ConfigError(
+            f"{name} must be at least {MIN_METRICS_TOKEN_BYTES} bytes without spaces; generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return raw
+
+
 def _port(name: str, raw: str) -> int:
     try:
         value = int(raw)
@@ -578,6 +653,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "heartbeat_interval": _positive_seconds,
     "host": _host,
     "port": _port,
+    "trusted_proxies": _proxies,
+    "session_cookie_secure": _boolean,
     "jwt_secret": _jwt_secret,
     "jwt_public_key": _pem_public_key,
     "jwt_audience": _text,
@@ -590,6 +667,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "api_stats_cache_ttl": _seconds,
     "ready_worker_max_age": _positive_seconds,
     "metrics_window": _positive_seconds,
+    "metrics_token": _scrape_token,
     "stripe_api_key": _stripe_key,
     "stripe_api_base": _http_url,
     "stripe_timeout": _positive_seconds,
@@ -634,6 +712,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "retention_queue_metrics": _positive_seconds,
     "retention_alerts": _positive_seconds,
     "reports_dir": _directory,
+    "dev_outbox": _boolean,
+    "dev_outbox_by_up": _boolean,
     "alert_webhook_url": _http_url,
     "alert_email_to": _names,
     "alert_sms_to": _names,
@@ -641,6 +721,9 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "pagerduty_api_base": _http_url,
     "alert_cooldown": _positive_seconds,
     "maintenance": _boolean,
+    "schedules_per_tenant": _positive_int,
+    "schedule_min_interval": _seconds,
+    "scheduler_max_fires": _positive_int,
 }
 
 # Variables read by other parts (tests, the embedded server) that are not settings of the service.

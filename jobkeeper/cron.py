@@ -20,6 +20,9 @@ from croniter import croniter
 from jobkeeper.errors import InvalidJobError
 
 MAX_SLOTS = 10_000
+DST_LOOKBACK = timedelta(hours=3)
+"""Longest daylight-saving jump handled: a skipped wall-clock time fires after the jump."""
+INTERVAL_SLOTS = 500
 
 
 def parse_zone(name: str) -> ZoneInfo:
@@ -58,8 +61,11 @@ def _to_instant(local: datetime, zone: ZoneInfo) -> datetime:
 def fires_after(expression: str, timezone: str, after: datetime) -> Iterator[datetime]:
     """Instants (UTC) strictly after `after`, in order, without duplicates."""
     zone = parse_zone(timezone)
-    # Start a little before, in wall-clock time, so a skipped slot mapped forward is not missed.
-    start_local = (after.astimezone(zone) - timedelta(hours=3)).replace(tzinfo=None)
+    # Start a little before, in wall-clock time, so a skipped slot mapped forward is not missed; only
+    # when the offset changed in that span, since an every-second expression would walk 10,800 slots.
+    here = after.astimezone(zone)
+    earlier = (after - DST_LOOKBACK).astimezone(zone)
+    start_local = (earlier if earlier.utcoffset() != here.utcoffset() else here).replace(tzinfo=None)
     iterator = _iterator(expression, start_local)
     last: datetime | None = None
     for _ in range(MAX_SLOTS * 10):
@@ -85,3 +91,35 @@ def fires_between(
             break
         slots.append(instant)
     return slots
+
+
+def shortest_interval(
+    expression: str, timezone: str, after: datetime, *, below: float = 0.0, slots: int = INTERVAL_SLOTS
+) -> float:
+    """The shortest gap, in seconds, between consecutive slots among the next `slots` after `after`,
+    stopping early at a gap under `below`.
+
+    A sample, not a proof; but cron fields repeat, so a short gap between two values of a field shows up
+    within the first cycles of the next coarser field, well inside 500 slots."""
+    shortest = float("inf")
+    previous: datetime | None = None
+    for count, instant in enumerate(fires_after(expression, timezone, after)):
+        if previous is not None:
+            shortest = min(shortest, (instant - previous).total_seconds())
+        if count >= slots or shortest < below:
+            break
+        previous = instant
+    return shortest
+
+
+def check_interval(expression: str, timezone: str, after: datetime, minimum: float) -> None:
+    """Raise `InvalidJobError` on `cron` when the expression fires less than `minimum` seconds apart."""
+    if minimum <= 0 or (minimum <= 60 and len(expression.split()) == 5):
+        return  # five fields never fire less than a minute apart
+    gap = shortest_interval(expression, timezone, after, below=minimum)
+    if gap < minimum:
+        raise InvalidJobError(
+            "cron",
+            f"fires {gap:g} s apart, more often than the minimum interval of {minimum:g} s "
+            f"(JOBKEEPER_SCHEDULE_MIN_INTERVAL): {expression!r}",
+        )

@@ -6,16 +6,16 @@ import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from typing import TYPE_CHECKING, Any
 
 from jobkeeper.enqueue import parse_job_id
 from jobkeeper.errors import InvalidJobError
 from jobkeeper.store.queries import query
 from jobkeeper.store.rows import job_from_row
 from jobkeeper.types import DeadLetter, Job
+
+if TYPE_CHECKING:  # psycopg is imported on use: the CLI imports this module for its options
+    from psycopg_pool import AsyncConnectionPool
 
 MAX_PAGE = 1000
 
@@ -63,6 +63,8 @@ class DeadLetters:
             "before_failed_at": after.failed_at if after else None,
             "before_id": after.id if after else None,
         }
+        from psycopg.rows import dict_row
+
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(query("list_dead_letters"), params)
@@ -77,6 +79,8 @@ class DeadLetters:
         if not 1 <= limit <= 100_000:
             raise InvalidJobError("limit", f"must be from 1 to 100000, got {limit}")
         params = where.params() | {"limit": limit}
+        from psycopg.rows import dict_row
+
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(query("replay_dead_letters"), params)

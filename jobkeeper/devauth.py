@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from jobkeeper.config import Settings
+from jobkeeper.errors import ConfigError
 
 KEY_FILE = "dev-jwt-secret"
 DEV_AUDIENCE = "jobkeeper"
@@ -31,7 +32,23 @@ def dev_auth(settings: Settings) -> tuple[Settings, dict[str, str]]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(48))
-    secret = path.read_text().strip()
+    return _with_secret(settings, path.read_text().strip())
+
+
+def existing_dev_auth(settings: Settings) -> Settings:
+    """The settings of the embedded development setup `up` made (its secret, audience and issuer), for
+    commands run beside it such as `jobkeeper token`. Never creates a secret: a token signed with a key
+    no API uses would only fail later."""
+    path = Path(settings.data_dir) / KEY_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"no signing secret: set JOBKEEPER_JWT_SECRET, JOBKEEPER_JWT_AUDIENCE and JOBKEEPER_JWT_ISSUER "
+            f"as the API has them, or start `jobkeeper up` (its development secret, {path}, is then used)"
+        )
+    return _with_secret(settings, path.read_text().strip())[0]
+
+
+def _with_secret(settings: Settings, secret: str) -> tuple[Settings, dict[str, str]]:
     audience = settings.jwt_audience or DEV_AUDIENCE
     issuer = settings.jwt_issuer or DEV_ISSUER
     env = {"JOBKEEPER_JWT_SECRET": secret, "JOBKEEPER_JWT_AUDIENCE": audience, "JOBKEEPER_JWT_ISSUER": issuer}

@@ -4,7 +4,7 @@ Its pitfalls (docs/embedded-postgres.md) and how they are handled here:
 - It keeps a lock file under the runtime dir, falling back to a shared `/tmp/.lockfile` when that dir is
   missing: we create the runtime dir before importing it.
 - As root it runs the server as a system user `pgserver` and makes the data dir's ancestors traversable;
-  the default data dir for root is therefore outside `/root` (see `config.default_data_dir`).
+  the default data dir for root is therefore never under a home directory (`config.default_data_dir`).
 - The server outlives a killed owner (`pg_ctl` daemonises); the next start adopts it, and `stop()` stops
   it whoever started it. Its exit hooks are disabled (`cleanup_mode=None`): we stop explicitly.
 - platformdirs warns when XDG_RUNTIME_DIR is unset; that warning is cosmetic and silenced here.
@@ -78,4 +78,4 @@ class EmbeddedPostgres:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
             if exists is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
-                log.info("created database %s in %s", self.database, self.pgdata)
+                log.debug("created database %s in %s", self.database, self.pgdata)

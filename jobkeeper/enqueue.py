@@ -135,7 +135,8 @@ def _add(
     unknown = [key for key in item if key not in ENQUEUE_OPTIONS]
     if unknown:
         name = str(unknown[0])
-        close = difflib.get_close_matches(name, ENQUEUE_OPTIONS, n=1)
+        # `data` is the HTTP API's word for the payload (docs/decisions.md): point at this surface's.
+        close = ["payload"] if name == "data" else difflib.get_close_matches(name, ENQUEUE_OPTIONS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise InvalidJobError(name, f"unknown option{hint}; options are {', '.join(ENQUEUE_OPTIONS)}")
 

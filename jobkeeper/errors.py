@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobkeeper.types import Job
+
 
 class JobkeeperError(Exception):
     """Base class of every error jobkeeper raises on purpose."""
@@ -68,6 +73,15 @@ class PayloadTooLargeError(InvalidJobError):
         super().__init__("payload", f"payload is {size} bytes of JSON, above the limit of {limit} bytes")
         self.size = size
         self.limit = limit
+
+
+class JobFinishedError(JobkeeperError):
+    """The job completed or failed already, so it cannot be cancelled (the API answers 409, the CLI exits 1).
+    `job` is the job as it is."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"job {job.id} has already {job.status.value}; it cannot be cancelled")
+        self.job = job
 
 
 class DatabaseError(JobkeeperError):

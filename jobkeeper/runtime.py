@@ -33,16 +33,38 @@ def import_handlers(modules: Sequence[str]) -> None:
 def prepare_registry(
     settings: Settings, modules: Sequence[str], *, builtins: bool = True, registry: Registry | None = None
 ) -> Registry:
-    """The user's handlers first (they replace built-ins of the same name), then the built-in processors.
-    Logs one warning per built-in whose provider is not configured: its jobs fail with that message."""
+    """The user's handlers first (they replace built-ins of the same name), then the built-in processors
+    whose provider is configured. A built-in that is not configured is left out, so this worker does not
+    claim its jobs: they wait for a worker that can run them (or until it is configured and the worker
+    restarted) instead of failing permanently here. One warning line names them; details at debug level
+    and in `jobkeeper doctor`.
+
+    `settings.database_url` must be the database the worker uses, the embedded server's included (the
+    report and cleanup processors read it): see `database.open_database`."""
     target = registry if registry is not None else default_registry
     import_handlers(modules)
     if builtins:
+        from jobkeeper import outbox
         from jobkeeper.processors import configuration_problems, register_builtins
 
-        register_builtins(target, settings)
-        for job_type, problems in sorted(configuration_problems(target, settings).items()):
-            log.warning("%s jobs will fail until configured: %s", job_type, "; ".join(problems))
+        offered = Registry()
+        register_builtins(offered, settings)
+        # With the development outbox on, send-email/sms/push without a provider run (into the outbox).
+        problems_by_type = outbox.announce(settings, configuration_problems(offered, settings))
+        unconfigured = {
+            job_type: problems for job_type, problems in problems_by_type.items() if job_type not in target
+        }
+        for spec in offered:
+            if spec.name not in target and spec.name not in unconfigured:
+                target.add(spec)
+        if unconfigured:
+            log.warning(
+                "not running these built-in job types until their provider is configured (their jobs "
+                "wait; `jobkeeper doctor` says what to set): %s",
+                ", ".join(sorted(unconfigured)),
+            )
+        for job_type, problems in sorted(unconfigured.items()):
+            log.debug("%s is not configured: %s", job_type, "; ".join(problems))
     if not any(True for _ in target):
         raise ConfigError(
             "no job handlers: pass --import MODULE (or set JOBKEEPER_IMPORTS), or enable built-ins"

@@ -31,7 +31,9 @@ class Child:
     history: list[int] = field(default_factory=list)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, env=self.env)  # inherits stdout/stderr: one log stream
+        # Inherits stdout/stderr (one log stream), but not the terminal's process group: Ctrl-C reaches
+        # `up` alone, which stops each child once (a second signal would make a worker stop at once).
+        self.process = subprocess.Popen(self.argv, env=self.env, process_group=0)
         self.started_at = time.monotonic()
 
 
@@ -64,6 +66,12 @@ class Supervisor:
             delay = min(MAX_RESTART_DELAY, 2 ** min(child.restarts, 5)) if quick else 0.5
             child.next_start = now + delay
             log.warning("%s exited with status %s; restarting in %.1f s", child.name, code, delay)
+
+    def hurry(self) -> None:
+        """A second Ctrl-C: the workers hand their running jobs back now instead of waiting for them."""
+        for child in self.children:
+            if child.process is not None and child.process.poll() is None:
+                child.process.send_signal(signal.SIGINT)
 
     def stop(self, grace: float) -> None:
         """SIGTERM every child, wait up to `grace` seconds, then SIGKILL what is left."""

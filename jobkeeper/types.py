@@ -65,6 +65,16 @@ class Job:
     deduplicated: bool = False
     """True when an enqueue returned this existing job because its idempotency key was already taken."""
 
+    def __repr__(self) -> str:
+        # Short enough to read in a log or a REPL: the error history (tracebacks) and result are counted
+        # or cut, not printed; every field is still an attribute.
+        return (
+            f"Job(id={str(self.id)!r}, type={self.type!r}, queue={self.queue!r}, "
+            f"status={self.status.value!r}, attempts={self.attempts}/{self.max_attempts}, "
+            f"payload={_clip(repr(self.payload))}, last_error={_clip(repr(self.last_error))}, "
+            f"errors=[{len(self.errors)} recorded], scheduled_at={self.scheduled_at.isoformat()!r})"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Queue:
@@ -113,3 +123,7 @@ class DeadLetter:
     failed_at: datetime
     replayed_at: datetime | None
     replayed_job_id: uuid.UUID | None
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobkeeper import __version__
 from jobkeeper.api import (
+    docs,
     problems,
     routes_alerts,
     routes_dead_letters,
@@ -35,8 +36,10 @@ from jobkeeper.api import (
 from jobkeeper.api.auth import AuthConfig
 from jobkeeper.api.cache import TtlCache
 from jobkeeper.api.health import Readiness
+from jobkeeper.api.methods import MethodsMiddleware
 from jobkeeper.api.metrics import ApiMetrics, HttpMetricsMiddleware
 from jobkeeper.api.ratelimit import RateLimiter
+from jobkeeper.api.redirects import RelativeRedirectMiddleware
 from jobkeeper.api.state import ApiState, Connections
 from jobkeeper.api.tenancy import Tenancy
 from jobkeeper.config import Settings
@@ -145,13 +148,14 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # jobkeeper.api.docs serves /docs from local assets
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.api = state
     app.state.auth = auth
     problems.install(app)
+    docs.install(app, openapi_url="/openapi.json")
     for module in (
         routes_health,
         routes_jobs,
@@ -169,7 +173,9 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     install_dashboard(app)
     # -- end dashboard --
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(MethodsMiddleware, api=app)  # 405 before the body is read
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    app.add_middleware(RelativeRedirectMiddleware)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -178,15 +184,28 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["Problem"] = problems.PROBLEM_SCHEMA
-            for model in MODELS.values():
-                components[f"Payload_{model.__name__}"] = model.model_json_schema(
-                    ref_template="#/components/schemas/{model}"
-                )
+            for name, payload_schema in payload_schemas().items():
+                if components.setdefault(name, payload_schema) != payload_schema:
+                    raise RuntimeError(f"a payload schema and an API schema are both named {name!r}")
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def payload_schemas() -> dict[str, dict[str, Any]]:
+    """`Payload_<Model>` of every built-in type, for `components.schemas`, with the models they nest
+    (`PushSubscription`) hoisted beside them: a `$defs` left inside a component is not where its `$ref`
+    (`#/components/schemas/…`) points, and the spec would not validate."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for model in MODELS.values():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, nested in schema.pop("$defs", {}).items():
+            if schemas.setdefault(name, nested) != nested:
+                raise RuntimeError(f"two payload models nest different schemas named {name!r}")
+        schemas[f"Payload_{model.__name__}"] = schema
+    return schemas
 
 
 class _Server(uvicorn.Server):
@@ -211,7 +230,10 @@ async def serve_api(settings: Settings, database_url: str, *, stop: asyncio.Even
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        proxy_headers=False,
+        # X-Forwarded-Proto/-For are believed only from JOBKEEPER_TRUSTED_PROXIES (none by default): from
+        # anyone else they would let a client claim https or another address.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         server_header=False,
         access_log=False,
         log_config=None,  # uvicorn's records go through jobkeeper.logs like every other record

@@ -131,6 +131,7 @@ class AuthConfig:
             raise problems.invalid_token("the token's signature does not verify") from None
         except jwt.PyJWTError:
             raise problems.invalid_token("the token is malformed or not valid") from None
+        _check_time_claims(claims)
         return _principal(claims)
 
 
@@ -152,6 +153,23 @@ def _public_key(pem: str) -> tuple[Any, str]:
             )
         return key, "ES256"
     raise ConfigError("JOBKEEPER_JWT_PUBLIC_KEY must be an RSA (RS256) or EC P-256 (ES256) public key")
+
+
+TIME_CLAIMS = ("exp", "nbf", "iat")
+_JSON_KINDS = {str: "a string", bool: "a boolean", list: "an array", dict: "an object", type(None): "null"}
+
+
+def _check_time_claims(claims: dict[str, Any]) -> None:
+    """RFC 7519 NumericDate is a JSON number: PyJWT converts `"1796…"` (a string) with int() and would
+    accept it, so the types are checked here (a boolean is no number either)."""
+    for name in TIME_CLAIMS:
+        if name in claims:
+            value = claims[name]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                found = _JSON_KINDS.get(type(value), "another type")
+                raise problems.invalid_token(
+                    f"the token's {name!r} claim must be a number (seconds since 1970), not {found}"
+                )
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

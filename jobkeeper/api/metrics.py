@@ -2,7 +2,8 @@
 
 Each app has its own `CollectorRegistry`. Database-backed metrics are read in one round trip per scrape
 (a pipeline of grouped queries over indexed columns) and span all tenants; labels carry queue, job type,
-state and severity names only — never tenant ids or payload data.
+state and severity names only — never tenant ids or payload data. An anonymous scrape (`anonymous`) shows
+no tenant's own queue, job type or limiter name: they are summed into `_private` series or left out.
 
 Durations and results cover the last `JOBKEEPER_METRICS_WINDOW` seconds (default 300) of finished jobs,
 because workers may run in other processes: they are gauges of that window, including the duration
@@ -189,6 +190,62 @@ class DatabaseCollector(Collector):
         workers = GaugeMetricFamily("jobkeeper_workers_live", "Workers with a recent heartbeat")
         workers.add_metric([], float(snap.live_workers))
         yield workers
+
+
+PRIVATE = "_private"
+"""The one label value an anonymous scrape shows for every tenant-private queue and job type."""
+
+
+@dataclass(frozen=True, slots=True)
+class SharedNames:
+    """The names anyone may see: shared queues, the job types registered on them, shared limiters."""
+
+    queues: frozenset[str]
+    job_types: frozenset[str]
+    limiters: frozenset[str]
+
+
+def anonymous(snap: Snapshot, shared: SharedNames) -> Snapshot:
+    """`snap` as an anonymous scraper may see it: tenant-private queues and job types summed into one
+    `_private` series, private limiters left out. Totals are unchanged; no tenant's own name remains."""
+
+    def queue(name: str) -> str:
+        return name if name in shared.queues else PRIVATE
+
+    def job_type(name: str) -> str:
+        return name if name in shared.job_types else PRIVATE
+
+    queues: dict[str, bool] = {}
+    for name, paused in snap.queues.items():
+        # `_private` counts as paused only when every private queue is
+        queues[queue(name)] = paused and queues.get(queue(name), True)
+    depth: dict[str, dict[str, Any]] = {}
+    for row in snap.depth:
+        merged = depth.setdefault(queue(row["queue"]), {"queue": queue(row["queue"])})
+        for key, value in row.items():
+            if key == "oldest_waiting_seconds":
+                merged[key] = max(merged.get(key, 0.0), value)
+            elif key != "queue":
+                merged[key] = merged.get(key, 0) + value
+    dead: dict[str, dict[str, Any]] = {}
+    for row in snap.dead_letters:
+        name = queue(row["queue"])
+        merged = dead.setdefault(name, {"queue": name, "unreplayed": 0, "recent": 0})
+        merged["unreplayed"] += row["unreplayed"]
+        merged["recent"] += row["recent"]
+    # finished rows are summed by (queue, type) when collected, so renaming them is enough
+    finished = [row | {"queue": queue(row["queue"]), "type": job_type(row["type"])} for row in snap.finished]
+    return Snapshot(
+        up=snap.up,
+        window=snap.window,
+        queues=queues,
+        depth=list(depth.values()),
+        finished=finished,
+        dead_letters=list(dead.values()),
+        limiters=[row for row in snap.limiters if row["name"] in shared.limiters],
+        alerts=snap.alerts,
+        live_workers=snap.live_workers,
+    )
 
 
 def _le(bound: float) -> str:

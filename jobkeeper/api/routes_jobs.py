@@ -31,7 +31,7 @@ from jobkeeper.api.schemas import (
 )
 from jobkeeper.api.state import ApiState, State
 from jobkeeper.api.tenancy import Ahead
-from jobkeeper.errors import DatabaseError, InvalidJobError, PayloadTooLargeError
+from jobkeeper.errors import DatabaseError, InvalidJobError, JobFinishedError, PayloadTooLargeError
 from jobkeeper.idempotency import MONEY_TYPES
 from jobkeeper.payloads import MAX_DEPTH
 from jobkeeper.store.rows import job_from_row
@@ -275,14 +275,22 @@ async def list_jobs(
         str | None,
         Query(
             max_length=4000,
-            description='JSON object the payload must contain, e.g. {"orderId":"o-1"}. Single fields can '
-            "also be given as `payload.<field>=<text>` (string equality; dots for nested fields).",
+            description='A JSON object the payload must contain (any value types), e.g. {"orderId":"o-1"}. '
+            "Single fields can also be given as `payload.<field>=<text>` query parameters, see the "
+            "operation's description.",
+            # The text is JSON: declared as such (JSON Schema's content keywords), not as any string.
+            json_schema_extra={"contentMediaType": "application/json", "contentSchema": {"type": "object"}},
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH)] = None,
 ) -> JobPage:
     """Newest first. Tenants see their own jobs; platform admins every tenant's, or one with `tenant_id`.
+
+    **Payload filters by field**: besides `payload`, any number of query parameters named
+    `payload.<field>` (e.g. `payload.orderId=o-1`; dots reach nested fields: `payload.customer.id=7`)
+    keep the jobs whose payload holds that field with exactly that text (string equality). They combine
+    with `payload` and with each other into one containment test; a field given twice is a 422.
 
     A payload filter has no index: each page looks at no more than 20,000 jobs past the cursor, so a page
     may hold fewer than `limit` items, even none, and still have a `next_cursor`: follow it until it is
@@ -351,12 +359,13 @@ async def retry_job(job_id: uuid.UUID, principal: TenantAdmin, state: State) -> 
 async def cancel_job(job_id: uuid.UUID, principal: TenantAdmin, state: State) -> JSONResponse | JobDetail:
     """A pending job is cancelled at once (200); a running one is asked to stop and ends `cancelled` when its
     worker notices (202); cancelling a cancelled job again is a no-op (200)."""
-    async with state.tenancy.transaction(principal) as tx:
-        job = await state.client.cancel(job_id, conn=tx.conn)
+    try:
+        async with state.tenancy.transaction(principal) as tx:
+            job = await state.client.cancel(job_id, conn=tx.conn)
+    except JobFinishedError as exc:
+        raise problems.conflict(str(exc)) from None
     if job is None:
         raise problems.not_found("job", job_id)
-    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
-        raise problems.conflict(f"job {job_id} has already {job.status.value}; it cannot be cancelled")
     detail = JobDetail.of(job)
     if job.status is JobStatus.PROCESSING:
         return JSONResponse(detail.model_dump(mode="json"), status_code=202)

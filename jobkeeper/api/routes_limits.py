@@ -7,18 +7,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from jobkeeper.api import problems
 from jobkeeper.api.access import tenant_filter
 from jobkeeper.api.auth import Caller, PlatformAdmin
-from jobkeeper.api.schemas import QUEUE_PATTERN
+from jobkeeper.api.schemas import QUEUE_PATTERN, REQUEST
 from jobkeeper.api.state import State
 
 PREFIX = "/api/v1/queue"
 router = APIRouter(prefix=PREFIX, tags=["limiters"])
 _ERRORS = problems.responses(400, 401, 403, 404, 422, 503)
 LIMITER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+MIN_RATE = 0.001
+"""The slowest rate a limiter may have (one call in about 17 minutes): a rate such as 5e-324 is positive
+but stops the limiter for good, and no provider needs one slower than this."""
 
 
 class LimiterOut(BaseModel):
@@ -37,8 +40,8 @@ class LimiterList(BaseModel):
 
 
 class LimiterUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    rate_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
+    model_config = REQUEST
+    rate_per_second: float | None = Field(default=None, ge=MIN_RATE, le=1_000_000, description="per second")
     burst: int | None = Field(default=None, ge=1, le=1_000_000)
     max_concurrency: int | None = Field(default=None, ge=1, le=1_000_000)
     unlimited_concurrency: bool = Field(default=False, description="remove the concurrency cap")

@@ -42,10 +42,12 @@ router = APIRouter(prefix=PREFIX, tags=["schedules"])
 _ERRORS = problems.responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
-def _next_run(expression: str, timezone: str, now: datetime) -> datetime:
-    """Validate the expression and zone (422 naming the field) and return the first slot after `now`."""
+def _next_run(expression: str, timezone: str, now: datetime, min_interval: float = 0.0) -> datetime:
+    """Validate the expression and zone (422 naming the field), and that its slots are at least
+    `min_interval` seconds apart; return the first slot after `now`."""
     try:
         cron.validate(expression, timezone)
+        cron.check_interval(expression, timezone, now, min_interval)
     except InvalidJobError as exc:
         raise problems.invalid([FieldError(f"body.{exc.field}", exc.reason)]) from None
     try:
@@ -105,6 +107,11 @@ async def _validated(
     return columns | {"queue": queue, "payload": _payload_text(state, values["data"])}
 
 
+def _min_interval(state: ApiState, principal: Principal) -> float:
+    # Platform admins are trusted with any cadence; a tenant's own admins are not (issue 15 #1).
+    return 0.0 if principal.is_platform_admin else state.settings.schedule_min_interval
+
+
 async def _write(tx: Tx, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
     try:
         return await tx.row(name, params)
@@ -142,12 +149,20 @@ async def create_schedule(
         },
         tenant,
     )
+    cap = state.settings.schedules_per_tenant
     async with state.tenancy.transaction(principal) as tx:
-        next_run = _next_run(body.cron, body.timezone, await tx.now())
+        next_run = _next_run(body.cron, body.timezone, await tx.now(), _min_interval(state, principal))
+        await tx.rows("lock_tenant_schedules", {"tenant_id": tenant})
         row = await _write(
-            tx, "api_insert_schedule", values | {"next_run_at": next_run if body.active else None}
+            tx,
+            "api_insert_schedule",
+            values | {"next_run_at": next_run if body.active else None, "max_schedules": cap},
         )
-    assert row is not None
+        if row is None:
+            raise problems.conflict(
+                f"tenant {tenant} has {cap} schedules, the most allowed (JOBKEEPER_SCHEDULES_PER_TENANT); "
+                "delete one first"
+            )
     response.headers["Location"] = f"{PREFIX}/schedules/{row['id']}"
     return ScheduleOut.of(row)
 
@@ -235,7 +250,10 @@ async def _update(
         if not merged["active"]:
             next_run = None
         elif retimed or next_run is None:
-            next_run = _next_run(merged["cron"], merged["timezone"], await tx.now())
+            # Only a new cadence is held to the minimum interval: renaming or pausing a schedule a
+            # platform admin made faster stays possible for its tenant.
+            minimum = _min_interval(state, principal) if "cron" in changes or "timezone" in changes else 0.0
+            next_run = _next_run(merged["cron"], merged["timezone"], await tx.now(), minimum)
         row = await _write(tx, "api_update_schedule", values | {"id": schedule_id, "next_run_at": next_run})
     assert row is not None
     return ScheduleOut.of(row)

@@ -1,4 +1,5 @@
-"""Request and response bodies of the HTTP API. Requests reject unknown fields (extra="forbid")."""
+"""Request and response bodies of the HTTP API. Requests reject unknown fields (extra="forbid") and are
+strict: `"5"` is not a number, `1` and `"yes"` are not booleans (docs/api.md, Validation)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from jobkeeper.api.ratelimit import MAX_BATCH
 from jobkeeper.enqueue import MAX_DEPENDENCIES
@@ -30,8 +41,30 @@ QueueName = Annotated[str, Field(pattern=QUEUE_PATTERN, description="A queue nam
 JobType = Annotated[str, Field(min_length=1, max_length=200, description="e.g. `payment-process`"), NoNul]
 
 
+UuidText = Annotated[uuid.UUID, Strict(False)]
+DateTimeText = Annotated[datetime, Strict(False)]
+"""JSON has no UUID or date-time: they arrive as text, which a strict model would refuse (FastAPI validates
+the parsed body as Python objects), so these two, and only these, are parsed from strings."""
+
+REQUEST = ConfigDict(extra="forbid", strict=True)
+"""The configuration of every request body, here and in the route modules that declare their own."""
+
+
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
+
+
+class _DataBody(_Request):
+    """A body that carries a job's data, in `data` (docs/decisions.md, "One word for a job's data")."""
+
+    # Python and JSON lines say `payload`: a body that does gets pointed at `data`, not a bare "Extra
+    # inputs are not permitted". Hidden from the spec; never set on a valid body.
+    payload: SkipJsonSchema[None] = Field(default=None, exclude=True)
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _payload_is_data(cls, value: Any) -> Any:
+        raise ValueError("is not a field of the API: a job's data goes in `data` (use `data`, not `payload`)")
 
 
 class JobOptions(_Request):
@@ -47,7 +80,7 @@ class JobOptions(_Request):
     )
 
 
-class JobRequest(_Request):
+class JobRequest(_DataBody):
     queue: QueueName | None = Field(
         default=None, description="Defaults to the job type's queue (money, communication, background…)"
     )
@@ -63,11 +96,11 @@ class JobRequest(_Request):
         description="A duplicate key within the type's TTL returns the original job (200). Money types "
         "derive one from their payload when none is given.",
     )
-    tenant_id: uuid.UUID | None = Field(
+    tenant_id: UuidText | None = Field(
         default=None, description="Platform admins only: enqueue for this tenant (default: the token's)"
     )
     depends_on: (
-        Annotated[list[uuid.UUID | Annotated[StrictInt, Field(ge=0)]], Field(max_length=MAX_DEPENDENCIES)]
+        Annotated[list[UuidText | Annotated[StrictInt, Field(ge=0)]], Field(max_length=MAX_DEPENDENCIES)]
         | None
     ) = Field(
         default=None,
@@ -286,12 +319,12 @@ class DeadLetterPage(BaseModel):
 
 
 class DeadLetterSelection(_Request):
-    ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=1000)] | None = None
+    ids: Annotated[list[UuidText], Field(min_length=1, max_length=1000)] | None = None
     queue: QueueName | None = None
     type: JobType | None = None
-    tenant_id: uuid.UUID | None = Field(default=None, description="Platform admins only")
-    since: datetime | None = Field(default=None, description="failed at or after")
-    until: datetime | None = Field(default=None, description="failed before")
+    tenant_id: UuidText | None = Field(default=None, description="Platform admins only")
+    since: DateTimeText | None = Field(default=None, description="failed at or after")
+    until: DateTimeText | None = Field(default=None, description="failed before")
 
 
 class ReplayRequest(DeadLetterSelection):
@@ -329,7 +362,7 @@ Timezone = Annotated[
 ScheduleName = Annotated[str, Field(min_length=1, max_length=200), NoNul]
 
 
-class ScheduleRequest(_Request):
+class ScheduleRequest(_DataBody):
     name: ScheduleName
     cron: Cron
     timezone: Timezone = "UTC"
@@ -341,10 +374,27 @@ class ScheduleRequest(_Request):
     missed_policy: MissedPolicy = "skip"
     catch_up_window_seconds: Annotated[float, Field(gt=0, le=30 * 86400)] = 3600.0
     overlap_policy: OverlapPolicy = "allow"
-    tenant_id: uuid.UUID | None = Field(default=None, description="Platform admins only")
+    tenant_id: UuidText | None = Field(default=None, description="Platform admins only")
 
 
-class ScheduleUpdate(_Request):
+def _as_refused(schema: dict[str, Any]) -> None:
+    """ScheduleUpdate's spec: no field has a default (left out: unchanged), and null is declared only for
+    `priority`, the one field that takes it."""
+    for name, field in schema.get("properties", {}).items():
+        field.pop("default", None)
+        branches = field.get("anyOf", [])
+        if name != "priority" and {"type": "null"} in branches:
+            branches.remove({"type": "null"})
+            if len(branches) == 1:
+                del field["anyOf"]
+                field.update(branches[0])
+
+
+class ScheduleUpdate(_DataBody):
+    """Only the fields given change. Every field but `priority` (null: the queue's default) refuses null."""
+
+    model_config = REQUEST | ConfigDict(json_schema_extra=_as_refused)
+
     name: ScheduleName | None = None
     cron: Cron | None = None
     timezone: Timezone | None = None
@@ -356,6 +406,25 @@ class ScheduleUpdate(_Request):
     missed_policy: MissedPolicy | None = None
     catch_up_window_seconds: Annotated[float, Field(gt=0, le=30 * 86400)] | None = None
     overlap_policy: OverlapPolicy | None = None
+
+    @field_validator(
+        "name",
+        "cron",
+        "timezone",
+        "queue",
+        "type",
+        "data",
+        "active",
+        "missed_policy",
+        "catch_up_window_seconds",
+        "overlap_policy",
+        mode="before",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null; leave the field out to keep its value")
+        return value
 
 
 class ScheduleOut(BaseModel):

@@ -66,7 +66,7 @@ async def sign_in(request: Request) -> Response:
         return _form(request, status_code=401, error=exc.detail)
     response = redirect(_safe_next(form.get("next")))
     session.set_session(response, request, token)
-    response.delete_cookie(session.SIGNIN_COOKIE, path=session.PATH)
+    session.clear_signin_nonce(response, request)
     return response
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from jobkeeper.api import cursors, problems
 from jobkeeper.api.problems import FieldError
 from jobkeeper.api.schemas import QUEUE_PATTERN
+from jobkeeper.dashboard.history import numbered
 from jobkeeper.dashboard.web import (
     PREFIX,
     DashboardRoute,
@@ -213,7 +214,7 @@ async def detail(request: Request, viewer: Signed, dead_letter_id: uuid.UUID) ->
     return render(
         request,
         "dead_letter.html",
-        {"letter": letter, "attempts": list(reversed(letter["errors"] or []))},
+        {"letter": letter, "attempts": numbered(letter["errors"], letter["failed_at"])},
         viewer=viewer,
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -12,6 +11,7 @@ from jobkeeper.api import cursors, problems
 from jobkeeper.api.tenancy import Tx
 from jobkeeper.dashboard.diagnosis import diagnose
 from jobkeeper.dashboard.filters import JobFilter
+from jobkeeper.dashboard.history import history
 from jobkeeper.dashboard.web import (
     PREFIX,
     DashboardRoute,
@@ -23,6 +23,7 @@ from jobkeeper.dashboard.web import (
     url,
 )
 from jobkeeper.dependencies import needs_settle
+from jobkeeper.errors import JobFinishedError
 from jobkeeper.types import JobStatus
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
@@ -169,37 +170,19 @@ async def _job(
     return job[0], (diagnosis[0] if diagnosis else None), (found[2] if related else [])
 
 
-def _timeline(job: dict[str, Any]) -> list[tuple[datetime, str]]:
-    events: list[tuple[datetime, str]] = [(job["created_at"], "enqueued")]
-    if job["scheduled_at"] > job["created_at"]:
-        events.append((job["scheduled_at"], "due (scheduled)"))
-    for entry in job["errors"] or []:
-        at = entry.get("at")
-        when = datetime.fromisoformat(at) if isinstance(at, str) else None
-        if when is not None:
-            kind = entry.get("type") or "error"
-            events.append((when, f"attempt {entry.get('attempt', '?')} failed: {kind}"))
-    if job["started_at"] is not None:
-        events.append((job["started_at"], f"started (attempt {job['attempts']})"))
-    if job["completed_at"] is not None:
-        events.append((job["completed_at"], job["status"]))
-    if job["dead_lettered_at"] is not None:
-        events.append((job["dead_lettered_at"], "moved to dead letters"))
-    if job["dead_letter_replayed_at"] is not None:
-        events.append((job["dead_letter_replayed_at"], "retried from dead letters"))
-    return sorted(events, key=lambda event: event[0])
-
-
 def _context(
     job: dict[str, Any], diagnosis: dict[str, Any] | None, related: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
+    past = history(job)
     return {
         "parents": [row for row in related or [] if row["relation"] == "parent"],
         "children": [row for row in related or [] if row["relation"] == "child"],
         "job": job,
         "final": job["status"] in FINAL,
-        "timeline": _timeline(job),
-        "attempts": list(reversed(job["errors"] or [])),
+        "timeline": past.events,
+        "attempts": past.attempts,
+        "run": past.run,
+        "total_attempts": past.total_attempts,
         "reasons": diagnose(diagnosis) if diagnosis is not None else [],
     }
 
@@ -235,12 +218,13 @@ async def retry(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response
 async def cancel(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response:
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
-    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        job = await viewer.state.client.cancel(job_id, conn=tx.conn)
+    try:
+        async with viewer.state.tenancy.transaction(viewer.principal) as tx:
+            job = await viewer.state.client.cancel(job_id, conn=tx.conn)
+    except JobFinishedError as exc:
+        raise problems.conflict(str(exc)) from None
     if job is None:
         raise problems.not_found("job", job_id)
-    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
-        raise problems.conflict(f"job {job_id} has already {job.status.value}; it cannot be cancelled")
     notice = (
         "cancel requested: its worker will stop it" if job.status is JobStatus.PROCESSING else "cancelled"
     )

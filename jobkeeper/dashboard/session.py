@@ -3,7 +3,8 @@
 The session cookie holds the signed-in JWT itself: every request verifies it with the API's
 `AuthConfig`, so the dashboard has no session store and the same roles, tenant and expiry apply as on the
 API. The cookie is HttpOnly, SameSite=Strict, scoped to `/dashboard`, Secure when the request came over
-TLS, and lives no longer than the token.
+TLS (directly, or as X-Forwarded-Proto from a proxy in JOBKEEPER_TRUSTED_PROXIES) or always with
+JOBKEEPER_SESSION_COOKIE_SECURE, and lives no longer than the token.
 
 Every POST carries a CSRF token that is an HMAC of the session token: only a page that was served to the
 holder of the session can know it, it needs no server-side state (any API process can check it), and it
@@ -21,6 +22,8 @@ from typing import Any
 
 import jwt
 from fastapi import Request, Response
+
+from jobkeeper.config import Settings
 
 COOKIE = "jobkeeper_session"
 SIGNIN_COOKIE = "jobkeeper_signin"
@@ -41,7 +44,10 @@ def csrf_valid(session_token: str, submitted: str | None) -> bool:
 
 
 def is_tls(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Whether the cookies get `Secure`. The scheme is https when the request came over TLS, or when a
+    trusted proxy said so (uvicorn rewrites it from X-Forwarded-Proto only for JOBKEEPER_TRUSTED_PROXIES)."""
+    settings: Settings = request.app.state.api.settings
+    return settings.session_cookie_secure or request.url.scheme == "https"
 
 
 def _lifetime(token: str) -> int | None:
@@ -86,6 +92,10 @@ def set_signin_nonce(response: Response, request: Request, nonce: str) -> None:
         secure=is_tls(request),
         samesite="strict",
     )
+
+
+def clear_signin_nonce(response: Response, request: Request) -> None:
+    response.delete_cookie(SIGNIN_COOKIE, path=PATH, httponly=True, secure=is_tls(request), samesite="strict")
 
 
 def signin_nonce_valid(request: Request, submitted: str | None) -> bool:

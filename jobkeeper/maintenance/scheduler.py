@@ -1,21 +1,35 @@
 """The cron scheduler: enqueues each schedule's job once per slot (runs on the maintenance leader).
 
-Each tick, in one transaction: lock the due schedules (SKIP LOCKED), work out which slots to fire by the
-schedule's missed-run and overlap policies, enqueue them in one statement with the idempotency key
-`schedule:<id>:<slot>` (so a slot fires exactly once even if two leaders overlap), and advance the
-schedules in one statement.
+Each tick is bounded and fair, and never holds a lock or a transaction while it computes:
+1. read the due schedules, round-robin between tenants, at most `max_fires` of them (no lock);
+2. work out which slots to fire by the missed-run and overlap policies, in a thread (croniter is pure
+   Python, about 50 us a slot: hundreds of schedules must not stall the worker's event loop);
+3. spend the tick's budget of `max_fires` jobs in that round-robin order (planning stops when it is
+   spent), then take each tenant's jobs from its token bucket `schedules:jobs` (the API's limiter: the
+   same statement, rate and burst);
+4. in one short transaction, lock the schedules still unchanged (SKIP LOCKED), enqueue their jobs in one
+   statement with the idempotency key `schedule:<id>:<slot>` (a slot fires exactly once even if two
+   leaders overlap), and advance them in one statement.
+A schedule left out by the budget or by its tenant's rate is deferred, not advanced: it stays due and is
+planned again next tick, where slots late by more than `grace` follow its missed-run policy and are
+counted in `missed_runs`. A slot is never dropped without being counted.
 
 Policies, with `grace` (default 60 s) as the lateness still counted as on time:
 - `skip`: late slots are not run; each is counted in `missed_runs`;
 - `run_once`: late slots are counted, and one catch-up run is made for the latest of them;
 - `catch_up`: every late slot within `catch_up_window_seconds` runs (at most 100 per tick, latest first).
+At most `max_fires` slots of one schedule fire in a tick (the latest); the earlier ones count as missed.
 Overlap `skip`: while the previous run is pending or processing, due slots are counted as missed instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +39,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from jobkeeper import cron
-from jobkeeper.catalog import load_catalog
+from jobkeeper.catalog import Catalog, load_catalog
 from jobkeeper.config import Settings
 from jobkeeper.enqueue import prepare
 from jobkeeper.errors import InvalidJobError
@@ -35,6 +49,8 @@ log = logging.getLogger(__name__)
 
 MAX_CATCH_UP = 100
 SCHEDULE_KEY_TTL = 7 * 86400.0
+BUCKET_KEY = "schedules:jobs"
+"""The token bucket (jobkeeper.rate_limits) each tenant's scheduled jobs are taken from."""
 
 
 @dataclass(slots=True)
@@ -42,6 +58,9 @@ class TickResult:
     fired: int = 0
     missed: int = 0
     deactivated: int = 0
+    deferred: int = 0
+    """Due schedules left due for a later tick: over the tick's budget or their tenant's rate."""
+    seconds: float = 0.0
     job_ids: list[uuid.UUID] = field(default_factory=list)
 
 
@@ -52,8 +71,9 @@ class Plan:
     next_run_at: datetime
 
 
-def plan(row: dict[str, Any], now: datetime, grace: float) -> Plan:
-    """Which slots of a due schedule to fire now, how many were missed, and its next slot."""
+def plan(row: dict[str, Any], now: datetime, grace: float, most: int = MAX_CATCH_UP) -> Plan:
+    """Which slots of a due schedule to fire now (at most `most`), how many were missed, and its next
+    slot."""
     expression, zone = row["cron"], row["timezone"]
     first: datetime | None = row["next_run_at"]
     following = cron.next_fire(expression, zone, now)
@@ -76,7 +96,19 @@ def plan(row: dict[str, Any], now: datetime, grace: float) -> Plan:
         if row["last_job_status"] in ("pending", "processing"):
             return Plan([], len(slots), following)
         fire = fire[-1:]
+    if len(fire) > most:
+        missed += len([s for s in fire[:-most] if s in on_time])  # late ones are counted already
+        fire = fire[-most:]
     return Plan(fire, missed, following)
+
+
+@dataclass(slots=True)
+class _Due:
+    """A due schedule as read, its plan (None: invalid), and its jobs' enqueue items."""
+
+    row: dict[str, Any]
+    plan: Plan | None
+    items: list[dict[str, Any]]
 
 
 class Scheduler:
@@ -85,95 +117,230 @@ class Scheduler:
     name = "scheduler"
 
     def __init__(
-        self, settings: Settings, *, interval: float = 1.0, grace: float = 60.0, batch: int = 100
+        self,
+        settings: Settings,
+        *,
+        interval: float = 1.0,
+        grace: float = 60.0,
+        max_fires: int | None = None,
     ) -> None:
         self.settings = settings
         self.interval = interval
         self.grace = grace
-        self.batch = batch
+        self.max_fires = max_fires if max_fires is not None else settings.scheduler_max_fires
 
     async def run(self, pool: AsyncConnectionPool[Any]) -> None:
         await self.tick(pool)
 
     async def tick(self, pool: AsyncConnectionPool[Any], *, now: datetime | None = None) -> TickResult:
+        started = time.perf_counter()
         result = TickResult()
-        async with pool.connection() as conn, conn.transaction():
+        async with pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(query("due_schedules"), {"now": now, "limit": self.batch})
-            due = await cur.fetchall()
-            if not due:
+            await cur.execute(
+                query("due_schedules"), {"now": now, "limit": self.max_fires, "bucket_key": BUCKET_KEY}
+            )
+            rows = await cur.fetchall()
+            if not rows:
                 return result
-            await cur.execute(query("clock_now"), {"now": now})
-            clock = await cur.fetchone()
-            assert clock is not None
-            await self._fire(conn, due, clock["now"], result, explicit_now=now)
-        if result.fired or result.missed:
-            log.info("scheduler fired %d runs, %d slots missed", result.fired, result.missed)
+            catalog = await load_catalog(conn)
+        chosen = await asyncio.to_thread(self._plan, rows, rows[0]["now"], catalog, result)
+        spent = await self._take_tokens(pool, chosen, result)
+        await self._write(pool, chosen, spent, result, explicit_now=now)
+        result.seconds = time.perf_counter() - started
+        if result.fired or result.missed or result.deferred:
+            log.info(
+                "scheduler fired %d runs, %d slots missed, %d schedules deferred (%.3f s)",
+                result.fired,
+                result.missed,
+                result.deferred,
+                result.seconds,
+            )
         return result
 
-    async def _fire(
+    def _plan(
+        self, rows: list[dict[str, Any]], now: datetime, catalog: Catalog, result: TickResult
+    ) -> list[_Due]:
+        """Plan the rows in their round-robin order until the tick's budget of jobs is spent; the
+        schedules whose jobs do not fit are deferred. Runs in a thread: cron arithmetic is CPU work."""
+        budget = self.max_fires
+        chosen: list[_Due] = []
+        full: set[uuid.UUID] = set()
+        for row in rows:
+            if budget == 0 or row["tenant_id"] in full:
+                result.deferred += 1
+                continue
+            entry = self._plan_one(row, now, catalog)
+            if len(entry.items) > budget:
+                # Its tenant's later schedules are likely as large: leave them to the next tick
+                # rather than plan each only to defer it.
+                full.add(row["tenant_id"])
+                result.deferred += 1
+                continue
+            budget -= len(entry.items)
+            chosen.append(entry)
+        return chosen
+
+    def _plan_one(self, row: dict[str, Any], now: datetime, catalog: Catalog) -> _Due:
+        try:
+            p = plan(row, now, self.grace, self.max_fires)
+        except (InvalidJobError, ValueError, KeyError) as exc:
+            log.error("schedule %s (%s) is invalid and was deactivated: %s", row["id"], row["name"], exc)
+            return _Due(row, None, [])
+        items = [
+            {
+                "type": row["job_type"],
+                "payload": row["payload"],
+                "queue": row["queue"],
+                "priority": row["priority"],
+                "tenant_id": row["tenant_id"],
+                "run_at": slot,
+                "idempotency_key": f"schedule:{row['id']}:{slot.isoformat()}",
+            }
+            for slot in p.fire
+        ]
+        if items:
+            try:
+                prepare(items[:1], catalog, self.settings)  # the items differ only by slot and key
+            except InvalidJobError as exc:
+                # This schedule's slots are counted as missed; other schedules still fire.
+                log.error("schedule %s (%s) could not enqueue its job: %s", row["id"], row["name"], exc)
+                return _Due(row, Plan([], p.missed + len(p.fire), p.next_run_at), [])
+        return _Due(row, p, items)
+
+    async def _take_tokens(
+        self, pool: AsyncConnectionPool[Any], chosen: list[_Due], result: TickResult
+    ) -> dict[uuid.UUID, int]:
+        """Take each tenant's jobs from its bucket; drop (defer) the schedules its tokens do not cover.
+        Returns the tokens kept per tenant."""
+        by_tenant: dict[uuid.UUID, list[_Due]] = defaultdict(list)
+        for entry in chosen:
+            if entry.items:
+                by_tenant[entry.row["tenant_id"]].append(entry)
+        spent: dict[uuid.UUID, int] = {}
+        dropped: set[int] = set()
+        async with pool.connection() as conn:
+            for tenant, entries in by_tenant.items():
+                granted = await self._take(conn, tenant, sum(len(e.items) for e in entries))
+                used = 0
+                for entry in entries:
+                    if used + len(entry.items) <= granted:
+                        used += len(entry.items)
+                    else:
+                        dropped.add(id(entry))
+                        result.deferred += 1
+                if granted > used:
+                    await self._give_back(conn, tenant, granted - used)
+                spent[tenant] = used
+        chosen[:] = [entry for entry in chosen if id(entry) not in dropped]
+        return spent
+
+    def _bucket(self, tenant: uuid.UUID, cost: int) -> dict[str, Any]:
+        return {
+            "tenant_id": tenant,
+            "key": BUCKET_KEY,
+            "capacity": float(self.settings.api_rate_burst),
+            "refill_per_second": self.settings.api_rate_per_second,
+            "cost": float(cost),
+        }
+
+    async def _take(self, conn: psycopg.AsyncConnection[Any], tenant: uuid.UUID, cost: int) -> int:
+        """Take `cost` tokens, or as many whole tokens as the bucket holds: how many were taken."""
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(query("api_take_tokens"), self._bucket(tenant, cost))
+        row = await cur.fetchone()
+        if row is None or row["granted"]:
+            return cost if row is not None else 0
+        # Refused: retry_after is (cost - available) / rate, so what the bucket holds is known.
+        available = cost - float(row["retry_after"] or cost) * self.settings.api_rate_per_second
+        partial = min(cost, math.floor(available + 1e-9))
+        if partial < 1:
+            return 0
+        await cur.execute(query("api_take_tokens"), self._bucket(tenant, partial))
+        row = await cur.fetchone()
+        return partial if row is not None and row["granted"] else 0
+
+    async def _give_back(self, conn: psycopg.AsyncConnection[Any], tenant: uuid.UUID, tokens: int) -> None:
+        await conn.execute(query("api_give_back_tokens"), self._bucket(tenant, tokens))
+
+    async def _write(
         self,
-        conn: psycopg.AsyncConnection[Any],
-        due: list[dict[str, Any]],
-        now: datetime,
+        pool: AsyncConnectionPool[Any],
+        chosen: list[_Due],
+        spent: dict[uuid.UUID, int],
         result: TickResult,
         *,
         explicit_now: datetime | None,
     ) -> None:
-        catalog = await load_catalog(conn)
-        items: list[dict[str, Any]] = []
-        owners: list[int] = []
-        updates: dict[str, list[Any]] = {
-            k: [] for k in ("ids", "next_run_ats", "last_run_ats", "last_job_ids", "missed", "keep_active")
-        }
-        plans: list[Plan | None] = []
-        for index, row in enumerate(due):
-            try:
-                p = plan(row, now, self.grace)
-            except (InvalidJobError, ValueError, KeyError) as exc:
-                log.error("schedule %s (%s) is invalid and was deactivated: %s", row["id"], row["name"], exc)
-                plans.append(None)
-                continue
-            plans.append(p)
-            for slot in p.fire:
-                items.append(
-                    {
-                        "type": row["job_type"],
-                        "payload": row["payload"],
-                        "queue": row["queue"],
-                        "priority": row["priority"],
-                        "tenant_id": row["tenant_id"],
-                        "run_at": slot,
-                        "idempotency_key": f"schedule:{row['id']}:{slot.isoformat()}",
-                    }
-                )
-                owners.append(index)
-        job_ids: list[uuid.UUID | None] = [None] * len(due)
-        if items:
-            try:
-                # Type and payload were checked when the schedule was created; one schedule made before
-                # those checks must not stop every other schedule's run.
-                batch = prepare(items, catalog, self.settings, validate=False)
-            except InvalidJobError as exc:
-                log.error("scheduled jobs could not be enqueued: %s", exc)
-                batch = None
-            if batch is not None:
-                batch.key_ttls = [SCHEDULE_KEY_TTL] * len(batch)
+        """One short transaction: lock what is unchanged, enqueue its jobs, advance it."""
+        if not chosen:
+            return
+        unlocked: dict[uuid.UUID, int] = defaultdict(int)
+        async with pool.connection() as conn:
+            async with conn.transaction():
                 cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(query("insert_jobs"), batch.params(own_transaction=False, now=explicit_now))
-                rows = await cur.fetchall()
-                for owner, row in zip(owners, rows, strict=True):
-                    job_ids[owner] = row["resolved_id"]
-                result.job_ids.extend(row["resolved_id"] for row in rows)
-                result.fired += len(rows)
-        for index, row in enumerate(due):
-            planned = plans[index]
-            updates["ids"].append(row["id"])
-            updates["next_run_ats"].append(planned.next_run_at if planned else None)
-            updates["last_run_ats"].append(planned.fire[-1] if planned and planned.fire else None)
-            updates["last_job_ids"].append(job_ids[index])
-            updates["missed"].append(planned.missed if planned else 0)
-            updates["keep_active"].append(planned is not None)
-            result.missed += planned.missed if planned else 0
-            result.deactivated += planned is None
-        await conn.execute(query("advance_schedules"), updates)
+                await cur.execute(
+                    query("lock_due_schedules"),
+                    {
+                        "ids": [e.row["id"] for e in chosen],
+                        "versions": [e.row["updated_at"] for e in chosen],
+                    },
+                )
+                locked = {row["id"] for row in await cur.fetchall()}
+                for entry in chosen:
+                    if entry.row["id"] not in locked:
+                        unlocked[entry.row["tenant_id"]] += len(entry.items)
+                writing = [entry for entry in chosen if entry.row["id"] in locked]
+                job_ids = await self._enqueue(conn, writing, result, explicit_now)
+                await conn.execute(query("advance_schedules"), _advances(writing, job_ids, result))
+            # Tokens taken for schedules changed or deleted meanwhile go back.
+            for tenant, tokens in unlocked.items():
+                if tokens and spent.get(tenant):
+                    await self._give_back(conn, tenant, min(tokens, spent[tenant]))
+
+    async def _enqueue(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        writing: list[_Due],
+        result: TickResult,
+        explicit_now: datetime | None,
+    ) -> dict[uuid.UUID, uuid.UUID]:
+        """Insert the jobs of `writing` in one statement; the last job id of each schedule."""
+        items = [item for entry in writing for item in entry.items]
+        if not items:
+            return {}
+        owners = [entry.row["id"] for entry in writing for _ in entry.items]
+        # Type and payload were checked when the schedule was created; one schedule made before those
+        # checks must not stop every other schedule's run.
+        batch = prepare(items, await load_catalog(conn), self.settings, validate=False)
+        batch.key_ttls = [SCHEDULE_KEY_TTL] * len(batch)
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(query("insert_jobs"), batch.params(own_transaction=False, now=explicit_now))
+        rows = await cur.fetchall()
+        last: dict[uuid.UUID, uuid.UUID] = {}
+        for owner, row in zip(owners, rows, strict=True):
+            last[owner] = row["resolved_id"]
+        result.job_ids.extend(row["resolved_id"] for row in rows)
+        result.fired += len(rows)
+        return last
+
+
+def _advances(
+    writing: list[_Due], job_ids: dict[uuid.UUID, uuid.UUID], result: TickResult
+) -> dict[str, list[Any]]:
+    """Parameters of `advance_schedules`: each schedule's next slot, last run and missed count; an
+    invalid schedule is deactivated."""
+    updates: dict[str, list[Any]] = {
+        k: [] for k in ("ids", "next_run_ats", "last_run_ats", "last_job_ids", "missed", "keep_active")
+    }
+    for entry in writing:
+        planned = entry.plan
+        updates["ids"].append(entry.row["id"])
+        updates["next_run_ats"].append(planned.next_run_at if planned else None)
+        updates["last_run_ats"].append(planned.fire[-1] if planned and planned.fire else None)
+        updates["last_job_ids"].append(job_ids.get(entry.row["id"]))
+        updates["missed"].append(planned.missed if planned else 0)
+        updates["keep_active"].append(planned is not None)
+        result.missed += planned.missed if planned else 0
+        result.deactivated += planned is None
+    return updates

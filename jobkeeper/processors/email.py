@@ -31,6 +31,7 @@ from typing import Any
 import jinja2
 from email_validator import EmailNotValidError, validate_email
 
+from jobkeeper import outbox
 from jobkeeper.config import Settings
 from jobkeeper.errors import PermanentError
 from jobkeeper.processors.support import (
@@ -94,6 +95,11 @@ def transport_problems(settings: Settings) -> list[str]:
     elif settings.sendgrid_api_key is None:
         found.append("JOBKEEPER_SENDGRID_API_KEY is not set (JOBKEEPER_EMAIL_TRANSPORT is sendgrid)")
     return found
+
+
+def unconfigured(settings: Settings) -> bool:
+    """No email setting at all: the case the development outbox stands in for."""
+    return all(v is None for v in (settings.email_transport, settings.smtp_host, settings.sendgrid_api_key))
 
 
 def problems(settings: Settings) -> dict[str, list[str]]:
@@ -211,7 +217,9 @@ def render_template(env: jinja2.Environment, filename: str, data: Mapping[str, A
 
 
 def available(env: jinja2.Environment, suffix: str) -> list[str]:
-    return sorted({name[: -len(suffix)] for name in env.list_templates() if name.endswith(suffix)})
+    """Template names: `receipt.subject.txt` and `_layout.html` are parts, not templates to name."""
+    names = {name[: -len(suffix)] for name in env.list_templates() if name.endswith(suffix)}
+    return sorted(name for name in names if _TEMPLATE_NAME.match(name))
 
 
 def has_template(env: jinja2.Environment, filename: str, beside: str | None = None) -> bool:
@@ -418,10 +426,14 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
 
     async def send_email(payload: Any, ctx: JobContext) -> dict[str, Any]:
         current = source.get(JOB_TYPE)
+        to_outbox = outbox.enabled(current) and unconfigured(current)
         found = transport_problems(current)
-        if found:
+        if found and not to_outbox:
             raise NotConfiguredError(JOB_TYPE, found)
         message = build(payload, current, ctx.job.id)
+        if to_outbox:
+            to = list(message.to)
+            return outbox.keep(ctx, "email", to, message.subject, message.text, html=message.html)
         result = await deliver(current, message)
         ctx.logger.info("email sent to %d recipients via %s", len(message.to), result["transport"])
         return {**result, "to": list(message.to), "subject": message.subject}

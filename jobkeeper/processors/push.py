@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from py_vapid import Vapid02
 from pywebpush import WebPusher
 
+from jobkeeper import outbox
 from jobkeeper.config import Settings
 from jobkeeper.processors.support import (
     InvalidPayloadError,
@@ -79,6 +80,11 @@ def configured_transports(settings: Settings) -> list[str]:
     if settings.fcm_credentials is not None:
         found.append("fcm")
     return found
+
+
+def unconfigured(settings: Settings) -> bool:
+    """No push setting at all: the case the development outbox stands in for."""
+    return settings.push_transport is None and not configured_transports(settings)
 
 
 def _webpush_problems(settings: Settings) -> list[str]:
@@ -463,6 +469,21 @@ class FcmSender:
 # -- the job ----------------------------------------------------------------------------------------------
 
 
+def keep_in_outbox(ctx: JobContext, settings: Settings, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The push checked as a real transport would check it, kept in the development outbox."""
+    if "subscription" in payload:
+        to = subscription(payload.get("subscription"), settings)["endpoint"]
+        message = json.loads(webpush_message(payload))
+        title, body, data = message["title"], message["body"], message.get("data")
+    else:
+        fcm = fcm_message(payload)["message"]
+        target = next(name for name in ("token", "topic", "condition") if name in fcm)
+        to = f"{target}:{fcm[target]}"
+        notification = fcm.get("notification", {})
+        title, body, data = notification.get("title"), notification.get("body", ""), fcm.get("data")
+    return outbox.keep(ctx, "push", [to], title, body, data=data)
+
+
 def register(registry: Registry, settings: Settings | None = None) -> None:
     """Register `send-push` in `registry` unless the type has a handler already (yours wins)."""
     if JOB_TYPE in registry:
@@ -473,7 +494,9 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
     async def send_push(payload: Any, ctx: JobContext) -> dict[str, Any]:
         current = source.get(JOB_TYPE)
         body = payload_object(payload)
-        if current.push_transport is None and not configured_transports(current):
+        if unconfigured(current):
+            if outbox.enabled(current):
+                return keep_in_outbox(ctx, current, body)
             raise NotConfiguredError(JOB_TYPE, problems(current)[JOB_TYPE])
         chosen = transport_for(current, body)
         found = _webpush_problems(current) if chosen == "webpush" else _fcm_problems(current)

@@ -434,6 +434,8 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
             message = report_email(report, html, csv_text, current, ctx.job.id)
             sent = await email_processor.deliver(current, message, job_type=JOB_TYPE)
             result["emailed"] = {"to": list(report.request.recipients), **sent}
+        # The second and last step (stored, and mailed if asked): a finished report shows 2 of 2.
+        await ctx.progress(2, 2, "report stored" + (" and emailed" if report.request.recipients else ""))
         ctx.logger.info(
             "report %s to %s: %s", result["summary"]["from"], result["summary"]["to"], report.totals
         )

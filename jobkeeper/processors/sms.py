@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 import phonenumbers
 
+from jobkeeper import outbox
 from jobkeeper.config import Settings
 from jobkeeper.processors.email import has_template, render_template, template_name
 from jobkeeper.processors.support import (
@@ -59,6 +60,12 @@ def problems(settings: Settings) -> dict[str, list[str]]:
     if directory is not None and not directory.is_dir():
         found.append(f"JOBKEEPER_SMS_TEMPLATES_DIR names {str(directory)!r}, which is not a directory")
     return {JOB_TYPE: found}
+
+
+def unconfigured(settings: Settings) -> bool:
+    """No Twilio setting at all: the case the development outbox stands in for."""
+    twilio_settings = (settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from)
+    return all(value is None for value in twilio_settings)
 
 
 def e164(value: Any, field: str = "to") -> str:
@@ -135,10 +142,13 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
 
     async def send_sms(payload: Any, ctx: JobContext) -> dict[str, Any]:
         current = source.get(JOB_TYPE)
-        config = twilio_config(current)
+        to_outbox = outbox.enabled(current) and unconfigured(current)
+        config = None if to_outbox else twilio_config(current)
         body = payload_object(payload)
         to = e164(body.get("to"))
         message = message_body(body, current)
+        if config is None:
+            return outbox.keep(ctx, "sms", [to], None, message)
         try:
             sid = await twilio.send_sms(config, to, message)
         except ProviderError as exc:

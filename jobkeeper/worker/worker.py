@@ -145,6 +145,7 @@ class Worker:
         self._started = False
         self._stopping: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+        self._hurry = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -232,17 +233,33 @@ class Worker:
             self._stopping = asyncio.ensure_future(self._shutdown(grace))
         await asyncio.shield(self._stopping)
 
+    def hurry(self) -> None:
+        """End the shutdown's wait for running jobs now: they go back to pending, as at its deadline."""
+        if not self._hurry.is_set():
+            log.warning(
+                "worker %s: stopping now, handing %d running jobs back to pending",
+                self.id,
+                len(self._running),
+            )
+            self._hurry.set()
+
     async def run(self) -> None:
-        """Start, run until `stop()` or SIGTERM/SIGINT, then stop gracefully."""
+        """Start, run until `stop()` or SIGTERM/SIGINT, then stop gracefully (a second signal: at once,
+        the running jobs handed back to pending)."""
         await self.start()
         loop = asyncio.get_running_loop()
         requested = asyncio.Event()
 
         def on_signal(sig: signal.Signals) -> None:
             if requested.is_set():
-                log.warning("worker %s is already stopping (send SIGKILL to stop it at once)", self.id)
+                self.hurry()
             else:
-                log.info("worker %s: %s received, finishing running jobs", self.id, sig.name)
+                log.warning(
+                    "worker %s: %s received, finishing %d running jobs (a second signal hands them back)",
+                    self.id,
+                    sig.name,
+                    len(self._running),
+                )
             requested.set()
 
         installed: list[signal.Signals] = []
@@ -432,13 +449,43 @@ class Worker:
             if self._held.get(ref.id) == ref:
                 del self._held[ref.id]
 
+    async def _wait_for_running(self, deadline: float) -> None:
+        """Wait until the running jobs finish, the deadline passes or `hurry()`, saying which jobs it
+        waits for and for how long every SHUTDOWN_REPORT_EVERY seconds (nothing new is claimed now)."""
+        loop = asyncio.get_running_loop()
+        tasks = [r.task for r in self._running.values() if r.task is not None]
+        if not tasks:
+            return
+        finished = asyncio.ensure_future(asyncio.wait(tasks))
+        hurried = asyncio.ensure_future(self._hurry.wait())
+        try:
+            while not finished.done() and not self._hurry.is_set():
+                left = deadline - loop.time()
+                if left <= 0:
+                    return
+                running = [r for r in self._running.values() if r.task is not None and not r.task.done()]
+                log.warning(
+                    "worker %s: waiting %.0f s more for %d running jobs: %s (signal again to hand them back "
+                    "now)",
+                    self.id,
+                    left,
+                    len(running),
+                    _describe(running),
+                )
+                await asyncio.wait(
+                    [finished, hurried],
+                    timeout=min(left, SHUTDOWN_REPORT_EVERY),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+        finally:
+            for waiter in (finished, hurried):
+                waiter.cancel()
+
     async def _shutdown(self, grace: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         await self.claimer.stop(grace=5.0)
-        tasks = [r.task for r in self._running.values() if r.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+        await self._wait_for_running(deadline)
         unfinished = list(self._running.values())
         for running in unfinished:
             self._interrupt(running, "shutdown")
@@ -465,6 +512,16 @@ class Worker:
         self._threads.shutdown(wait=False, cancel_futures=True)
         self._stopped.set()
         log.info("worker %s stopped", self.id)
+
+
+SHUTDOWN_REPORT_EVERY = 5.0
+"""While a shutdown waits for running jobs, it says which and how long it still waits this often."""
+
+
+def _describe(running: list[Running], shown: int = 5) -> str:
+    names = [f"{r.claimed.job.type} {r.claimed.job.id}" for r in running[:shown]]
+    more = f" and {len(running) - shown} more" if len(running) > shown else ""
+    return ", ".join(names) + more
 
 
 def run_worker(worker: Worker) -> bool:

@@ -48,6 +48,7 @@ SCHEDULE = {"name": "nightly", "cron": "0 3 * * *", "type": "generate-report", "
 
 ENDPOINTS = [
     Endpoint("GET", "/health", PUBLIC),
+    Endpoint("GET", "/", PUBLIC),
     Endpoint("GET", "/metrics", PUBLIC),
     Endpoint("GET", P + "/", PUBLIC),
     Endpoint("GET", P + "/health", PUBLIC),

@@ -142,7 +142,7 @@ async def test_clean_deletes_finished_jobs_but_keeps_keyed_ones(
     assert_problem(
         await http.delete(f"{Q}/queues/communication/clean?status=pending", headers=tokens.admin),
         422,
-        "query.status",
+        "query.status[0]",  # only finished statuses: the spec's enum, refused by the parameter's type
     )
     assert_problem(await http.delete(f"{Q}/queues/nothing/clean", headers=tokens.admin), 404)
     assert_problem(await http.delete(f"{Q}/queues/communication/clean", headers=tokens.venue_a), 403)

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 
 from jobkeeper import cron
+from jobkeeper.api import create_app
 from tests.api.conftest import Tokens
-from tests.api.support import Conn, assert_problem
+from tests.api.support import Conn, api_settings, assert_problem, running
 
 S = "/api/v1/queue/schedules"
 NIGHTLY: dict[str, Any] = {
@@ -139,3 +140,38 @@ async def test_tenant_b_cannot_change_or_delete_tenant_a_schedules(
     assert row == (True,)
     assert (await http.delete(path, headers=tokens.venue_a)).status_code == 204
     assert_problem(await http.delete(path, headers=tokens.venue_a), 404)
+
+
+async def test_a_tenant_admin_may_not_schedule_faster_than_the_minimum_interval(
+    http: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    for expression in ("* * * * * *", "*/30 * * * * *", "0,30 * * * * *"):
+        problem = assert_problem(
+            await http.post(S, json=NIGHTLY | {"cron": expression}, headers=tokens.venue_a), 422, "body.cron"
+        )
+        assert "minimum interval of 60 s" in problem["detail"]
+    every_minute = await _create(http, tokens.venue_a, cron="* * * * *")
+    # A change of cadence is held to it too; other changes of a fast schedule are not.
+    problem = assert_problem(
+        await http.patch(
+            f"{S}/{every_minute['id']}", json={"cron": "*/10 * * * * *"}, headers=tokens.venue_a
+        ),
+        422,
+        "body.cron",
+    )
+    assert "fires 10 s apart" in problem["detail"]
+    # A platform admin is exempt.
+    fast = await _create(http, tokens.admin, name="heartbeat", cron="*/10 * * * * *")
+    renamed = await http.patch(f"{S}/{fast['id']}", json={"name": "heartbeat-2"}, headers=tokens.venue_a)
+    assert renamed.status_code == 200, renamed.text
+
+
+async def test_a_tenant_may_have_at_most_its_cap_of_schedules(db_url: str, tokens: Tokens) -> None:
+    settings = api_settings(schedules_per_tenant=3)
+    async with running(create_app(settings, db_url)) as http:
+        created = [await _create(http, tokens.venue_a, name=f"s{n}") for n in range(3)]
+        problem = assert_problem(await http.post(S, json=NIGHTLY, headers=tokens.venue_a), 409)
+        assert "has 3 schedules, the most allowed (JOBKEEPER_SCHEDULES_PER_TENANT)" in problem["detail"]
+        await _create(http, tokens.venue_b)  # the cap is per tenant
+        assert (await http.delete(f"{S}/{created[0]['id']}", headers=tokens.venue_a)).status_code == 204
+        await _create(http, tokens.venue_a)

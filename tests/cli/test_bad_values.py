@@ -63,7 +63,7 @@ def test_bytes_that_are_not_utf8_are_bad_input(run: Run, db_url: str, tmp_path: 
 
 def test_rates_and_windows_are_finite_numbers(run: Run, db_url: str) -> None:
     (before,) = query(db_url, "SELECT rate_per_second FROM jobkeeper.rate_limiters WHERE name = 'stripe'")
-    for rate in ("nan", "inf", "1e400"):
+    for rate in ("nan", "inf", "1e400", "5e-324", "0"):
         assert "'--rate'" in _refused(run("limits", "set", "stripe", "--rate", rate)), rate
     assert query(db_url, "SELECT rate_per_second FROM jobkeeper.rate_limiters WHERE name = 'stripe'") == [
         before
@@ -99,5 +99,15 @@ def test_json_nested_too_deeply_for_the_parser_is_bad_input(run: Run, tmp_path: 
     lines.write_text('{"type": "resize-image", "payload": {"a": ' + deep + "}}\n")
     assert "line 1: JSON nested too deeply" in _refused(run("enqueue", "--file", str(lines)))
     assert "nested too deeply" in _refused(run("jobs", "list", "--where", "a=" + deep))
-    schedule = run("schedules", "add", "s", "--cron", "* * * * *", "--type", "x", "--payload", deep)
+    schedule = run("schedules", "add", "s", "--cron", "* * * * *", "--type", "x", "--data", deep)
     assert "nested too deeply" in _refused(schedule)
+
+
+def test_the_wrong_word_for_a_jobs_data_points_at_the_right_one(run_shared: Run, tmp_path: Path) -> None:
+    # docs/decisions.md, "One word for a job's data": `--data` on the command line, `payload` in JSON lines.
+    for verb in (["enqueue", "send-sms"], ["schedules", "add", "s", "--cron", "* * * * *", "--type", "x"]):
+        message = _refused(run_shared(*verb, "--payload", "{}"))
+        assert "--payload is not an option here: use --data" in message, verb
+    lines = tmp_path / "jobs.jsonl"
+    lines.write_text('{"type": "resize-image", "data": {"w": 1}}\n')
+    assert "did you mean 'payload'?" in _refused(run_shared("enqueue", "--file", str(lines)))

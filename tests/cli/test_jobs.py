@@ -191,3 +191,25 @@ def _cli_sessions(db_url: str) -> int:
         " WHERE datname = current_database() AND application_name = 'jobkeeper'",
     )
     return int(rows[0][0])
+
+
+def test_jobs_wait_summarises_a_long_result(run: Run, db_url: str) -> None:
+    registry = handlers()
+    page = "<html><head><title>Queue report</title></head><body>" + "<td>1</td>" * 5000 + "</body></html>"
+
+    @registry.task("report-like", queue="background")
+    async def report_like(payload: dict[str, object], ctx: object) -> dict[str, object]:
+        return {"storage": "result", "html": page, "summary": {"jobs": 3}}
+
+    with SyncClient(db_url, settings=settings()) as client:
+        job = client.enqueue("report-like", {})
+    with running_worker(db_url, registry):
+        wait_for(lambda: statuses(db_url, [job.id])[job.id] == "completed", timeout=30, what="the job")
+    shown = run("jobs", "wait", str(job.id))
+    assert shown.exit_code == 0, shown.output
+    assert "<td>" not in shown.stdout  # not the document itself
+    size = len(page.encode())
+    assert f"HTML 'Queue report', {size:,} bytes" in shown.stdout
+    assert f"jobkeeper jobs wait {job.id} --json" in shown.stdout
+    assert '"summary":{"jobs":3}' in shown.stdout
+    assert output_json(run("jobs", "wait", str(job.id), "--json"))["result"]["html"] == page

@@ -12,9 +12,10 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
-from jobkeeper import Settings
+from jobkeeper import Settings, Worker
 from jobkeeper.api import create_app
 from jobkeeper.api.auth import Role
+from jobkeeper.worker import Registry
 from tests.api.support import Conn, api_settings, create_tenant
 from tests.dashboard.support import COOKIE, csrf, token
 
@@ -81,3 +82,23 @@ async def anonymous(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport=httpx.ASGITransport(app=app), base_url="http://jobkeeper.test"
     ) as c:
         yield c
+
+
+WorkerFactory = Callable[[Registry], Worker]
+
+
+@pytest.fixture
+async def make_worker(db_url: str, settings: Settings) -> AsyncIterator[WorkerFactory]:
+    """Real workers on the test's database (fast polling); all are stopped at teardown."""
+    workers: list[Worker] = []
+
+    def make(registry: Registry) -> Worker:
+        worker = Worker(
+            db_url, settings=settings, registry=registry, poll_interval=0.05, shutdown_timeout=0.0
+        )
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        await worker.stop(timeout=0)

@@ -3,10 +3,16 @@
 A block runs when its fence is ```` ```python run ````; other Python blocks are fragments. Each runs as a
 script of its own (`__name__ == "__main__"`), with `DATABASE_URL` naming a fresh migrated database and a
 clean handler registry, from the repository root, in its own temporary working directory.
+
+Running is not enough: a reader runs them beside `make up`, whose worker then runs the jobs they leave.
+So after each one a worker as `make up` starts it (the built-in processors, no provider configured, the
+development outbox on) runs every job that is due, and none may fail. An example that fails a job on
+purpose says so in its fence: ```` ```python run expect-failed ````.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -15,12 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import psycopg
 import pytest
 
+from jobkeeper import Settings, Worker
+from jobkeeper.processors import register_builtins
 from jobkeeper.worker import registry as registry_module
+from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-FENCE = re.compile(r"^```python run[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^```python run([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 TIMEOUT = 60
 
 
@@ -29,6 +39,7 @@ class Example:
     path: Path
     line: int
     code: str
+    expect_failed: bool = False
 
     def __str__(self) -> str:
         return f"{self.path.relative_to(ROOT)}:{self.line}"
@@ -39,7 +50,8 @@ def examples() -> list[Example]:
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
         text = path.read_text(encoding="utf-8")
         for match in FENCE.finditer(text):
-            found.append(Example(path, text.count("\n", 0, match.start()) + 1, match.group(1)))
+            line = text.count("\n", 0, match.start()) + 1
+            found.append(Example(path, line, match.group(2), "expect-failed" in match.group(1).split()))
     return found
 
 
@@ -77,3 +89,35 @@ def test_example_runs(example: Example, db_url: str, tmp_path: Path, monkeypatch
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+    failed = asyncio.run(_run_what_is_left(db_url))
+    if example.expect_failed:
+        assert failed, f"{example} says it fails a job on purpose, and none failed"
+    else:
+        assert failed == [], f"{example} left {len(failed)} jobs that fail beside `make up`: {failed[:3]}"
+
+
+# Due, or running: what the worker still has to finish. Waiting jobs settle when their parents do.
+UNFINISHED = (
+    "SELECT count(*) FROM jobkeeper.jobs"
+    " WHERE status IN ('processing', 'waiting') OR (status = 'pending' AND scheduled_at <= now())"
+)
+FAILED = (
+    "SELECT type || ': ' || coalesce(last_error, status) FROM jobkeeper.jobs"
+    " WHERE status = 'failed' OR (status = 'pending' AND attempts > 0) ORDER BY created_at"
+)
+
+
+async def _run_what_is_left(db_url: str) -> list[str]:
+    """Run every due job as `make up`'s worker would; return those that failed (or wait for a retry)."""
+    settings = Settings.from_env({}, dev_outbox=True, pool_min=1, pool_max=4)
+    registry = registry_module.default_registry  # the example's own handlers, then the built-ins
+    register_builtins(registry, settings)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+
+        async def finished() -> bool:
+            row = await (await conn.execute(UNFINISHED)).fetchone()
+            return row is not None and row[0] == 0
+
+        async with Worker(db_url, settings=settings, registry=registry, poll_interval=0.05):
+            await eventually(finished, timeout=30.0, what="the example's jobs to finish")
+        return [row[0] for row in await (await conn.execute(FAILED)).fetchall()]

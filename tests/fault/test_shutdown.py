@@ -8,8 +8,12 @@ error entry, however many times it was interrupted.
 
 from __future__ import annotations
 
+import asyncio
+import re
+import signal
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -111,3 +115,40 @@ async def test_sigterm_under_load_loses_nothing_and_spends_no_attempt(
             shutdown_max_s=max(shutdowns),
         )
     )
+
+
+async def test_ctrl_c_says_what_it_waits_for_and_a_second_one_hands_the_jobs_back_at_once(
+    db: Conn, fleet: Fleet, producer_client: Client
+) -> None:
+    worker = fleet.start("--concurrency", "2", env={"JOBKEEPER_SHUTDOWN_TIMEOUT": "60"})
+    worker_id = await worker.registered(db)
+    (long,) = await producer_client.enqueue_many([job("money", "ctrl-c", work=120.0)])
+
+    async def running() -> bool:
+        return await _held(db, worker_id) == [long.id]
+
+    await eventually(running, timeout=20, what="the long job to run")
+    worker.signal(signal.SIGINT)
+
+    def said(text: str) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return text in worker.log_text()
+
+        return check
+
+    # It says which job it waits for, and how long at most.
+    await eventually(said(f"fault-money {long.id}"), timeout=10, what="the wait to be reported")
+    assert re.search(r"waiting (59|60) s more for 1 running jobs", worker.log_text()), worker.log_tail()
+    began = time.monotonic()
+    worker.signal(signal.SIGINT)  # the second Ctrl-C: stop now
+    code = await asyncio.to_thread(worker.process.wait, 20) if worker.process else None
+    assert code == 0, worker.log_tail()
+    assert time.monotonic() - began < 15  # not the 60 s of the shutdown timeout
+    assert "handing 1 running jobs back to pending" in worker.log_text()
+    # Handed back as at the deadline: pending again, its attempt not spent, nothing lost.
+    status, attempts = (
+        await (
+            await db.execute("SELECT status, attempts FROM jobkeeper.jobs WHERE id = %s", (long.id,))
+        ).fetchone()
+    ) or (None, None)
+    assert (status, attempts) == ("pending", 0)

@@ -35,7 +35,7 @@ def test_schedules_from_the_command_line(db_url: str) -> None:
             "generate-report",
             "--timezone",
             "Europe/Paris",
-            "--payload",
+            "--data",
             '{"hours": 24}',
             "--json",
         )

@@ -265,6 +265,7 @@ async def test_your_templates_come_before_the_built_in_ones(tmp_path: Path) -> N
     assert html_part.get_content().strip() == "<p>Welcome &lt;b&gt;!</p>"
     assert "ticket" in email.templates(current)
     assert "welcome" in email.templates(current)
+    assert not [name for name in email.templates(current) if "." in name or name.startswith("_")]
 
 
 @pytest.mark.parametrize(

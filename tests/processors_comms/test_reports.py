@@ -13,11 +13,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from jobkeeper import DEV_TENANT_ID
+from jobkeeper import DEV_TENANT_ID, Client
 from jobkeeper.processors import reports
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError
+from jobkeeper.worker import Registry
+from tests.processors_comms.conftest import WorkerFactory
 from tests.processors_comms.helpers import make_ctx, run, settings
 from tests.processors_comms.servers import smtp_server
+from tests.worker.helpers import wait_for_status
 
 Conn = psycopg.AsyncConnection[Any]
 DAY = datetime(2026, 1, 1, tzinfo=UTC)
@@ -307,3 +310,16 @@ async def test_without_a_database_url_the_report_fails_permanently() -> None:
         await run(reports, settings(), {})
     assert "DATABASE_URL" in str(missing.value)
     assert make_ctx("generate-report", {}).job.queue == "background"
+
+
+async def test_a_finished_report_shows_its_last_step(
+    client: Client, db: Conn, db_url: str, make_worker: WorkerFactory
+) -> None:
+    # Under a real worker, the progress written last is the report's final step: 2 of 2, not 1 of 2.
+    registry = Registry()
+    reports.register(registry, settings(database_url=db_url))
+    job = await client.enqueue("generate-report", PERIOD)
+    async with make_worker(registry):
+        row = await wait_for_status(db, job.id, "completed")
+    assert row["progress"]["current"] == row["progress"]["total"] == 2
+    assert row["progress"]["percent"] == 100

@@ -97,6 +97,10 @@ ATTACKS: dict[str, Callable[[uuid.UUID], dict[str, str]]] = {
     "expired past the leeway": lambda t: bearer(signed(claims(t, exp=now() - LEEWAY - 60))),
     "exp not a number": lambda t: bearer(signed(claims(t, exp="tomorrow"))),
     "nbf not a number": lambda t: bearer(signed(claims(t, nbf="now"))),
+    "exp a numeric string": lambda t: bearer(signed(claims(t, exp=str(now() + 3600)))),
+    "nbf a numeric string": lambda t: bearer(signed(claims(t, nbf=str(now() - 60)))),
+    "iat a numeric string": lambda t: bearer(signed(claims(t, iat=str(now() - 60)))),
+    "exp a boolean": lambda t: bearer(signed(claims(t, exp=True))),
     "no aud": lambda t: bearer(signed(claims(t, aud=None))),
     "no iss": lambda t: bearer(signed(claims(t, iss=None))),
     "aud a list without ours": lambda t: bearer(signed(claims(t, aud=["other", "another"]))),
@@ -196,6 +200,16 @@ async def test_the_leeway_is_bounded_both_ways(http: httpx.AsyncClient, tenants:
     ]
     for payload in outside:
         assert_problem(await http.get(JOBS, headers=bearer(signed(payload))), 401)
+
+
+async def test_time_claims_must_be_json_numbers(http: httpx.AsyncClient, tenants: Tenants) -> None:
+    """docs/api.md: `"exp": "1796…"` is refused with a reason naming the claim (PyJWT alone accepts it)."""
+    for name, value in (("exp", str(now() + 3600)), ("nbf", str(now())), ("iat", str(now()))):
+        token = signed(claims(tenants.a, role="user", **{name: value}))
+        body = assert_problem(await http.get(JOBS, headers=bearer(token)), 401)
+        assert body["detail"] == (
+            f"the token's {name!r} claim must be a number (seconds since 1970), not a string"
+        )
 
 
 async def test_an_unknown_role_gets_the_least_rights(

@@ -8,8 +8,9 @@ import uuid
 from typing import Any
 
 import psycopg
+import pytest
 
-from jobkeeper import Client, JobContext, JobStatus, SyncClient
+from jobkeeper import Client, JobContext, JobFinishedError, JobStatus, PermanentError, SyncClient
 from jobkeeper.worker import Registry
 from tests.worker.conftest import WorkerFactory
 from tests.worker.helpers import job_row, wait_for_row, wait_for_status
@@ -24,7 +25,7 @@ async def test_a_pending_job_is_cancelled_at_once(client: Client, db: Conn) -> N
     assert cancelled.status is JobStatus.CANCELLED
     assert cancelled.completed_at is not None
     assert (await client.get_job(job.id)) == cancelled
-    # Cancelling again, or a finished job, returns it unchanged.
+    # Cancelling again returns it unchanged.
     assert await client.cancel(str(job.id)) == cancelled
     assert await client.cancel(uuid.uuid4()) is None
 
@@ -123,3 +124,33 @@ async def test_a_failure_after_a_cancel_request_does_not_retry(
     assert row["status"] == "cancelled"
     assert row["errors"][-1]["type"] == "ConnectionError"
     assert (await job_row(db, job.id))["completed_at"] is not None
+
+
+async def test_cancelling_a_failed_job_is_an_error_from_both_clients(
+    client: Client, sync_client: SyncClient, db: Conn, make_worker: WorkerFactory
+) -> None:
+    registry = Registry()
+
+    @registry.task("always-fails", queue="background", max_attempts=1)
+    async def always_fails(payload: Any, ctx: JobContext) -> None:
+        raise PermanentError("card declined " + "x" * 500)
+
+    job = await client.enqueue("always-fails", {"note": "y" * 500})
+    async with make_worker(registry=registry):
+        await wait_for_status(db, job.id, "failed")
+    # As the API (409) and `jobkeeper jobs cancel` (exit 1): a finished job cannot be cancelled.
+    with pytest.raises(JobFinishedError, match=f"job {job.id} has already failed; it cannot be cancelled"):
+        await client.cancel(job.id)
+    with pytest.raises(JobFinishedError) as raised:
+        sync_client.cancel(job.id)
+    assert raised.value.job.status is JobStatus.FAILED
+
+    # Its repr is one short line: the tracebacks are counted, not printed.
+    failed = await client.get_job(job.id)
+    assert failed is not None
+    assert failed.errors[0]["traceback"]
+    shown = repr(failed)
+    assert len(shown) < 400
+    assert "Traceback" not in shown
+    assert f"Job(id='{job.id}', type='always-fails'" in shown
+    assert "errors=[1 recorded]" in shown

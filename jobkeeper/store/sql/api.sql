@@ -118,9 +118,15 @@ LIMIT 1;
 -- A failed or cancelled job goes back to pending with a fresh attempt budget; its error history is kept.
 -- Its dead-letter row (if any) is marked replayed as this same job, a result stored on its idempotency key
 -- is cleared, and idle workers are woken. `changed` is false when the job exists but was not retryable.
+-- `retries` keeps how the run before ended (status, time, attempts, dead letter): the retry resets them.
 WITH retried AS (
     UPDATE jobkeeper.jobs j
-    SET status = 'pending',
+    SET retries = j.retries || jsonb_build_array(jsonb_build_object(
+            'at', now(), 'ended', j.status, 'ended_at', j.completed_at, 'attempts', j.attempts,
+            'dead_lettered', EXISTS (SELECT FROM jobkeeper.dead_letter_jobs d
+                                     WHERE d.tenant_id = j.tenant_id AND d.job_id = j.id
+                                       AND d.replayed_at IS NULL))),
+        status = 'pending',
         attempts = 0,
         scheduled_at = now(),
         started_at = NULL,
@@ -232,12 +238,15 @@ WHERE j.id = doomed.id AND j.tier = doomed.tier
 RETURNING j.id;
 
 -- name: api_insert_schedule
+-- No row comes back when the tenant has %(max_schedules)s schedules already. Run after
+-- `lock_tenant_schedules` in the same transaction, so two creates cannot both pass the count.
 INSERT INTO jobkeeper.schedules (tenant_id, name, cron, timezone, queue, job_type, payload, priority, active,
                                  missed_policy, catch_up_window_seconds, overlap_policy, next_run_at)
-VALUES (%(tenant_id)s::uuid, %(name)s::text, %(cron)s::text, %(timezone)s::text, %(queue)s::text,
-        %(job_type)s::text, %(payload)s::jsonb, %(priority)s::smallint, %(active)s::boolean,
-        %(missed_policy)s::text, %(catch_up_window_seconds)s::float8, %(overlap_policy)s::text,
-        %(next_run_at)s::timestamptz)
+SELECT %(tenant_id)s::uuid, %(name)s::text, %(cron)s::text, %(timezone)s::text, %(queue)s::text,
+       %(job_type)s::text, %(payload)s::jsonb, %(priority)s::smallint, %(active)s::boolean,
+       %(missed_policy)s::text, %(catch_up_window_seconds)s::float8, %(overlap_policy)s::text,
+       %(next_run_at)s::timestamptz
+WHERE (SELECT count(*) FROM jobkeeper.schedules WHERE tenant_id = %(tenant_id)s::uuid) < %(max_schedules)s::int
 RETURNING id, tenant_id, name, cron, timezone, queue, job_type, payload, priority, active, missed_policy,
           catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
           created_at, updated_at;
@@ -359,6 +368,14 @@ SELECT d.queue,
        count(*) FILTER (WHERE d.failed_at >= now() - make_interval(secs => %(window)s::float8)) AS recent
 FROM jobkeeper.dead_letter_jobs d
 GROUP BY d.queue;
+
+-- name: api_metrics_shared_names
+-- The names an anonymous scrape may show (no JOBKEEPER_METRICS_TOKEN): shared queues (no tenant), the job
+-- types registered on them, and shared limiters. Every other name is a tenant's own.
+SELECT ARRAY(SELECT q.name FROM jobkeeper.queues q WHERE q.tenant_id IS NULL) AS queues,
+       ARRAY(SELECT jt.name FROM jobkeeper.job_types jt JOIN jobkeeper.queues q ON q.name = jt.queue
+             WHERE q.tenant_id IS NULL) AS job_types,
+       ARRAY(SELECT l.name FROM jobkeeper.rate_limiters l WHERE l.tenant_id IS NULL) AS limiters;
 
 -- name: api_metrics_limiters
 -- Outbound rate limiters as the workers share them: tokens available now (refilled to the database

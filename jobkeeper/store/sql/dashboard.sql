@@ -86,8 +86,23 @@ WHERE m.captured_at >= now() - make_interval(secs => %(window)s::float8)
 ORDER BY m.queue, m.captured_at;
 
 -- name: dashboard_workers
--- Workers whose heartbeat is recent, with what they serve and how busy they are.
-SELECT w.id, w.hostname, w.pid, w.queues, w.job_types, w.concurrency, w.running, w.started_at, w.heartbeat_at
+-- Workers whose heartbeat is recent, with what they serve and how busy they are. For a tenant
+-- (%(tenant_id)s not NULL) only the names it may know: shared queues and its own, and the job types
+-- registered on those; another tenant's private queue or handler type never reaches it.
+SELECT w.id, w.hostname, w.pid,
+       CASE WHEN %(tenant_id)s::uuid IS NULL THEN w.queues ELSE ARRAY(
+           SELECT name FROM unnest(w.queues) WITH ORDINALITY AS served(name, n)
+           WHERE EXISTS (SELECT FROM jobkeeper.queues q
+                         WHERE q.name = served.name
+                           AND (q.tenant_id IS NULL OR q.tenant_id = %(tenant_id)s::uuid))
+           ORDER BY n) END AS queues,
+       CASE WHEN %(tenant_id)s::uuid IS NULL THEN w.job_types ELSE ARRAY(
+           SELECT name FROM unnest(w.job_types) WITH ORDINALITY AS handled(name, n)
+           WHERE EXISTS (SELECT FROM jobkeeper.job_types jt JOIN jobkeeper.queues q ON q.name = jt.queue
+                         WHERE jt.name = handled.name
+                           AND (q.tenant_id IS NULL OR q.tenant_id = %(tenant_id)s::uuid))
+           ORDER BY n) END AS job_types,
+       w.concurrency, w.running, w.started_at, w.heartbeat_at
 FROM jobkeeper.workers w
 WHERE w.stopped_at IS NULL AND w.heartbeat_at >= now() - make_interval(secs => %(max_age)s::float8)
 ORDER BY w.hostname, w.pid, w.id;
@@ -169,9 +184,10 @@ LIMIT %(cap)s::int + 1
 -- name: dashboard_job
 SELECT j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
        j.max_attempts, j.last_error, j.errors, j.result, j.progress, j.idempotency_key, j.scheduled_at,
-       j.started_at, j.completed_at, j.created_at, j.updated_at, j.cancel_requested, j.worker_id,
+       j.started_at, j.completed_at, j.created_at, j.updated_at, j.cancel_requested, j.worker_id, j.retries,
        t.name AS tenant_name,
-       d.id AS dead_letter_id, d.failed_at AS dead_lettered_at, d.replayed_at AS dead_letter_replayed_at
+       d.id AS dead_letter_id, d.failed_at AS dead_lettered_at, d.replayed_at AS dead_letter_replayed_at,
+       d.replayed_job_id AS dead_letter_replayed_job_id
 FROM jobkeeper.jobs j
 LEFT JOIN jobkeeper.tenants t ON t.id = j.tenant_id
 LEFT JOIN jobkeeper.dead_letter_jobs d ON d.tenant_id = j.tenant_id AND d.job_id = j.id
@@ -198,7 +214,12 @@ WITH picked AS MATERIALIZED (
 ),
 retried AS (
     UPDATE jobkeeper.jobs j
-    SET status = 'pending', attempts = 0, scheduled_at = now(), started_at = NULL, completed_at = NULL,
+    SET retries = j.retries || jsonb_build_array(jsonb_build_object(
+            'at', now(), 'ended', j.status, 'ended_at', j.completed_at, 'attempts', j.attempts,
+            'dead_lettered', EXISTS (SELECT FROM jobkeeper.dead_letter_jobs d
+                                     WHERE d.tenant_id = j.tenant_id AND d.job_id = j.id
+                                       AND d.replayed_at IS NULL))),
+        status = 'pending', attempts = 0, scheduled_at = now(), started_at = NULL, completed_at = NULL,
         cancel_requested = false, worker_id = NULL, heartbeat_at = NULL, result = NULL, progress = NULL
     FROM picked p
     WHERE j.id = p.id AND j.tier = p.tier
@@ -357,7 +378,11 @@ SELECT l.name, l.tenant_id, l.rate_per_second, l.burst, l.max_concurrency, l.lim
         JOIN jobkeeper.job_types jt ON jt.name = j.type
         WHERE jt.limiter = l.name AND j.status = 'pending' AND j.scheduled_at > now()
           AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)) AS waiting,
-       (SELECT array_agg(jt.name ORDER BY jt.name) FROM jobkeeper.job_types jt WHERE jt.limiter = l.name)
+       (SELECT array_agg(jt.name ORDER BY jt.name)
+        FROM jobkeeper.job_types jt JOIN jobkeeper.queues q ON q.name = jt.queue
+        WHERE jt.limiter = l.name
+          -- a tenant sees the types of shared queues and of its own, never another tenant's
+          AND (%(tenant_id)s::uuid IS NULL OR q.tenant_id IS NULL OR q.tenant_id = %(tenant_id)s::uuid))
            AS job_types
 FROM jobkeeper.rate_limiters l
 ORDER BY l.name;

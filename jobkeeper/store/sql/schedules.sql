@@ -1,15 +1,43 @@
 -- Named queries of the cron scheduler (it runs on the maintenance leader).
 
 -- name: due_schedules
--- Schedules whose next slot has come, locked so that two leaders overlapping for a moment never handle
--- the same schedule at once (and the per-slot idempotency key makes a fire unique even if they did).
+-- Due schedules, round-robin between tenants: every tenant's most overdue schedule, then every tenant's
+-- second, and so on, so one tenant's backlog never fills a tick ahead of another tenant's turn. Read
+-- without locks: the scheduler plans outside any transaction and locks only what it then writes
+-- (`lock_due_schedules`). A tenant whose scheduler bucket (%(bucket_key)s in rate_limits, refilled from
+-- the database clock as in `api_take_tokens`) holds less than one token is left out: its schedules stay
+-- due and would only take the places of other tenants' schedules.
+WITH clock AS (SELECT COALESCE(%(now)s::timestamptz, now()) AS now),
+due AS (
+    SELECT s.id, s.next_run_at,
+           row_number() OVER (PARTITION BY s.tenant_id ORDER BY s.next_run_at NULLS FIRST, s.id) AS tenant_rank
+    FROM jobkeeper.schedules s, clock
+    WHERE s.active AND (s.next_run_at IS NULL OR s.next_run_at <= clock.now)
+      AND NOT EXISTS (
+          SELECT FROM jobkeeper.rate_limits r
+          WHERE r.tenant_id = s.tenant_id AND r.key = %(bucket_key)s::text
+            AND least(r.capacity, r.tokens + greatest(extract(epoch FROM now() - r.refilled_at), 0)
+                                             * r.refill_per_second) < 1)
+)
 SELECT s.id, s.tenant_id, s.name, s.cron, s.timezone, s.queue, s.job_type, s.payload, s.priority,
        s.missed_policy, s.catch_up_window_seconds, s.overlap_policy, s.next_run_at, s.last_job_id,
+       s.updated_at, clock.now,
        (SELECT j.status FROM jobkeeper.jobs j WHERE j.id = s.last_job_id LIMIT 1) AS last_job_status
+FROM due d
+JOIN jobkeeper.schedules s ON s.id = d.id
+CROSS JOIN clock
+ORDER BY d.tenant_rank, d.next_run_at NULLS FIRST, d.id
+LIMIT %(limit)s;
+
+-- name: lock_due_schedules
+-- The schedules a tick is about to fire or advance, locked for its short transaction, and only those
+-- nothing changed since `due_schedules` read them (updated_at moves on every update, the scheduler's
+-- own included): a schedule paused, edited or being deleted meanwhile is left alone (SKIP LOCKED), so
+-- the scheduler never makes a tenant's DELETE wait for more than one short statement.
+SELECT s.id
 FROM jobkeeper.schedules s
-WHERE s.active AND (s.next_run_at IS NULL OR s.next_run_at <= COALESCE(%(now)s::timestamptz, now()))
-ORDER BY s.next_run_at NULLS FIRST
-LIMIT %(limit)s
+JOIN unnest(%(ids)s::uuid[], %(versions)s::timestamptz[]) AS u(id, updated_at) ON s.id = u.id
+WHERE s.active AND s.updated_at = u.updated_at
 FOR UPDATE OF s SKIP LOCKED;
 
 -- name: advance_schedules
@@ -24,5 +52,7 @@ FROM unnest(%(ids)s::uuid[], %(next_run_ats)s::timestamptz[], %(last_run_ats)s::
      AS u(id, next_run_at, last_run_at, last_job_id, missed, keep_active)
 WHERE s.id = u.id;
 
--- name: clock_now
-SELECT COALESCE(%(now)s::timestamptz, now()) AS now;
+-- name: lock_tenant_schedules
+-- Serialises the creates of one tenant's schedules until the transaction ends (the per-tenant cap is a
+-- count, which two concurrent creates would otherwise both pass).
+SELECT pg_advisory_xact_lock(hashtextextended('jobkeeper.schedules:' || %(tenant_id)s::text, 0));

@@ -196,7 +196,10 @@ updated AS (
                            ELSE clock.now
                        END,
         attempts = CASE WHEN i.kind IN ('snooze', 'release') THEN greatest(j.attempts - 1, 0) ELSE j.attempts END,
-        scheduled_at = CASE WHEN i.kind IN ('retry', 'snooze', 'release')
+        -- Moved only when the job goes back to pending: a last failed attempt or a cancellation keeps
+        -- the time it was due (a finished job is never due again; the rescuer does the same).
+        scheduled_at = CASE WHEN i.kind IN ('retry', 'snooze', 'release') AND NOT j.cancel_requested
+                                 AND NOT (i.kind = 'retry' AND j.attempts >= j.max_attempts)
                             THEN clock.now + make_interval(secs => i.delay)
                             ELSE j.scheduled_at END,
         result = CASE WHEN i.kind = 'complete' THEN i.result::jsonb ELSE j.result END,

@@ -1,0 +1,33 @@
+"""`jobkeeper schedules add`: the minimum interval and the per-tenant cap, as in the API (exit 2)."""
+
+from __future__ import annotations
+
+from click.testing import Result
+
+from tests.cli.conftest import Run, query
+
+
+def _refused(result: Result) -> str:
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+def test_a_schedule_faster_than_the_minimum_interval_is_refused(run: Run, db_url: str) -> None:
+    add = ("schedules", "add", "beat", "--type", "generate-report", "--cron")
+    message = _refused(run(*add, "*/5 * * * * *"))
+    assert "fires 5 s apart, more often than the minimum interval of 60 s" in message
+    assert "JOBKEEPER_SCHEDULE_MIN_INTERVAL" in message
+    assert query(db_url, "SELECT count(*) FROM jobkeeper.schedules") == [(0,)]
+    # The operator lowers the setting to allow it.
+    allowed = run(*add, "*/5 * * * * *", env={"JOBKEEPER_SCHEDULE_MIN_INTERVAL": "5"})
+    assert allowed.exit_code == 0, allowed.output
+
+
+def test_a_tenant_may_have_at_most_its_cap_of_schedules(run: Run, db_url: str) -> None:
+    env = {"JOBKEEPER_SCHEDULES_PER_TENANT": "2"}
+    for name in ("one", "two"):
+        added = run("schedules", "add", name, "--cron", "0 3 * * *", "--type", "generate-report", env=env)
+        assert added.exit_code == 0, added.output
+    third = run("schedules", "add", "three", "--cron", "0 3 * * *", "--type", "generate-report", env=env)
+    assert "has 2 schedules, the most allowed (JOBKEEPER_SCHEDULES_PER_TENANT)" in _refused(third)

@@ -1,0 +1,37 @@
+"""`jobkeeper --help` and the admin verbs start fast: importing the CLI loads none of the heavy libraries
+(the web stack, the payment and chain SDKs, the processors, Alembic, psycopg); each command imports what
+it needs when it runs. Asserted on the modules loaded, not on timing, which a busy machine distorts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = (
+    "fastapi",
+    "uvicorn",
+    "stripe",
+    "solana",
+    "jobkeeper.processors",
+    "jobkeeper.api",
+    "jobkeeper.worker",
+    "alembic",
+    "sqlalchemy",
+    "psycopg",
+)
+
+
+def test_importing_the_cli_loads_no_heavy_module() -> None:
+    probe = (
+        "import json, sys, jobkeeper.cli\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []
+
+
+def test_the_package_still_offers_its_public_names() -> None:
+    import jobkeeper
+
+    assert {name for name in jobkeeper.__all__ if not hasattr(jobkeeper, name)} == set()
