@@ -53,3 +53,20 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("generate-report", {"from": "2026-11-01"}, "body.data.from"),
     ("generate-report", {"tenant": "acme"}, "body.data"),
 ]
+
+
+def unique(job_type: str, n: int) -> dict[str, Any]:
+    """A valid payload of a built-in type, different for each `n` in the fields its idempotency key is
+    derived from: tests that enqueue many jobs of one built-in type get many jobs, not one deduplicated."""
+    varied: dict[str, dict[str, Any]] = {
+        "payment-process": {"orderId": f"o-{n}"},
+        "refund-process": {"transactionId": f"pi_{n}"},
+        "nft-mint": {"seatId": f"A-{n}"},
+        "payout-process": {"venueId": f"v{n}"},
+        "send-email": {"to": f"user{n}@example.com", "data": {"order": f"o-{n}"}},
+        "send-sms": {"to": PHONE, "body": f"Doors open at 7pm ({n})"},
+        "send-push": {"title": f"Doors open ({n})"},
+        "analytics-track": {"userId": f"u{n}"},
+        "generate-report": {"hours": n % 720 + 1},
+    }
+    return VALID[job_type] | varied[job_type]
