@@ -12,6 +12,7 @@ import pytest
 
 from jobkeeper import Client, JobContext, JobFinishedError, JobStatus, PermanentError, SyncClient
 from jobkeeper.worker import Registry
+from tests.payloads import VALID
 from tests.worker.conftest import WorkerFactory
 from tests.worker.helpers import job_row, wait_for_row, wait_for_status
 
@@ -19,7 +20,7 @@ Conn = psycopg.AsyncConnection[Any]
 
 
 async def test_a_pending_job_is_cancelled_at_once(client: Client, db: Conn) -> None:
-    job = await client.enqueue("send-email", delay=60)
+    job = await client.enqueue("send-email", VALID["send-email"], delay=60)
     cancelled = await client.cancel(job.id)
     assert cancelled is not None
     assert cancelled.status is JobStatus.CANCELLED
@@ -31,7 +32,7 @@ async def test_a_pending_job_is_cancelled_at_once(client: Client, db: Conn) -> N
 
 
 def test_the_sync_client_cancels_too(sync_client: SyncClient) -> None:
-    job = sync_client.enqueue("send-sms")
+    job = sync_client.enqueue("send-sms", VALID["send-sms"])
     cancelled = sync_client.cancel(job.id)
     assert cancelled is not None
     assert cancelled.status is JobStatus.CANCELLED
@@ -41,7 +42,7 @@ def test_the_sync_client_cancels_too(sync_client: SyncClient) -> None:
 async def test_a_pending_job_cancelled_in_a_rolled_back_transaction_stays_pending(
     client: Client, db_url: str
 ) -> None:
-    job = await client.enqueue("send-email")
+    job = await client.enqueue("send-email", VALID["send-email"])
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         cancelled = await client.cancel(job.id, conn=conn)
         assert cancelled is not None
@@ -114,7 +115,7 @@ async def test_a_failure_after_a_cancel_request_does_not_retry(
         await go_on.wait()
         raise ConnectionError("failed anyway")
 
-    job = await client.enqueue("send-email")
+    job = await client.enqueue("send-email", VALID["send-email"])
     async with make_worker(heartbeat_interval=20.0):
         await asyncio.wait_for(started.wait(), 10)
         # Flag set behind the worker's back (no NOTIFY), then the handler fails: cancelled, not pending.
@@ -135,8 +136,8 @@ async def test_cancelling_a_failed_job_is_an_error_from_both_clients(
     async def always_fails(payload: Any, ctx: JobContext) -> None:
         raise PermanentError("card declined " + "x" * 500)
 
-    job = await client.enqueue("always-fails", {"note": "y" * 500})
-    async with make_worker(registry=registry):
+    async with make_worker(registry=registry):  # started first: it makes its type known, max_attempts=1
+        job = await client.enqueue("always-fails", {"note": "y" * 500})
         await wait_for_status(db, job.id, "failed")
     # As the API (409) and `jobkeeper jobs cancel` (exit 1): a finished job cannot be cancelled.
     with pytest.raises(JobFinishedError, match=f"job {job.id} has already failed; it cannot be cancelled"):

@@ -15,6 +15,7 @@ from jobkeeper import DEV_TENANT_ID, Client, Settings
 from jobkeeper.store.queries import query
 from jobkeeper.worker.connection import connection_kwargs
 from jobkeeper.worker.operations import claim
+from tests.payloads import VALID, unique
 from tests.worker.helpers import db_now, job_row
 
 Conn = psycopg.AsyncConnection[Any]
@@ -30,7 +31,7 @@ async def _tenant(db: Conn, tenant_id: uuid.UUID, *, max_concurrency: int | None
 
 
 async def test_claim_marks_jobs_processing_for_this_worker(client: Client, db: Conn) -> None:
-    job = await client.enqueue("send-email", {"to": "a@example.com"})
+    job = await client.enqueue("send-email", VALID["send-email"])
     worker_id = uuid.uuid4()
     (claimed,) = await claim(db, worker_id=worker_id, types=["send-email"], limit=10)
     assert claimed.job.id == job.id
@@ -44,10 +45,10 @@ async def test_claim_marks_jobs_processing_for_this_worker(client: Client, db: C
 
 
 async def test_claim_takes_only_ready_jobs_of_known_types_from_open_queues(client: Client, db: Conn) -> None:
-    later = await client.enqueue("send-email", delay=60)
-    other_type = await client.enqueue("send-sms")
-    paused = await client.enqueue("analytics-track")
-    wanted = await client.enqueue("send-email")
+    later = await client.enqueue("send-email", unique("send-email", 1), delay=60)
+    other_type = await client.enqueue("send-sms", VALID["send-sms"])
+    paused = await client.enqueue("analytics-track", VALID["analytics-track"])
+    wanted = await client.enqueue("send-email", unique("send-email", 2))
     await db.execute("UPDATE jobkeeper.queues SET paused = true WHERE name = 'background'")
     types = ["send-email", "analytics-track"]
     got = await claim(db, worker_id=uuid.uuid4(), types=types, limit=10)
@@ -63,7 +64,10 @@ async def test_claim_takes_only_ready_jobs_of_known_types_from_open_queues(clien
 
 async def test_claim_orders_by_priority_then_scheduled_at(client: Client, db: Conn) -> None:
     priorities = [5, 1, 10, 5, 7, 3, 10]
-    jobs = [await client.enqueue("send-email", {"n": n}, priority=p) for n, p in enumerate(priorities)]
+    jobs = [
+        await client.enqueue("send-email", unique("send-email", n), priority=p)
+        for n, p in enumerate(priorities)
+    ]
     first = await claim(db, worker_id=uuid.uuid4(), types=["send-email"], limit=3)
     rest = await claim(db, worker_id=uuid.uuid4(), types=["send-email"], limit=10)
     order = [c.job.id for c in first + rest]
@@ -74,8 +78,15 @@ async def test_claim_orders_by_priority_then_scheduled_at(client: Client, db: Co
 async def test_a_flood_from_one_tenant_does_not_starve_another(client: Client, db: Conn) -> None:
     await _tenant(db, TENANT_A)
     await _tenant(db, TENANT_B)
-    await client.enqueue_many([{"type": "send-email", "tenant_id": TENANT_A} for _ in range(10_000)])
-    await client.enqueue_many([{"type": "send-email", "tenant_id": TENANT_B} for _ in range(10)])
+    await client.enqueue_many(
+        [
+            {"type": "send-email", "tenant_id": TENANT_A, "payload": unique("send-email", n)}
+            for n in range(10_000)
+        ]
+    )
+    await client.enqueue_many(
+        [{"type": "send-email", "tenant_id": TENANT_B, "payload": unique("send-email", n)} for n in range(10)]
+    )
     await db.execute("ANALYZE jobkeeper.jobs")
     worker_id = uuid.uuid4()
     first = await claim(db, worker_id=worker_id, types=["send-email"], limit=20)
@@ -89,8 +100,15 @@ async def test_a_flood_from_one_tenant_does_not_starve_another(client: Client, d
 
 async def test_a_tenant_at_its_concurrency_cap_gets_no_more_claims(client: Client, db: Conn) -> None:
     await _tenant(db, TENANT_A, max_concurrency=2)
-    await client.enqueue_many([{"type": "send-email", "tenant_id": TENANT_A} for _ in range(5)])
-    await client.enqueue_many([{"type": "send-email", "tenant_id": DEV_TENANT_ID} for _ in range(5)])
+    await client.enqueue_many(
+        [{"type": "send-email", "tenant_id": TENANT_A, "payload": unique("send-email", n)} for n in range(5)]
+    )
+    await client.enqueue_many(
+        [
+            {"type": "send-email", "tenant_id": DEV_TENANT_ID, "payload": unique("send-email", n)}
+            for n in range(5)
+        ]
+    )
     worker_id = uuid.uuid4()
     got = await claim(db, worker_id=worker_id, types=["send-email"], limit=20)
     by_tenant = [c.job.tenant_id for c in got]
@@ -107,7 +125,9 @@ async def test_a_tenant_at_its_concurrency_cap_gets_no_more_claims(client: Clien
 
 
 async def test_concurrent_claims_never_take_the_same_job(client: Client, db_url: str) -> None:
-    jobs = await client.enqueue_many([{"type": "send-email", "payload": {"n": n}} for n in range(300)])
+    jobs = await client.enqueue_many(
+        [{"type": "send-email", "payload": unique("send-email", n)} for n in range(300)]
+    )
     conns = [
         await psycopg.AsyncConnection.connect(db_url, autocommit=True, options="-c jit=off") for _ in range(4)
     ]
@@ -171,7 +191,10 @@ async def test_claim_plan_stays_on_indexes_with_ten_thousand_ready_jobs(
     await _tenant(db, TENANT_B)
     # History: finished jobs that an index led by tenant_id would walk through before the pending ones.
     finished = await client.enqueue_many(
-        [{"type": "send-email", "tenant_id": TENANT_A} for _ in range(3_000)]
+        [
+            {"type": "send-email", "tenant_id": TENANT_A, "payload": unique("send-email", n)}
+            for n in range(3_000)
+        ]
     )
     await db.execute(
         "UPDATE jobkeeper.jobs SET status = 'completed', completed_at = now() WHERE id = ANY(%s)",
@@ -179,9 +202,21 @@ async def test_claim_plan_stays_on_indexes_with_ten_thousand_ready_jobs(
     )
     if statistics != "fresh":
         await db.execute("VACUUM ANALYZE jobkeeper.jobs")
-    await client.enqueue_many([{"type": "send-email", "tenant_id": TENANT_A} for _ in range(10_000)])
-    await client.enqueue_many([{"type": "send-email", "tenant_id": TENANT_B} for _ in range(10)])
-    await client.enqueue_many([{"type": "analytics-track", "tenant_id": TENANT_A} for _ in range(100)])
+    await client.enqueue_many(
+        [
+            {"type": "send-email", "tenant_id": TENANT_A, "payload": unique("send-email", 3_000 + n)}
+            for n in range(10_000)
+        ]
+    )
+    await client.enqueue_many(
+        [{"type": "send-email", "tenant_id": TENANT_B, "payload": unique("send-email", n)} for n in range(10)]
+    )
+    await client.enqueue_many(
+        [
+            {"type": "analytics-track", "tenant_id": TENANT_A, "payload": unique("analytics-track", n)}
+            for n in range(100)
+        ]
+    )
     if statistics == "fresh":
         await db.execute("VACUUM ANALYZE jobkeeper.jobs")
     params = {"worker_id": uuid.uuid4(), "types": ["send-email"], "limit": 50, "queues": None, "now": None}
@@ -205,8 +240,15 @@ async def test_tenants_with_only_future_jobs_do_not_shrink_the_batch(client: Cli
     tenants = [uuid.UUID(int=n) for n in range(0x100, 0x100 + 40)]
     for tenant in tenants:
         await _tenant(db, tenant)
-    await client.enqueue_many([{"type": "send-email", "tenant_id": t, "delay": 3600} for t in tenants])
-    ready = await client.enqueue_many([{"type": "send-email"} for _ in range(60)])
+    await client.enqueue_many(
+        [
+            {"type": "send-email", "tenant_id": t, "payload": unique("send-email", n), "delay": 3600}
+            for n, t in enumerate(tenants)
+        ]
+    )
+    ready = await client.enqueue_many(
+        [{"type": "send-email", "payload": unique("send-email", 100 + n)} for n in range(60)]
+    )
     got = await claim(db, worker_id=uuid.uuid4(), types=["send-email"], limit=50)
     assert len(got) == 50
     assert {c.job.id for c in got} <= {j.id for j in ready}

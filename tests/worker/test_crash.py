@@ -32,6 +32,7 @@ async def test_a_killed_worker_loses_no_job_and_doubles_no_effect(
 ) -> None:
     await db.execute("CREATE TABLE effects (key text PRIMARY KEY)")
     await db.execute("CREATE TABLE runs (key text PRIMARY KEY, n integer NOT NULL)")
+    await client.declare_type("record-effect", queue="money")  # its worker process starts later
     jobs = await client.enqueue_many(
         [
             {

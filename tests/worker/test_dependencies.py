@@ -13,10 +13,15 @@ from jobkeeper import Client, JobContext, JobStatus, PermanentError, SyncClient
 from jobkeeper.errors import InvalidJobError
 from jobkeeper.store.queries import query
 from jobkeeper.worker import Registry
+from tests.payloads import VALID, unique
 from tests.worker.conftest import WorkerFactory
 from tests.worker.helpers import job_row, wait_for_all, wait_for_status
 
 Conn = psycopg.AsyncConnection[Any]
+# The steps' own type: its payload names the step. Declared before the jobs are enqueued (the worker that
+# registers it starts later). send-push has no idempotency key: identical payloads are separate jobs.
+STEP = "report-step"
+PUSH = VALID["send-push"]
 
 
 async def test_a_chain_runs_in_order(
@@ -24,13 +29,14 @@ async def test_a_chain_runs_in_order(
 ) -> None:
     ran: list[str] = []
 
-    @registry.task("generate-report")
+    @registry.task(STEP)
     async def step(payload: Any, ctx: JobContext) -> None:
         ran.append(payload["step"])
 
-    a = await client.enqueue("generate-report", {"step": "a"})
-    b = await client.enqueue("generate-report", {"step": "b"}, depends_on=[a.id])
-    c = await client.enqueue("generate-report", {"step": "c"}, depends_on=[str(b.id)])
+    await client.declare_type(STEP)
+    a = await client.enqueue(STEP, {"step": "a"})
+    b = await client.enqueue(STEP, {"step": "b"}, depends_on=[a.id])
+    c = await client.enqueue(STEP, {"step": "c"}, depends_on=[str(b.id)])
     assert (a.status, b.status, c.status) == (JobStatus.PENDING, JobStatus.WAITING, JobStatus.WAITING)
 
     async with make_worker():
@@ -51,15 +57,16 @@ async def test_fan_in_runs_once_after_both_parents(
     runs: list[str] = []
     release_b = asyncio.Event()
 
-    @registry.task("generate-report")
+    @registry.task(STEP)
     async def step(payload: Any, ctx: JobContext) -> None:
         if payload["step"] == "b":
             await release_b.wait()
         runs.append(payload["step"])
 
-    a = await client.enqueue("generate-report", {"step": "a"})
-    b = await client.enqueue("generate-report", {"step": "b"})
-    c = await client.enqueue("generate-report", {"step": "c"}, depends_on=[a.id, b.id])
+    await client.declare_type(STEP)
+    a = await client.enqueue(STEP, {"step": "a"})
+    b = await client.enqueue(STEP, {"step": "b"})
+    c = await client.enqueue(STEP, {"step": "c"}, depends_on=[a.id, b.id])
 
     async with make_worker():
         await wait_for_status(db, a.id, "completed")
@@ -79,17 +86,18 @@ async def test_a_failing_parent_cancels_its_dependents_transitively(
 ) -> None:
     ran: list[str] = []
 
-    @registry.task("generate-report")
+    @registry.task(STEP)
     async def step(payload: Any, ctx: JobContext) -> None:
         ran.append(payload["step"])
         if payload["step"] == "a":
             raise PermanentError("the report source is gone")
 
-    a = await client.enqueue("generate-report", {"step": "a"})
-    b = await client.enqueue("generate-report", {"step": "b"}, depends_on=[a.id])
-    c = await client.enqueue("generate-report", {"step": "c"}, depends_on=[b.id])
-    other = await client.enqueue("generate-report", {"step": "other"})
-    d = await client.enqueue("generate-report", {"step": "d"}, depends_on=[other.id, c.id])
+    await client.declare_type(STEP)
+    a = await client.enqueue(STEP, {"step": "a"})
+    b = await client.enqueue(STEP, {"step": "b"}, depends_on=[a.id])
+    c = await client.enqueue(STEP, {"step": "c"}, depends_on=[b.id])
+    other = await client.enqueue(STEP, {"step": "other"})
+    d = await client.enqueue(STEP, {"step": "d"}, depends_on=[other.id, c.id])
 
     async with make_worker():
         await wait_for_all(db, [b.id, c.id, d.id], "cancelled")
@@ -103,9 +111,9 @@ async def test_a_failing_parent_cancels_its_dependents_transitively(
 
 
 async def test_cancelling_a_waiting_parent_cancels_its_children(client: Client, db: Conn) -> None:
-    a = await client.enqueue("send-email", delay=60)
-    b = await client.enqueue("send-email", depends_on=[a.id])
-    c = await client.enqueue("send-email", depends_on=[b.id])
+    a = await client.enqueue("send-email", unique("send-email", 1), delay=60)
+    b = await client.enqueue("send-email", unique("send-email", 2), depends_on=[a.id])
+    c = await client.enqueue("send-email", unique("send-email", 3), depends_on=[b.id])
 
     cancelled_b = await client.cancel(b.id)  # a waiting job is cancelled like a pending one
     assert cancelled_b is not None
@@ -116,8 +124,8 @@ async def test_cancelling_a_waiting_parent_cancels_its_children(client: Client, 
 
 
 def test_the_sync_client_links_and_cancels(sync_client: SyncClient) -> None:
-    a = sync_client.enqueue("send-sms", delay=60)
-    b = sync_client.enqueue("send-sms", depends_on=[a.id])
+    a = sync_client.enqueue("send-sms", unique("send-sms", 1), delay=60)
+    b = sync_client.enqueue("send-sms", unique("send-sms", 2), depends_on=[a.id])
     assert b.status is JobStatus.WAITING
     sync_client.cancel(a.id)
     fetched = sync_client.get_job(b.id)
@@ -127,16 +135,16 @@ def test_the_sync_client_links_and_cancels(sync_client: SyncClient) -> None:
 
 
 async def test_parents_already_finished_at_enqueue(client: Client, db: Conn) -> None:
-    done = await client.enqueue("send-email", delay=60)
-    gone = await client.enqueue("send-email", delay=60)
+    done = await client.enqueue("send-email", unique("send-email", 1), delay=60)
+    gone = await client.enqueue("send-email", unique("send-email", 2), delay=60)
     await db.execute(
         "UPDATE jobkeeper.jobs SET status = 'completed', completed_at = now() WHERE id = %s", (done.id,)
     )
     await client.cancel(gone.id)
 
-    ready = await client.enqueue("send-email", depends_on=[done.id])
+    ready = await client.enqueue("send-email", unique("send-email", 3), depends_on=[done.id])
     assert ready.status is JobStatus.PENDING
-    doomed = await client.enqueue("send-email", depends_on=[done.id, gone.id])
+    doomed = await client.enqueue("send-email", unique("send-email", 4), depends_on=[done.id, gone.id])
     assert doomed.status is JobStatus.CANCELLED
     assert doomed.last_error == f"dependency {gone.id} was cancelled"
     assert (await job_row(db, doomed.id))["status"] == "cancelled"
@@ -150,20 +158,25 @@ async def test_unknown_or_other_tenant_parents_are_refused_and_nothing_is_enqueu
         "INSERT INTO jobkeeper.tenants (id, name, slug) VALUES (%s, 'Other', %s)",
         (other_tenant, f"other-{other_tenant.hex[:8]}"),
     )
-    foreign = await client.enqueue("send-email", delay=60, tenant_id=other_tenant)
+    foreign = await client.enqueue("send-email", unique("send-email", 1), delay=60, tenant_id=other_tenant)
     unknown = uuid.uuid4()
     before = await (await db.execute("SELECT count(*) FROM jobkeeper.jobs")).fetchone()
 
     with pytest.raises(InvalidJobError, match=f"depends_on: no job {unknown} for this tenant"):
-        await client.enqueue("send-email", depends_on=[unknown])
+        await client.enqueue("send-email", unique("send-email", 2), depends_on=[unknown])
     with pytest.raises(InvalidJobError, match=rf"jobs\[1\]\.depends_on: no job {foreign.id} for this tenant"):
         await client.enqueue_many(
-            [{"type": "send-email"}, {"type": "send-email", "depends_on": [foreign.id]}]
+            [
+                {"type": "send-email", "payload": unique("send-email", 3)},
+                {"type": "send-email", "payload": unique("send-email", 4), "depends_on": [foreign.id]},
+            ]
         )
     with pytest.raises(InvalidJobError, match=r"depends_on: 0 is not the index of an earlier job"):
-        await client.enqueue("send-email", depends_on=[0])  # type: ignore[list-item]
+        await client.enqueue("send-email", unique("send-email", 5), depends_on=[0])  # type: ignore[list-item]
     with pytest.raises(InvalidJobError, match="at most 100 jobs"):
-        await client.enqueue("send-email", depends_on=[uuid.uuid4() for _ in range(101)])
+        await client.enqueue(
+            "send-email", unique("send-email", 6), depends_on=[uuid.uuid4() for _ in range(101)]
+        )
 
     after = await (await db.execute("SELECT count(*) FROM jobkeeper.jobs")).fetchone()
     assert before == after
@@ -176,16 +189,17 @@ async def test_a_batch_may_depend_on_its_earlier_jobs(
 ) -> None:
     ran: list[int] = []
 
-    @registry.task("generate-report")
+    @registry.task(STEP)
     async def step(payload: Any, ctx: JobContext) -> None:
         ran.append(payload["n"])
 
+    await client.declare_type(STEP)
     jobs = await client.enqueue_many(
         [
-            {"type": "generate-report", "payload": {"n": 0}},
-            {"type": "generate-report", "payload": {"n": 1}},
-            {"type": "generate-report", "payload": {"n": 2}, "depends_on": [0, 1]},
-            {"type": "generate-report", "payload": {"n": 3}, "depends_on": [2]},
+            {"type": STEP, "payload": {"n": 0}},
+            {"type": STEP, "payload": {"n": 1}},
+            {"type": STEP, "payload": {"n": 2}, "depends_on": [0, 1]},
+            {"type": STEP, "payload": {"n": 3}, "depends_on": [2]},
         ]
     )
     assert [job.status for job in jobs] == ["pending", "pending", "waiting", "waiting"]
@@ -207,9 +221,9 @@ async def test_a_child_enqueued_while_its_parent_completes_is_never_left_waiting
     children: list[uuid.UUID] = []
     async with make_worker(concurrency=20), make_worker(concurrency=20):
         for _ in range(30):
-            parents = await client.enqueue_many([{"type": "send-push"} for _ in range(10)])
+            parents = await client.enqueue_many([{"type": "send-push", "payload": PUSH} for _ in range(10)])
             for parent in parents:
-                child = await client.enqueue("send-push", depends_on=[parent.id])
+                child = await client.enqueue("send-push", PUSH, depends_on=[parent.id])
                 children.append(child.id)
         await wait_for_all(db, children, "completed", timeout=30)
 
@@ -224,8 +238,8 @@ async def test_fan_ins_whose_parents_complete_at_once_are_all_released(
         return None
 
     pairs = 100
-    items: list[dict[str, Any]] = [{"type": "send-push"} for _ in range(2 * pairs)]
-    items += [{"type": "send-push", "depends_on": [n, pairs + n]} for n in range(pairs)]
+    items: list[dict[str, Any]] = [{"type": "send-push", "payload": PUSH} for _ in range(2 * pairs)]
+    items += [{"type": "send-push", "payload": PUSH, "depends_on": [n, pairs + n]} for n in range(pairs)]
     jobs = await client.enqueue_many(items)
     children = [job.id for job in jobs[2 * pairs :]]
     async with make_worker(concurrency=20, batch_size=5), make_worker(concurrency=20, batch_size=5):
@@ -238,8 +252,10 @@ async def test_the_settle_after_the_later_of_two_commits_releases_a_fan_in(
     # The race the two statements exist for, made deterministic: each parent completes in its own
     # transaction and each settle runs after its own commit. The first settle cannot see the other
     # parent's uncommitted completion; the second sees both.
-    a, b = await client.enqueue_many([{"type": "send-email", "delay": 600}] * 2)
-    child = await client.enqueue("send-email", depends_on=[a.id, b.id])
+    a, b = await client.enqueue_many(
+        [{"type": "send-email", "payload": unique("send-email", n), "delay": 600} for n in (1, 2)]
+    )
+    child = await client.enqueue("send-email", unique("send-email", 3), depends_on=[a.id, b.id])
     complete = "UPDATE jobkeeper.jobs SET status = 'completed', completed_at = now() WHERE id = %s"
     settle = query("settle_dependents")
     async with await psycopg.AsyncConnection.connect(db_url) as first:

@@ -10,6 +10,7 @@ import pytest
 
 from jobkeeper import Cancel, Client, JobContext, PermanentError, Retry, Snooze
 from jobkeeper.worker import BackoffPolicy, Registry
+from tests.payloads import VALID
 from tests.support import eventually
 from tests.worker.conftest import WorkerFactory
 from tests.worker.helpers import dead_letter, job_row, wait_for_row, wait_for_status
@@ -40,7 +41,7 @@ async def test_a_failed_attempt_is_retried_after_the_queue_backoff_on_the_databa
     async def flaky(payload: Any, ctx: JobContext) -> None:
         raise ConnectionError("smtp down")
 
-    job = await client.enqueue("send-email", {"to": "a@example.com"})  # communication: fixed 5 s, 3 attempts
+    job = await client.enqueue("send-email", VALID["send-email"])  # communication: fixed 5 s, 3 attempts
     async with make_worker():
         row = await _wait_for_errors(db, job.id, 1)
     assert row["status"] == "pending"
@@ -62,7 +63,9 @@ async def test_exponential_backoff_with_jitter_uses_the_injected_random_source(
     async def declined(payload: Any, ctx: JobContext) -> None:
         raise TimeoutError("gateway timeout")
 
-    job = await client.enqueue("payment-process", {"amount": 5})  # money: exponential from 2 s, jitter
+    job = await client.enqueue(
+        "payment-process", VALID["payment-process"]
+    )  # money: exponential from 2 s, jitter
     async with make_worker(random=lambda: 1.0):  # the top of the jitter range: x1.25
         row = await _wait_for_errors(db, job.id, 1)
     assert row["scheduled_at"] - _at(row["errors"][0]) == timedelta(seconds=2.5)
@@ -82,7 +85,7 @@ async def test_retry_signal_sets_the_time_and_counts_the_attempt(
     async def busy(payload: Any, ctx: JobContext) -> None:
         raise Retry(after=30, reason="provider asked us to come back")
 
-    job = await client.enqueue("send-sms")
+    job = await client.enqueue("send-sms", VALID["send-sms"])
     async with make_worker():
         row = await _wait_for_errors(db, job.id, 1)
     assert row["status"] == "pending"
@@ -101,7 +104,8 @@ async def test_exhausted_attempts_fail_the_job_into_the_dead_letters_with_every_
         calls.append(ctx.attempt)
         raise RuntimeError(f"bank said no ({ctx.attempt})")
 
-    job = await client.enqueue("refund-process", {"tx": "t1"}, max_attempts=3, idempotency_key="refund-t1")
+    refund_payload = VALID["refund-process"]
+    job = await client.enqueue("refund-process", refund_payload, max_attempts=3, idempotency_key="refund-t1")
     async with make_worker():
         row = await wait_for_status(db, job.id, "failed")
     assert calls == [1, 2, 3]
@@ -112,7 +116,7 @@ async def test_exhausted_attempts_fail_the_job_into_the_dead_letters_with_every_
     assert dead is not None
     assert dead["errors"] == row["errors"]
     assert (dead["attempts"], dead["max_attempts"]) == (3, 3)
-    assert (dead["queue"], dead["type"], dead["payload"]) == ("money", "refund-process", {"tx": "t1"})
+    assert (dead["queue"], dead["type"], dead["payload"]) == ("money", "refund-process", refund_payload)
     assert dead["last_error"] == "RuntimeError: bank said no (3)"
     assert dead["idempotency_key"] == "refund-t1"
 
@@ -129,7 +133,7 @@ async def test_a_permanent_error_fails_at_once_and_keeps_earlier_errors(
             raise ConnectionError("network blip")
         raise CardDeclined("card declined")
 
-    job = await client.enqueue("payment-process", {"amount": 1})
+    job = await client.enqueue("payment-process", VALID["payment-process"])
     async with make_worker():
         row = await wait_for_status(db, job.id, "failed")
     assert row["attempts"] == 2
@@ -152,7 +156,7 @@ async def test_snooze_puts_the_job_back_without_spending_an_attempt(
             raise Snooze(600)
         return "sent"
 
-    job = await client.enqueue("send-push")
+    job = await client.enqueue("send-push", VALID["send-push"])
     async with make_worker():
         row = await wait_for_row(
             db, job.id, lambda r: r["status"] == "pending" and r["started_at"] is not None, what="the snooze"
@@ -174,7 +178,7 @@ async def test_a_cancel_signal_ends_the_job_cancelled(
     async def unsubscribed(payload: Any, ctx: JobContext) -> None:
         raise Cancel("recipient unsubscribed")
 
-    job = await client.enqueue("send-email")
+    job = await client.enqueue("send-email", VALID["send-email"])
     async with make_worker():
         row = await wait_for_status(db, job.id, "cancelled")
     assert row["errors"][0]["message"] == "recipient unsubscribed"
@@ -188,7 +192,7 @@ async def test_a_result_that_is_not_json_fails_the_attempt(
     async def track(payload: Any, ctx: JobContext) -> object:
         return object()
 
-    job = await client.enqueue("analytics-track", max_attempts=1)
+    job = await client.enqueue("analytics-track", VALID["analytics-track"], max_attempts=1)
     async with make_worker():
         row = await wait_for_status(db, job.id, "failed")
     assert row["errors"][0]["type"] == "TypeError"

@@ -24,7 +24,7 @@ async def test_stop_lets_short_jobs_finish_and_returns_long_ones_without_spendin
     all_started = asyncio.Event()
     saw_cancel: list[bool] = []
 
-    @registry.task("generate-report")
+    @registry.task("report-kind")  # its own type: the payload names the kind
     async def report(payload: dict[str, Any], ctx: JobContext) -> str:
         started.add(payload["kind"])
         if len(started) == 2:
@@ -36,9 +36,10 @@ async def test_stop_lets_short_jobs_finish_and_returns_long_ones_without_spendin
             raise
         return "done"
 
-    short = await client.enqueue("generate-report", {"kind": "short"})
-    long = await client.enqueue("generate-report", {"kind": "long"})
-    later = await client.enqueue("generate-report", {"kind": "later"}, delay=0.5)
+    await client.declare_type("report-kind")
+    short = await client.enqueue("report-kind", {"kind": "short"})
+    long = await client.enqueue("report-kind", {"kind": "long"})
+    later = await client.enqueue("report-kind", {"kind": "later"}, delay=0.5)
     worker = make_worker()
     await worker.start()
     await asyncio.wait_for(all_started.wait(), 10)
@@ -60,6 +61,7 @@ async def test_stop_lets_short_jobs_finish_and_returns_long_ones_without_spendin
 
 
 async def test_sigterm_stops_the_worker_command_gracefully(client: Client, db: Conn, db_url: str) -> None:
+    await client.declare_type("slow-report", queue="background")  # the worker that handles it starts later
     job = await client.enqueue("slow-report", {"seconds": 60}, queue="background")
     env = {"JOBKEEPER_SHUTDOWN_TIMEOUT": "0.5"}
     with worker_process(db_url, "--import", "tests.worker.cli_handlers", env=env) as (process, stderr):

@@ -86,6 +86,7 @@ async def test_process_isolation_kills_a_handler_that_spins_forever(
     client: Client, db: Conn, registry: Registry, make_worker: WorkerFactory, tmp_path: Path
 ) -> None:
     registry.task("cpu-burn", queue="background", timeout=1.5, isolation="process")(handlers.spin_forever)
+    await client.declare_type("cpu-burn", queue="background")
     pidfile = tmp_path / "pid"
     job = await client.enqueue("cpu-burn", {"pidfile": str(pidfile)}, queue="background", max_attempts=1)
     async with make_worker():
@@ -100,6 +101,8 @@ async def test_process_isolation_returns_results_progress_and_errors(
 ) -> None:
     registry.task("crunch", queue="background", isolation="process")(handlers.crunch)
     registry.task("refuse", queue="background", isolation="process")(handlers.refuse)
+    await client.declare_type("crunch", queue="background")
+    await client.declare_type("refuse", queue="background")
     ok = await client.enqueue("crunch", {"n": 1000}, queue="background")
     bad = await client.enqueue("refuse", {}, queue="background")
     async with make_worker():

@@ -14,6 +14,7 @@ import pytest
 from jobkeeper import Client, ConfigError, JobContext
 from jobkeeper.lifecycle import Service
 from jobkeeper.worker import Registry
+from tests.payloads import VALID, unique
 from tests.support import eventually
 from tests.worker.conftest import WorkerFactory
 from tests.worker.helpers import job_row, wait_for_all, wait_for_status
@@ -37,7 +38,7 @@ async def test_async_and_sync_handlers_run_and_their_results_are_stored(
         seen.append(("sync", ctx.attempt, ctx.job.type))
         return [1, 2, 3]
 
-    email = await client.enqueue("send-email", {"to": "a@example.com"})
+    email = await client.enqueue("send-email", {"to": "a@example.com", "template": "receipt"})
     report = await client.enqueue("generate-report", {})
     async with make_worker():
         email_row = await wait_for_status(db, email.id, "completed")
@@ -57,7 +58,8 @@ async def test_a_result_is_stored_on_the_idempotency_key(
     async def pay(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         return {"charge": "ch_1", "amount": payload["amount"]}
 
-    job = await client.enqueue("payment-process", {"amount": 100}, idempotency_key="order-1")
+    payment = VALID["payment-process"] | {"amount": 100}
+    job = await client.enqueue("payment-process", payment, idempotency_key="order-1")
     async with make_worker():
         await wait_for_status(db, job.id, "completed")
     cur = await db.execute(
@@ -68,7 +70,7 @@ async def test_a_result_is_stored_on_the_idempotency_key(
     assert row is not None
     assert row[0] == {"charge": "ch_1", "amount": 100}
     assert row[1] is not None
-    again = await client.enqueue("payment-process", {"amount": 100}, idempotency_key="order-1")
+    again = await client.enqueue("payment-process", payment, idempotency_key="order-1")
     assert again.deduplicated
     assert again.result == {"charge": "ch_1", "amount": 100}
 
@@ -104,7 +106,7 @@ async def test_the_context_logger_names_the_job(
     async def push(payload: dict[str, Any], ctx: JobContext) -> None:
         ctx.logger.warning("pushing")
 
-    job = await client.enqueue("send-push")
+    job = await client.enqueue("send-push", VALID["send-push"])
     with caplog.at_level(logging.WARNING, logger="jobkeeper.job"):
         async with make_worker():
             await wait_for_status(db, job.id, "completed")
@@ -177,7 +179,7 @@ async def test_priorities_decide_the_order_jobs_start_in(
 
     jobs = await client.enqueue_many(
         [
-            {"type": "send-email", "priority": p, "payload": {"n": n}}
+            {"type": "send-email", "priority": p, "payload": unique("send-email", n)}
             for n, p in enumerate([3, 9, 1, 5, 10, 5])
         ]
     )
@@ -196,7 +198,7 @@ async def test_a_notification_wakes_an_idle_worker_at_once(
     worker = make_worker(poll_interval=30.0)
     async with worker:
         await eventually(_listening(worker), what="LISTEN")
-        job = await client.enqueue("send-sms")
+        job = await client.enqueue("send-sms", VALID["send-sms"])
         await db.execute("SELECT pg_notify('jobkeeper_jobs', 'communication')")
         await wait_for_status(db, job.id, "completed", timeout=3.0)
         # The LISTEN connection dies: the worker listens again on a new one and is woken as before.
@@ -208,7 +210,7 @@ async def test_a_notification_wakes_an_idle_worker_at_once(
             return worker.notifier.listening and pid is not None and pid != first
 
         await eventually(reconnected, what="LISTEN on a new connection")
-        job = await client.enqueue("send-sms")
+        job = await client.enqueue("send-sms", VALID["send-sms"])
         await db.execute("SELECT pg_notify('jobkeeper_jobs', 'communication')")
         await wait_for_status(db, job.id, "completed", timeout=3.0)
 
@@ -228,9 +230,14 @@ async def test_many_jobs_complete_exactly_once(
     @registry.task("analytics-track")
     async def track(payload: dict[str, Any], ctx: JobContext) -> int:
         runs[ctx.job.id] = runs.get(ctx.job.id, 0) + 1
-        return int(payload["n"])
+        return int(payload["properties"]["n"])
 
-    jobs = await client.enqueue_many([{"type": "analytics-track", "payload": {"n": n}} for n in range(500)])
+    jobs = await client.enqueue_many(
+        [
+            {"type": "analytics-track", "payload": unique("analytics-track", n) | {"properties": {"n": n}}}
+            for n in range(500)
+        ]
+    )
     async with make_worker(concurrency=20, batch_size=10):
         await wait_for_all(db, [j.id for j in jobs], "completed")
     assert len(runs) == 500
@@ -254,7 +261,9 @@ async def test_claims_in_flight_never_run_more_jobs_than_the_concurrency(
         await asyncio.sleep(0.002)  # stay running while the other claims return
         running -= 1
 
-    jobs = await client.enqueue_many([{"type": "analytics-track", "payload": {"n": n}} for n in range(300)])
+    jobs = await client.enqueue_many(
+        [{"type": "analytics-track", "payload": unique("analytics-track", n)} for n in range(300)]
+    )
     worker = make_worker(concurrency=4, batch_size=4, claims_in_flight=claims_in_flight)
     async with worker:
         await wait_for_all(db, [j.id for j in jobs], "completed")
