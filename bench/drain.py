@@ -24,13 +24,13 @@ import time
 from datetime import datetime
 from typing import Any
 
+from bench_queries import bench_query  # bench/ is sys.path[0] when run as a script
+
 from jobkeeper import Client, JobContext, Settings, Worker
 from jobkeeper.database import open_database
 from jobkeeper.store import migrate
 from jobkeeper.store.queries import query
 from jobkeeper.worker import Registry
-
-from bench_queries import bench_query  # bench/ is sys.path[0] when run as a script
 
 JOB_TYPE = "bench-noop"
 

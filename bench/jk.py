@@ -38,6 +38,7 @@ from jobkeeper.store import migrate
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_queries import bench_query  # noqa: E402
 from common import (  # noqa: E402
     Harness,
     ProcessWatch,
@@ -50,7 +51,6 @@ from common import (  # noqa: E402
     rss_bytes,
     sizes,
 )
-from bench_queries import bench_query  # noqa: E402
 from jk_tasks import QUEUES, TYPES  # noqa: E402
 
 ROOT = HERE.parent

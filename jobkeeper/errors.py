@@ -89,6 +89,8 @@ class InvalidValueError(InvalidJobError):
     def __init__(self, column: str | None, message: str) -> None:
         super().__init__(column or "value", message)
         self.column = column
+        if column is None:  # no field to name: the message alone, as the CLI printed it before
+            self.args = (message,)
 
 
 class PayloadTooLargeError(InvalidJobError):

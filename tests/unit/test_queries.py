@@ -44,7 +44,8 @@ def _load(tmp_path: Path, text: str) -> dict[str, QueryInfo]:
 def test_header_keys_and_aliases(tmp_path: Path) -> None:
     loaded = _load(
         tmp_path,
-        "-- name: new_name\n-- plan: per call\n-- alias: old_name\n-- Why: not a key, a comment.\nSELECT 1;\n",
+        "-- name: new_name\n-- plan: per call\n-- alias: old_name\n"
+        "-- Why: a comment, not a key.\nSELECT 1;\n",
     )
     assert loaded["new_name"] is loaded["old_name"]
     assert loaded["new_name"] == QueryInfo("new_name", "SELECT 1;", per_call=True, aliases=("old_name",))
