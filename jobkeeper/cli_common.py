@@ -144,9 +144,9 @@ class Session:
         return found[0] if found else None
 
     def now(self) -> datetime:
-        found = self.row("database_now")
-        assert found is not None
-        return found["now"]  # type: ignore[no-any-return]
+        from jobkeeper.store import server
+
+        return self.run(server.database_now())
 
 
 @contextlib.contextmanager

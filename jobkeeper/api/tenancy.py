@@ -33,7 +33,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from jobkeeper.api import problems
 from jobkeeper.api.auth import Principal
-from jobkeeper.store.queries import info, query
+from jobkeeper.store import server
+from jobkeeper.store.queries import info
 from jobkeeper.store.run import Steps, run
 
 T = TypeVar("T")
@@ -132,24 +133,18 @@ class Tenancy:
         set on it even when the request then fails).
         """
         platform = principal is None or principal.is_platform_admin
-        params = {
-            "role": PLATFORM_ROLE if platform else TENANT_ROLE,
-            "tenant_id": "" if platform or principal is None else str(principal.tenant_id),
-            "synchronous_commit": None
-            if synchronous_commit is None
-            else ("on" if synchronous_commit else "off"),
-            "principal_tenant": None if principal is None else principal.tenant_id,
-        }
+        enter = server.enter(
+            role=PLATFORM_ROLE if platform else TENANT_ROLE,
+            tenant_id="" if platform or principal is None else str(principal.tenant_id),
+            synchronous_commit=synchronous_commit,
+            principal_tenant=None if principal is None else principal.tenant_id,
+        )
         try:
             async with self.pool.connection(timeout=self.acquire_timeout) as conn:
                 if ahead is not None:
                     ahead.row = await run(conn, ahead.steps)
                 async with conn.transaction():
-                    cur = conn.cursor(row_factory=dict_row)
-                    await cur.execute(query("api_enter"), params)
-                    entered = await cur.fetchone()
-                    assert entered is not None
-                    tx = Tx(conn, principal, entered)
+                    tx = Tx(conn, principal, await run(conn, enter))
                     tx.check()
                     yield tx
         except PoolTimeout:
