@@ -24,6 +24,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from bench_queries import bench_query  # bench/ is sys.path[0] when run as a script
+
 from jobkeeper import Client, JobContext, Settings, Worker
 from jobkeeper.database import open_database
 from jobkeeper.store import migrate
@@ -47,7 +49,7 @@ async def run_worker(url: str, queue: str, concurrency: int, batch_size: int) ->
 
 async def _stats(client: Client, since: datetime) -> dict[str, Any]:
     async with client.pool.connection() as conn:
-        cur = await conn.execute(query("start_latency"), {"type": JOB_TYPE, "since": since})
+        cur = await conn.execute(bench_query("start_latency"), {"type": JOB_TYPE, "since": since})
         row = await cur.fetchone()
     assert row is not None
     names = ("jobs", "completed", "first_started", "last_completed", "p50", "p99")

@@ -34,11 +34,11 @@ import psycopg
 
 from jobkeeper import Client, Settings
 from jobkeeper.store import migrate
-from jobkeeper.store.queries import query
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_queries import bench_query  # noqa: E402
 from common import (  # noqa: E402
     Harness,
     ProcessWatch,
@@ -165,7 +165,7 @@ class Bench(Harness):
 
     async def stats(self, tier: str, since: datetime) -> dict[str, Any]:
         async with self.client.pool.connection() as conn:
-            cur = await conn.execute(query("start_latency"), {"type": TYPES[tier], "since": since})
+            cur = await conn.execute(bench_query("start_latency"), {"type": TYPES[tier], "since": since})
             row = await cur.fetchone()
         assert row is not None
         names = ("jobs", "completed", "first_started", "last_completed", "p50", "p99")

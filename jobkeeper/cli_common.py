@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -25,10 +25,15 @@ from jobkeeper.errors import (
     DatabaseUnavailableError,
     InvalidJobError,
     JobkeeperError,
+    StatementTimeoutError,
 )
 
 if TYPE_CHECKING:
     import psycopg
+
+    from jobkeeper.store.run import Steps
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -85,6 +90,8 @@ def translated_errors() -> Iterator[None]:
         yield
     except (ConfigError, InvalidJobError) as exc:
         raise BadInput(str(exc)) from None
+    except StatementTimeoutError as exc:  # an unavailable database, but the statement reached it
+        raise Failed(str(exc)) from None
     except DatabaseUnavailableError as exc:
         raise DatabaseUnreachable(str(exc)) from None
     except sqlalchemy.exc.DBAPIError as exc:  # Alembic's connection (`db …` commands)
@@ -118,6 +125,15 @@ class Session:
     url: str
     settings: Settings
 
+    def run(self, steps: Steps[T]) -> T:
+        """Run a store operation on the session's connection; its errors come as jobkeeper's."""
+        from jobkeeper.store.run import run_sync
+
+        return run_sync(self.conn, steps)
+
+    # `rows` and `row` query by name and let psycopg's errors through to `translated_errors`, as before
+    # `run`; they go once every command runs store operations (issue 16, WP5).
+
     def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         from jobkeeper.store.queries import query
 
@@ -128,9 +144,9 @@ class Session:
         return found[0] if found else None
 
     def now(self) -> datetime:
-        found = self.row("database_now")
-        assert found is not None
-        return found["now"]  # type: ignore[no-any-return]
+        from jobkeeper.store import server
+
+        return self.run(server.database_now())
 
 
 @contextlib.contextmanager

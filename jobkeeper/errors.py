@@ -17,15 +17,24 @@ class ConfigError(JobkeeperError):
 
 
 class InvalidJobError(JobkeeperError, ValueError):
-    """An enqueue request is invalid. `field` names the offending option (or `payload`)."""
+    """An enqueue request is invalid. `field` is the public path of the offending option (`priority`, or
+    `jobs[2].priority` in a batch); `name` is the option itself and `index` the item of the batch, if any."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.name = field
+        self.index: int | None = None
         self.reason = message
 
+    def at(self, index: int) -> None:
+        """Place the error at item `index` of a batch."""
+        self.index = index
+        self.field = f"jobs[{index}].{self.name}"
+        self.args = (f"{self.field}: {self.reason}",)
+
     def locate(self, prefix: str) -> None:
-        """Prefix the field path, e.g. with the item's index in a batch."""
+        """Prefix the field path, e.g. with the item's index in a batch. Kept until its callers use `at`."""
         self.field = f"{prefix}.{self.field}"
         self.args = (f"{self.field}: {self.reason}",)
 
@@ -71,9 +80,25 @@ class UnknownJobTypeError(InvalidJobError):
         self.job_type = job_type
 
 
-class UnknownTenantError(InvalidJobError):
+class UnknownReferenceError(InvalidJobError):
+    """A value names a row that does not exist (a foreign key the database refused): `field` is the column,
+    e.g. `tenant_id` or `queue`, when the constraint is known to `jobkeeper.store.errors`."""
+
+
+class UnknownTenantError(UnknownReferenceError):
     def __init__(self, tenant_id: object) -> None:
         super().__init__("tenant_id", f"no tenant with id {tenant_id}")
+
+
+class InvalidValueError(InvalidJobError):
+    """The database refused a value: out of its type's range, or against a check constraint. `column` is
+    the column when the constraint is known (`field` then too), else None and `field` is "value"."""
+
+    def __init__(self, column: str | None, message: str) -> None:
+        super().__init__(column or "value", message)
+        self.column = column
+        if column is None:  # no field to name: the message alone, as the CLI printed it before
+            self.args = (message,)
 
 
 class PayloadTooLargeError(InvalidJobError):
@@ -92,12 +117,26 @@ class JobFinishedError(JobkeeperError):
         self.job = job
 
 
+class ConflictError(JobkeeperError):
+    """A write collides with an existing row (a unique key): `field` names the key, e.g. a schedule's
+    `name` within its tenant, or is None when the constraint is not known."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class DatabaseError(JobkeeperError):
     """The database failed in a way the caller cannot fix by changing its input."""
 
 
 class DatabaseUnavailableError(DatabaseError):
     """No connection could be had in time (server down, pool exhausted)."""
+
+
+class StatementTimeoutError(DatabaseUnavailableError):
+    """A statement was cancelled (statement_timeout, or cancelled by an operator). Like an unavailable
+    database, trying again later may work: the completer retries its batch."""
 
 
 class MigrationError(DatabaseError):

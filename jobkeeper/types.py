@@ -127,3 +127,125 @@ class DeadLetter:
 
 def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Result types of the store's operations (issue 16): declared here once, so that the work packages that
+# switch the callers add none. Wide aggregate rows (metrics, reports, a job's diagnosis) stay dicts typed
+# where they are used.
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A cron schedule (`jobkeeper.schedules`): it enqueues a job of `job_type` on `queue` at each slot."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    cron: str
+    timezone: str
+    queue: str
+    job_type: str
+    payload: JsonValue
+    priority: int | None
+    active: bool
+    missed_policy: str
+    catch_up_window_seconds: float
+    overlap_policy: str
+    last_run_at: datetime | None
+    next_run_at: datetime | None
+    last_job_id: uuid.UUID | None
+    missed_runs: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One raised alert (`jobkeeper.alert_history`); tenant and queue are None for platform-wide rules."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    queue: str | None
+    rule: str
+    severity: str
+    message: str
+    details: dict[str, Any]
+    deliveries: JsonValue
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Limiter:
+    """An outbound rate limiter with its tokens as of now and the jobs running under it (`in_flight`,
+    counted from processing jobs)."""
+
+    name: str
+    tokens: float
+    burst: int
+    rate_per_second: float
+    max_concurrency: int | None
+    limiter_group: str | None
+    waits: int
+    in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A live worker process as its registration and heartbeats describe it."""
+
+    id: uuid.UUID
+    hostname: str
+    pid: int
+    queues: list[str]
+    job_types: list[str]
+    concurrency: int
+    running: int
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """A queue's jobs counted by state, as seen by the caller's tenant (every tenant for platform admins),
+    at `measured_at` on the database clock."""
+
+    name: str
+    tenant_id: uuid.UUID | None
+    tier: Tier
+    paused: bool
+    waiting: int
+    scheduled: int
+    processing: int
+    completed: int
+    failed: int
+    cancelled: int
+    awaiting_dependencies: int
+    oldest_waiting_seconds: float | None
+    dead_letters: int
+    measured_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A keyset page: rows strictly older than `before` (created_at, id), at most `limit` of them."""
+
+    before: tuple[datetime, uuid.UUID] | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """A page of jobs, newest first, and where the next page starts (None: this was the last)."""
+
+    jobs: list[Job]
+    next_before: tuple[datetime, uuid.UUID] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    """A job after a retry request; `changed` is False when it was not in a state that can be retried."""
+
+    job: Job
+    changed: bool

@@ -21,10 +21,15 @@ from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobkeeper.errors import (
+    ConflictError,
     DatabaseUnavailableError,
     InvalidJobError,
+    InvalidValueError,
     JobkeeperError,
     PayloadTooLargeError,
+    StatementTimeoutError,
+    UnknownReferenceError,
+    UnknownTenantError,
 )
 
 log = logging.getLogger(__name__)
@@ -267,6 +272,36 @@ async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
     return unavailable("the database is unavailable; try again shortly").response()
 
 
+async def _statement_timeout(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("statement cancelled: %s", exc)
+    return unavailable("the request took too long and was cancelled; try again shortly").response()
+
+
+async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConflictError)
+    if exc.field is None:
+        return conflict("this conflicts with an existing record").response()
+    return conflict(f"a record with this {exc.field} already exists").response()
+
+
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
+    # The store's translation of a refused value or reference: its reason quotes the server's message,
+    # which names tables and constraints, so only the field goes out.
+    if isinstance(exc, UnknownTenantError):  # raised by the client, with a reason of its own
+        return await _invalid_job(request, exc)
+    if isinstance(exc, UnknownReferenceError):
+        reason = "refers to something that does not exist"
+        return invalid([FieldError(f"body.{exc.field}", reason)]).response()
+    assert isinstance(exc, InvalidValueError)
+    log.info("value rejected by the database: %s", exc)
+    detail = "a value is outside what the database accepts"
+    if exc.column is None:
+        return invalid([], detail).response()
+    return invalid(
+        [FieldError(f"body.{exc.column}", "is outside what the database accepts")], detail
+    ).response()
+
+
 async def _database(_request: Request, exc: Exception) -> JSONResponse:
     # Errors that input could still provoke are answered as such; anything else is ours.
     if isinstance(exc, psycopg.errors.QueryCanceled):
@@ -301,6 +336,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(InvalidJobError, _invalid_job)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(UnknownReferenceError, _refused)
+    app.add_exception_handler(InvalidValueError, _refused)
+    app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(StatementTimeoutError, _statement_timeout)
     app.add_exception_handler(DatabaseUnavailableError, _unavailable)
     app.add_exception_handler(PoolTimeout, _unavailable)
     app.add_exception_handler(psycopg.Error, _database)

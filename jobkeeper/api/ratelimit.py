@@ -23,6 +23,7 @@ from jobkeeper.api.auth import Principal
 from jobkeeper.api.tenancy import Ahead, Tenancy
 from jobkeeper.config import Settings
 from jobkeeper.errors import ConfigError
+from jobkeeper.store.run import first_row
 
 MAX_BATCH = 100
 KEY_PREFIX = "api:jobs:"
@@ -52,7 +53,7 @@ class RateLimiter:
 
     def take(self, principal: Principal, cost: int) -> Ahead:
         """The statement that takes `cost` tokens, run ahead of the request's transaction."""
-        return Ahead("api_take_tokens", self._params(principal, cost))
+        return Ahead(first_row("api_take_tokens", self._params(principal, cost)))
 
     def _params(self, principal: Principal, cost: int) -> dict[str, Any]:
         return {

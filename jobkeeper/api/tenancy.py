@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -33,7 +33,11 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from jobkeeper.api import problems
 from jobkeeper.api.auth import Principal
-from jobkeeper.store.queries import planned_per_call, query
+from jobkeeper.store import server
+from jobkeeper.store.queries import info
+from jobkeeper.store.run import Steps, run
+
+T = TypeVar("T")
 
 TENANT_ROLE = "jobkeeper_api"
 PLATFORM_ROLE = "jobkeeper_worker"
@@ -41,16 +45,15 @@ PLATFORM_ROLE = "jobkeeper_worker"
 
 @dataclass(slots=True)
 class Ahead:
-    """A named statement run ahead of a request's transaction, as a transaction of its own; `row` is its
-    first row once it ran."""
+    """An operation run ahead of a request's transaction, as a transaction of its own; `row` is its result
+    once it ran."""
 
-    name: str
-    params: dict[str, Any]
+    steps: Steps[dict[str, Any] | None]
     row: dict[str, Any] | None = None
 
 
 class Tx:
-    """One request's transaction. Query by name; rows come back as dicts."""
+    """One request's transaction: `run` runs a store operation in it."""
 
     def __init__(
         self,
@@ -70,9 +73,17 @@ class Tx:
             return None
         return self.principal.tenant_id
 
+    async def run(self, steps: Steps[T]) -> T:
+        """Run a store operation in the request's transaction; its errors come as jobkeeper's."""
+        return await run(self.conn, steps)
+
+    # The shims below query by name and let psycopg's errors through, as before `run`; they go once every
+    # caller runs store operations (issue 16, WP5).
+
     async def rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        named = info(name)
         cur = self.conn.cursor(row_factory=dict_row)
-        await cur.execute(query(name), params or {}, prepare=False if planned_per_call(name) else None)
+        await cur.execute(named.text, params or {}, prepare=False if named.per_call else None)
         return await cur.fetchall()
 
     async def batch(self, *statements: tuple[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -122,26 +133,18 @@ class Tenancy:
         set on it even when the request then fails).
         """
         platform = principal is None or principal.is_platform_admin
-        params = {
-            "role": PLATFORM_ROLE if platform else TENANT_ROLE,
-            "tenant_id": "" if platform or principal is None else str(principal.tenant_id),
-            "synchronous_commit": None
-            if synchronous_commit is None
-            else ("on" if synchronous_commit else "off"),
-            "principal_tenant": None if principal is None else principal.tenant_id,
-        }
+        enter = server.enter(
+            role=PLATFORM_ROLE if platform else TENANT_ROLE,
+            tenant_id="" if platform or principal is None else str(principal.tenant_id),
+            synchronous_commit=synchronous_commit,
+            principal_tenant=None if principal is None else principal.tenant_id,
+        )
         try:
             async with self.pool.connection(timeout=self.acquire_timeout) as conn:
                 if ahead is not None:
-                    cur = conn.cursor(row_factory=dict_row)
-                    await cur.execute(query(ahead.name), ahead.params)
-                    ahead.row = await cur.fetchone()
+                    ahead.row = await run(conn, ahead.steps)
                 async with conn.transaction():
-                    cur = conn.cursor(row_factory=dict_row)
-                    await cur.execute(query("api_enter"), params)
-                    entered = await cur.fetchone()
-                    assert entered is not None
-                    tx = Tx(conn, principal, entered)
+                    tx = Tx(conn, principal, await run(conn, enter))
                     tx.check()
                     yield tx
         except PoolTimeout:

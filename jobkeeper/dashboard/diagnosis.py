@@ -1,6 +1,6 @@
 """Why a pending or waiting job is not running: what keeps the claim from it (`dashboard_diagnose_job`).
 
-Each reason mirrors a condition of the claim (jobkeeper/store/sql/worker.sql `claim_jobs`) or of the
+Each reason mirrors a condition of the claim (jobkeeper/store/sql/outcomes.sql `claim_jobs`) or of the
 outbound limiter gate (jobkeeper.limits.outbound): scheduled later, queue paused, no live worker serving
 its queue or type, its tenant at its concurrency cap, its limiter out of tokens or at its concurrency cap.
 A `waiting` job is not claimable at all until its dependencies have completed: that is its one reason,

@@ -1,66 +1,108 @@
-"""Named SQL queries, loaded once from the `.sql` files beside this module.
+"""Named SQL queries, loaded once from the `.sql` files beside this module, one file per subject.
 
-A file holds queries introduced by `-- name: NAME` lines. Query text is trusted package data, so it is
-typed `LiteralString` for psycopg; values always travel as parameters, never inside the text.
+A file holds queries introduced by `-- name: NAME` lines. Right after it come the query's header keys,
+`-- key: value` lines, then its why-comment and its text:
 
-Whole-line comments are dropped from the text sent to the server: psycopg caches the conversion of a
-query's `%(name)s` placeholders only for texts of at most 4,096 bytes, and the claim, the outcome batch and
-the bulk insert are 4.8-5.0 kB with their comments, 3.6-3.9 kB without (the conversion was 6 % of the
-worker's busy samples under the drain benchmark).
+- `-- plan: per call`: run the query unprepared, so the server plans it for the values it gets each time.
+  Optional filters written `%(x)s IS NULL OR …` can use an index only in such a plan, and a prepared
+  statement may switch to one generic plan for all values after five runs (measured at a million jobs: a
+  deep page 0.3 to 0.5 s and a rare type 1 s with the generic plan, 2 to 4 ms planned per call).
+- `-- alias: OLD_NAME`: the query also answers to its former name, while callers move to the new one.
+
+An unknown key, or a name (or alias) defined twice, fails the load.
+
+Query text is trusted package data, so it is typed `LiteralString` for psycopg; values always travel as
+parameters, never inside the text. Whole-line comments are dropped from the text sent to the server:
+psycopg caches the conversion of a query's `%(name)s` placeholders only for texts of at most 4,096 bytes,
+and the claim, the outcome batch and the bulk insert are 4.8-5.0 kB with their comments, 3.6-3.9 kB without
+(the conversion was 6 % of the worker's busy samples under the drain benchmark).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import LiteralString
 
-_DIR = Path(__file__).parent / "sql"
+SQL_DIR = Path(__file__).parent / "sql"
 _NAME = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
+_KEY = re.compile(r"^-- ([a-z_]+): (.*?)\s*$")
+_COMMENT = re.compile(r"^\s*--")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryInfo:
+    """One named query: `text` as sent (without comments) and what its header keys say."""
+
+    name: str
+    text: LiteralString
+    per_call: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+def load_queries(*dirs: Path) -> dict[str, QueryInfo]:
+    """Every query of the `.sql` files in `dirs`, by name and by alias. The benchmarks load the package's
+    directory with theirs, so that a name of theirs cannot shadow one of the package."""
+    infos: dict[str, QueryInfo] = {}
+    for path in sorted(p for d in dirs for p in d.glob("*.sql")):
+        parts = _NAME.split(path.read_text(encoding="utf-8"))
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            info = _parse(name, body.strip(), path)
+            for key in (info.name, *info.aliases):
+                if key in infos:
+                    raise RuntimeError(f"query {key!r} is defined twice ({path.name})")
+                infos[key] = info
+    return infos
+
+
+def _parse(name: str, body: str, path: Path) -> QueryInfo:
+    lines = body.splitlines()
+    per_call = False
+    aliases: list[str] = []
+    header = 0
+    for line in lines:
+        match = _KEY.match(line)
+        if match is None:
+            break
+        header += 1
+        key, value = match.groups()
+        if key == "plan" and value == "per call":
+            per_call = True
+        elif key == "alias" and re.fullmatch(r"[a-z_]+", value):
+            aliases.append(value)
+        else:
+            raise RuntimeError(f"query {name!r} ({path.name}): unknown header `-- {key}: {value}`")
+    text = "\n".join(line for line in lines[header:] if not _COMMENT.match(line))
+    # mypy treats LiteralString as str here; the text is package data, never built from input.
+    return QueryInfo(name, text, per_call, tuple(aliases))
 
 
 @cache
-def _sources() -> dict[str, str]:
-    """Each query's text as written in its file, comments included."""
-    sources: dict[str, str] = {}
-    for path in sorted(_DIR.glob("*.sql")):
-        parts = _NAME.split(path.read_text(encoding="utf-8"))
-        for name, body in zip(parts[1::2], parts[2::2], strict=True):
-            if name in sources:
-                raise RuntimeError(f"query {name!r} is defined twice ({path.name})")
-            sources[name] = body.strip()
-    return sources
+def _infos() -> dict[str, QueryInfo]:
+    return load_queries(SQL_DIR)
+
+
+@cache
+def query_infos() -> dict[str, QueryInfo]:
+    """Each query by its name (aliases left out, so each is listed once)."""
+    return {name: info for name, info in _infos().items() if info.name == name}
 
 
 @cache
 def all_queries() -> dict[str, LiteralString]:
-    """Each query as sent: its text without whole-line comments."""
-    queries: dict[str, LiteralString] = {}
-    for name, body in _sources().items():
-        text = "\n".join(line for line in body.splitlines() if not _COMMENT.match(line))
-        queries[name] = text  # mypy treats LiteralString as str; the text is package data
-    return queries
+    """Each query as sent, by its name."""
+    return {name: info.text for name, info in query_infos().items()}
 
 
-_COMMENT = re.compile(r"^\s*--")
+def info(name: str) -> QueryInfo:
+    """The query named `name` (or aliased so) with its header keys."""
+    try:
+        return _infos()[name]
+    except KeyError:
+        raise KeyError(f"no SQL query named {name!r} in {SQL_DIR}") from None
 
 
 def query(name: str) -> LiteralString:
-    try:
-        return all_queries()[name]
-    except KeyError:
-        raise KeyError(f"no SQL query named {name!r} in {_DIR}") from None
-
-
-PER_CALL = "-- planned per call"
-
-
-@cache
-def planned_per_call(name: str) -> bool:
-    """Whether the query is marked `-- planned per call`: run it unprepared, so the server plans it for the
-    values it gets each time. Optional filters written `%(x)s IS NULL OR …` can use an index only in such a
-    plan, and a prepared statement may switch to one generic plan for all values after five runs
-    (measured at a million jobs: a deep page 0.3 to 0.5 s and a rare type 1 s with the generic plan,
-    2 to 4 ms planned per call)."""
-    return PER_CALL in _sources()[name]
+    return info(name).text

@@ -1,4 +1,5 @@
-"""The worker's database operations, each one named statement from `store/sql/worker.sql`."""
+"""The worker's database operations, each one named statement (`store/sql/outcomes.sql`, `workers.sql`,
+`queues.sql`)."""
 
 from __future__ import annotations
 

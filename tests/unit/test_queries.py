@@ -1,4 +1,8 @@
-from jobkeeper.store.queries import all_queries, query
+from pathlib import Path
+
+import pytest
+
+from jobkeeper.store.queries import SQL_DIR, QueryInfo, all_queries, info, load_queries, query, query_infos
 
 
 def test_named_queries_load_and_are_not_empty() -> None:
@@ -18,9 +22,49 @@ def test_queries_are_sent_without_comments_and_hot_ones_fit_psycopgs_cache() -> 
         assert len(query(name).encode()) <= MAX_CACHED_STATEMENT_LENGTH, name
 
 
-def test_planned_per_call_marker_is_read_from_the_commented_source() -> None:
-    from jobkeeper.store.queries import planned_per_call
-
-    marked = {name for name in all_queries() if planned_per_call(name)}
+def test_plan_per_call_is_read_from_the_header() -> None:
+    marked = {name for name, query_info in query_infos().items() if query_info.per_call}
     assert {"api_list_jobs", "api_list_jobs_edge", "dashboard_list_jobs", "dashboard_count_jobs"} <= marked
     assert "claim_jobs" not in marked
+
+
+def test_files_are_by_subject_and_the_benchmarks_query_is_not_in_the_package() -> None:
+    files = {path.stem for path in SQL_DIR.glob("*.sql")}
+    assert not files & {"api", "dashboard", "cli", "worker", "maintenance", "retention", "limits"}
+    assert "start_latency" not in all_queries()
+    bench = Path(__file__).parents[2] / "bench" / "sql"
+    assert "start_latency" in load_queries(SQL_DIR, bench)
+
+
+def _load(tmp_path: Path, text: str) -> dict[str, QueryInfo]:
+    (tmp_path / "q.sql").write_text(text, encoding="utf-8")
+    return load_queries(tmp_path)
+
+
+def test_header_keys_and_aliases(tmp_path: Path) -> None:
+    loaded = _load(
+        tmp_path,
+        "-- name: new_name\n-- plan: per call\n-- alias: old_name\n"
+        "-- Why: a comment, not a key.\nSELECT 1;\n",
+    )
+    assert loaded["new_name"] is loaded["old_name"]
+    assert loaded["new_name"] == QueryInfo("new_name", "SELECT 1;", per_call=True, aliases=("old_name",))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-- name: a\n-- prepare: never\nSELECT 1;\n",  # an unknown key
+        "-- name: a\n-- plan: generic\nSELECT 1;\n",  # an unknown value
+        "-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n",  # a name twice
+        "-- name: a\nSELECT 1;\n-- name: b\n-- alias: a\nSELECT 2;\n",  # an alias that is a name
+    ],
+)
+def test_a_bad_header_or_a_duplicate_fails_the_load(tmp_path: Path, text: str) -> None:
+    with pytest.raises(RuntimeError):
+        _load(tmp_path, text)
+
+
+def test_an_unknown_name_says_where_queries_live() -> None:
+    with pytest.raises(KeyError, match="no SQL query named 'nope'"):
+        info("nope")

@@ -77,3 +77,31 @@ WHERE (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[]))
   AND (%(until)s::timestamptz IS NULL OR d.failed_at < %(until)s::timestamptz)
   AND (%(replayed)s::boolean IS NULL OR (d.replayed_at IS NOT NULL) = %(replayed)s::boolean)
 RETURNING d.id;
+
+-- name: dashboard_count_dead_letters
+SELECT count(*) AS total
+FROM jobkeeper.dead_letter_jobs d
+WHERE (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[]))
+  AND (%(queue)s::text IS NULL OR d.queue = %(queue)s::text)
+  AND (%(type)s::text IS NULL OR d.type = %(type)s::text)
+  AND (%(tenant_id)s::uuid IS NULL OR d.tenant_id = %(tenant_id)s::uuid)
+  AND (%(since)s::timestamptz IS NULL OR d.failed_at >= %(since)s::timestamptz)
+  AND (%(until)s::timestamptz IS NULL OR d.failed_at < %(until)s::timestamptz)
+  AND (%(replayed)s::boolean IS NULL OR (d.replayed_at IS NOT NULL) = %(replayed)s::boolean);
+
+-- name: dead_letter_watermark
+-- The newest failure time the previous dead-letter alert covered: newer dead letters are new.
+SELECT (details->>'latest')::timestamptz AS latest
+FROM jobkeeper.alert_history
+WHERE rule = 'money_dead_letter'
+ORDER BY created_at DESC
+LIMIT 1;
+
+-- name: new_dead_letters
+-- Dead letters of durable (money) queues since the given instant, per queue.
+SELECT d.queue, count(*) AS dead, max(d.failed_at) AS latest,
+       (array_agg(d.job_id ORDER BY d.failed_at DESC))[1:10] AS job_ids
+FROM jobkeeper.dead_letter_jobs d
+JOIN jobkeeper.queues q ON q.name = d.queue
+WHERE q.tier = 'durable' AND d.failed_at > %(since)s::timestamptz
+GROUP BY d.queue;

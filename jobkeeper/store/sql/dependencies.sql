@@ -204,3 +204,17 @@ SELECT depends_on
 FROM jobkeeper.job_dependencies
 WHERE job_id = %(id)s::uuid
 ORDER BY depends_on;
+
+-- name: dashboard_job_dependencies
+-- The job page's "Depends on" (parents) and "Dependents" (children) lists, with their states; at most 500.
+SELECT 'parent' AS relation, p.id, p.type, p.queue, p.status, p.completed_at
+FROM jobkeeper.job_dependencies d
+JOIN jobkeeper.jobs p ON p.id = d.depends_on
+WHERE d.job_id = %(id)s::uuid
+UNION ALL
+SELECT 'child', c.id, c.type, c.queue, c.status, c.completed_at
+FROM jobkeeper.job_dependencies d
+JOIN jobkeeper.jobs c ON c.id = d.job_id
+WHERE d.depends_on = %(id)s::uuid
+ORDER BY 1 DESC, 2
+LIMIT 500;

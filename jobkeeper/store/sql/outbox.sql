@@ -3,7 +3,7 @@
 -- row-level security scopes it to its tenant like any job.
 
 -- name: dashboard_outbox
--- planned per call: its optional filters need a plan made for their values.
+-- plan: per call
 -- Messages kept in the outbox, newest first, keyset-paged on (created_at, id) through
 -- jobs_type_created_idx. Only the embedded development setup has any.
 SELECT j.id, j.tenant_id, j.type, j.result, j.completed_at, j.created_at

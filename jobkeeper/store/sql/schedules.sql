@@ -1,4 +1,6 @@
--- Named queries of the cron scheduler (it runs on the maintenance leader).
+-- Named queries of cron schedules: the scheduler's tick (it runs on the maintenance leader) and the
+-- API's, the dashboard's and the CLI's reads and writes. A schedule is named by its id, or by its name
+-- within the tenant.
 
 -- name: due_schedules
 -- Due schedules, round-robin between tenants: every tenant's most overdue schedule, then every tenant's
@@ -56,3 +58,96 @@ WHERE s.id = u.id;
 -- Serialises the creates of one tenant's schedules until the transaction ends (the per-tenant cap is a
 -- count, which two concurrent creates would otherwise both pass).
 SELECT pg_advisory_xact_lock(hashtextextended('jobkeeper.schedules:' || %(tenant_id)s::text, 0));
+
+-- name: api_insert_schedule
+-- No row comes back when the tenant has %(max_schedules)s schedules already. Run after
+-- `lock_tenant_schedules` in the same transaction, so two creates cannot both pass the count.
+INSERT INTO jobkeeper.schedules (tenant_id, name, cron, timezone, queue, job_type, payload, priority, active,
+                                 missed_policy, catch_up_window_seconds, overlap_policy, next_run_at)
+SELECT %(tenant_id)s::uuid, %(name)s::text, %(cron)s::text, %(timezone)s::text, %(queue)s::text,
+       %(job_type)s::text, %(payload)s::jsonb, %(priority)s::smallint, %(active)s::boolean,
+       %(missed_policy)s::text, %(catch_up_window_seconds)s::float8, %(overlap_policy)s::text,
+       %(next_run_at)s::timestamptz
+WHERE (SELECT count(*) FROM jobkeeper.schedules WHERE tenant_id = %(tenant_id)s::uuid) < %(max_schedules)s::int
+RETURNING id, tenant_id, name, cron, timezone, queue, job_type, payload, priority, active, missed_policy,
+          catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
+          created_at, updated_at;
+
+-- name: api_list_schedules
+-- By name, keyset-paged on (name, id).
+SELECT id, tenant_id, name, cron, timezone, queue, job_type, payload, priority, active, missed_policy,
+       catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
+       created_at, updated_at
+FROM jobkeeper.schedules s
+WHERE (%(ids)s::uuid[] IS NULL OR s.id = ANY(%(ids)s::uuid[]))
+  AND (%(tenant_id)s::uuid IS NULL OR s.tenant_id = %(tenant_id)s::uuid)
+  AND (%(active)s::boolean IS NULL OR s.active = %(active)s::boolean)
+  AND (%(queue)s::text IS NULL OR s.queue = %(queue)s::text)
+  AND (%(job_type)s::text IS NULL OR s.job_type = %(job_type)s::text)
+  AND (%(after_name)s::text IS NULL OR (s.name, s.id) > (%(after_name)s::text, %(after_id)s::uuid))
+ORDER BY s.name, s.id
+LIMIT %(limit)s;
+
+-- name: api_lock_schedule
+SELECT id, tenant_id, name, cron, timezone, queue, job_type, payload, priority, active, missed_policy,
+       catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
+       created_at, updated_at
+FROM jobkeeper.schedules
+WHERE id = %(id)s::uuid
+FOR UPDATE;
+
+-- name: api_update_schedule
+-- Every column is written from the merged, validated schedule the API computed under the row lock.
+UPDATE jobkeeper.schedules
+SET name = %(name)s::text,
+    cron = %(cron)s::text,
+    timezone = %(timezone)s::text,
+    queue = %(queue)s::text,
+    job_type = %(job_type)s::text,
+    payload = %(payload)s::jsonb,
+    priority = %(priority)s::smallint,
+    active = %(active)s::boolean,
+    missed_policy = %(missed_policy)s::text,
+    catch_up_window_seconds = %(catch_up_window_seconds)s::float8,
+    overlap_policy = %(overlap_policy)s::text,
+    next_run_at = %(next_run_at)s::timestamptz
+WHERE id = %(id)s::uuid
+RETURNING id, tenant_id, name, cron, timezone, queue, job_type, payload, priority, active, missed_policy,
+          catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
+          created_at, updated_at;
+
+-- name: api_delete_schedule
+DELETE FROM jobkeeper.schedules
+WHERE id = %(id)s::uuid
+RETURNING id;
+
+-- name: cli_delete_schedule
+DELETE FROM jobkeeper.schedules
+WHERE tenant_id = %(tenant_id)s::uuid AND (id::text = %(ref)s::text OR name = %(ref)s::text)
+RETURNING id, name;
+
+-- name: cli_set_schedule_active
+UPDATE jobkeeper.schedules
+SET active = %(active)s::boolean,
+    next_run_at = CASE WHEN %(active)s::boolean THEN NULL ELSE next_run_at END
+WHERE tenant_id = %(tenant_id)s::uuid AND (id::text = %(ref)s::text OR name = %(ref)s::text)
+RETURNING id, name, active;
+
+-- name: dashboard_pause_schedule
+UPDATE jobkeeper.schedules
+SET active = false, next_run_at = NULL
+WHERE id = %(id)s::uuid
+RETURNING id, name;
+
+-- name: dashboard_resume_schedule
+UPDATE jobkeeper.schedules
+SET active = true, next_run_at = %(next_run_at)s::timestamptz
+WHERE id = %(id)s::uuid
+RETURNING id, name;
+
+-- name: dashboard_record_schedule_run
+-- "Run now" enqueued %(job_id)s for this schedule; its regular slots are unchanged.
+UPDATE jobkeeper.schedules
+SET last_run_at = now(), last_job_id = %(job_id)s::uuid
+WHERE id = %(id)s::uuid
+RETURNING id;

@@ -1,38 +1,8 @@
--- Named queries of the worker: registration, the claim, batched outcomes, heartbeats, cancellation.
+-- Named queries of an attempt's life: the claim, the batched outcomes and progress, and the rescue of
+-- jobs whose worker was lost. This is the worker's hot path.
 -- Time comes from the database: a time-sensitive query takes %(now)s, NULL meaning now().
 -- Every write to a claimed job is guarded by `status = 'processing' AND worker_id = <this worker>`, so a
 -- worker never overwrites a job that the rescuer returned, that was cancelled, or that another worker holds.
-
--- name: register_worker
-INSERT INTO jobkeeper.workers (id, hostname, pid, queues, job_types, concurrency)
-VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s::text[], %(job_types)s::text[], %(concurrency)s)
-RETURNING id, started_at;
-
--- name: stop_worker
-UPDATE jobkeeper.workers
-SET stopped_at = now(), running = 0, heartbeat_at = now()
-WHERE id = %(id)s;
-
--- name: register_job_types
--- The options of `@task` become the job type's defaults at enqueue. An option the task leaves unset keeps
--- the row's value; a new type without a queue goes to the default queue. Unchanged rows are not touched.
-INSERT INTO jobkeeper.job_types AS t (name, queue, max_attempts, timeout_seconds, priority)
-SELECT i.name,
-       COALESCE(i.queue, existing.queue, %(default_queue)s::text),
-       COALESCE(i.max_attempts, existing.max_attempts),
-       COALESCE(i.timeout_seconds, existing.timeout_seconds),
-       COALESCE(i.priority, existing.priority)
-FROM unnest(%(names)s::text[], %(queues)s::text[], %(max_attempts)s::integer[],
-            %(timeouts)s::float8[], %(priorities)s::smallint[])
-     AS i(name, queue, max_attempts, timeout_seconds, priority)
-LEFT JOIN jobkeeper.job_types existing ON existing.name = i.name
-ON CONFLICT (name) DO UPDATE
-SET queue = excluded.queue,
-    max_attempts = excluded.max_attempts,
-    timeout_seconds = excluded.timeout_seconds,
-    priority = excluded.priority
-WHERE (t.queue, t.max_attempts, t.timeout_seconds, t.priority)
-      IS DISTINCT FROM (excluded.queue, excluded.max_attempts, excluded.timeout_seconds, excluded.priority);
 
 -- name: claim_jobs
 -- Claim up to %(limit)s ready jobs of the given types in one statement, fairly between tenants.
@@ -252,73 +222,67 @@ FROM unnest(%(ids)s::uuid[], %(tiers)s::text[], %(progress)s::text[]) AS p(id, t
 WHERE j.id = p.id AND j.tier = p.tier
   AND j.status = 'processing' AND j.worker_id = %(worker_id)s;
 
--- name: heartbeat
--- One statement refreshes the worker row and every job it runs, and reads back cancellation requests.
--- A job missing from the result is no longer this worker's (rescued, or finished meanwhile).
+-- name: rescue_stale_jobs
+-- Jobs whose heartbeat is older than the lease (database clock) lost their worker. They go back to
+-- pending, or to failed (and the dead-letter table) when their attempts are spent, or to cancelled when a
+-- cancel was requested. Rows are locked first (SKIP LOCKED), so a worker finishing the same job either
+-- commits before (the job is no longer processing: untouched) or finds it rescued (its guarded update
+-- changes nothing and the job runs again: delivery is at-least-once). A failed or cancelled job with
+-- dependents is settled next (`settle_dependents`), cancelling its waiting children.
 WITH clock AS MATERIALIZED (
-    SELECT now() AS now, set_config('synchronous_commit', 'off', true) AS synchronous_commit
+    SELECT COALESCE(%(now)s::timestamptz, now()) AS now
 ),
-worker AS (
-    UPDATE jobkeeper.workers w
-    SET heartbeat_at = clock.now, running = %(running)s
-    FROM clock
-    WHERE w.id = %(worker_id)s
+stale AS (
+    SELECT j.id, j.tier
+    FROM jobkeeper.jobs j, clock
+    WHERE j.status = 'processing'
+      AND j.heartbeat_at < clock.now - make_interval(secs => %(lease_seconds)s)
+    ORDER BY j.heartbeat_at
+    LIMIT %(limit)s
+    FOR UPDATE OF j SKIP LOCKED
 ),
-beat AS (
+rescued AS (
     UPDATE jobkeeper.jobs j
-    SET heartbeat_at = clock.now
-    FROM unnest(%(ids)s::uuid[], %(tiers)s::text[]) AS r(id, tier), clock
-    WHERE j.id = r.id AND j.tier = r.tier
-      AND j.status = 'processing' AND j.worker_id = %(worker_id)s
-    RETURNING j.id, j.cancel_requested
-)
-SELECT id, cancel_requested
-FROM beat;
-
--- name: listen_channels
-LISTEN jobkeeper_jobs;
-LISTEN jobkeeper_cancel;
-
--- name: cancel_job
--- A pending or waiting job is cancelled at once. A running job gets cancel_requested and a NOTIFY on
--- `jobkeeper_cancel` (payload: its id) so that its worker stops it; the worker's heartbeat also reads the
--- flag, which covers a lost notification. A finished job is returned unchanged. has_dependents tells the
--- caller to run `settle_dependents` next (its waiting dependents are cancelled too).
-WITH updated AS (
-    UPDATE jobkeeper.jobs j
-    SET status = CASE WHEN j.status IN ('pending', 'waiting') THEN 'cancelled' ELSE j.status END,
-        completed_at = CASE WHEN j.status IN ('pending', 'waiting') THEN now() ELSE j.completed_at END,
-        cancel_requested = true
-    WHERE j.id = %(id)s AND j.status IN ('pending', 'waiting', 'processing')
-    RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
-              j.max_attempts, j.last_error, j.errors, j.result, j.progress, j.idempotency_key,
-              j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at, j.has_dependents
+    SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
+                      WHEN j.attempts >= j.max_attempts THEN 'failed'
+                      ELSE 'pending' END,
+        scheduled_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts THEN j.scheduled_at
+                            ELSE clock.now END,
+        completed_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts THEN clock.now END,
+        worker_id = NULL,
+        heartbeat_at = NULL,
+        last_error = format('worker %%s lost: no heartbeat for %%s s', j.worker_id,
+                            round(extract(epoch FROM clock.now - j.heartbeat_at))),
+        errors = j.errors || jsonb_build_array(jsonb_build_object(
+            'at', clock.now,
+            'attempt', j.attempts,
+            'type', 'WorkerLost',
+            'message', format('worker %%s lost: no heartbeat for %%s s', j.worker_id,
+                              round(extract(epoch FROM clock.now - j.heartbeat_at))),
+            'traceback', NULL))
+    FROM stale, clock
+    WHERE j.id = stale.id AND j.tier = stale.tier
+    RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.priority, j.attempts, j.max_attempts,
+              j.last_error, j.errors, j.idempotency_key, j.status, j.has_dependents
+),
+dead AS (
+    INSERT INTO jobkeeper.dead_letter_jobs (tenant_id, job_id, queue, type, payload, priority, attempts,
+                                            max_attempts, last_error, errors, idempotency_key, failed_at)
+    SELECT r.tenant_id, r.id, r.queue, r.type, r.payload, r.priority, r.attempts, r.max_attempts,
+           r.last_error, r.errors, r.idempotency_key, clock.now
+    FROM rescued r, clock
+    WHERE r.status = 'failed'
+    ON CONFLICT (tenant_id, job_id) DO UPDATE
+    -- The job failed again after a retry of its (replayed) dead letter: the dead letter is live again.
+    SET attempts = excluded.attempts, max_attempts = excluded.max_attempts, last_error = excluded.last_error,
+        errors = excluded.errors, failed_at = excluded.failed_at, replayed_at = NULL, replayed_job_id = NULL
 ),
 notified AS (
-    SELECT pg_notify('jobkeeper_cancel', u.id::text) AS sent
-    FROM updated u
-    WHERE u.status = 'processing'
+    SELECT pg_notify('jobkeeper_jobs', string_agg(DISTINCT queue, ',')) AS sent
+    FROM rescued
+    WHERE status = 'pending'
+    HAVING count(*) > 0
 )
-SELECT u.*
-FROM updated u
-WHERE (SELECT count(*) FROM notified) >= 0
-UNION ALL
-SELECT j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
-       j.max_attempts, j.last_error, j.errors, j.result, j.progress, j.idempotency_key,
-       j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at, j.has_dependents
-FROM jobkeeper.jobs j
-WHERE j.id = %(id)s AND NOT EXISTS (SELECT FROM updated);
-
--- name: start_latency
--- For benchmarks: how fast jobs of a type created since %(since)s were started and finished.
-SELECT count(*) AS jobs,
-       count(*) FILTER (WHERE status = 'completed') AS completed,
-       min(started_at) AS first_started,
-       max(completed_at) AS last_completed,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) AS p50,
-       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) AS p99
-FROM jobkeeper.jobs
-WHERE type = %(type)s AND created_at >= %(since)s;
-
--- name: database_now
-SELECT now() AS now;
+SELECT r.id, r.status, r.has_dependents
+FROM rescued r
+LEFT JOIN notified ON true;
