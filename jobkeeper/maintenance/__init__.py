@@ -1,7 +1,6 @@
-"""Maintenance that runs only in the worker holding the leader lease: rescuer (and, later, the cron
-scheduler, pruning, metric snapshots and alert checks)."""
+"""Maintenance that runs only in the worker holding the leader lease: rescuer, cron scheduler, pruning,
+metric snapshots and alert checks.
 
-from jobkeeper.maintenance.leader import Leader, MaintenanceTask
-from jobkeeper.maintenance.rescuer import Rescuer, RescueResult, rescue_stale_jobs
-
-__all__ = ["Leader", "MaintenanceTask", "RescueResult", "Rescuer", "rescue_stale_jobs"]
+Kept free of imports: `jobkeeper.config` composes `maintenance.settings`, and the CLI reads its settings
+without loading the database driver (tests/unit/test_cli_import.py).
+"""

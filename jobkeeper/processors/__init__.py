@@ -5,17 +5,26 @@ a user's own handler of the same name replaces a built-in (register yours first;
 type that already has a handler alone). A module may also offer `problems(settings)`, returning, per job
 type it handles, what is missing or wrong in its provider's configuration; `configuration_problems`
 collects those for the built-ins a registry actually runs, so a worker can report them at start.
+
+Their settings live in the light `processors.settings` package; this one imports the processors (and
+their SDKs) only when a function below runs, so that reading the settings does not.
 """
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from jobkeeper.config import Settings
-from jobkeeper.processors import analytics, cleanup, email, nft, payments, push, reports, sms
-from jobkeeper.worker.registry import Registry
+if TYPE_CHECKING:
+    from jobkeeper.config import Settings
+    from jobkeeper.worker.registry import Registry
 
-BUILTIN_MODULES: tuple[ModuleType, ...] = (payments, nft, email, sms, push, analytics, cleanup, reports)
+BUILTINS = ("payments", "nft", "email", "sms", "push", "analytics", "cleanup", "reports")
+
+
+def builtin_modules() -> tuple[ModuleType, ...]:
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in BUILTINS)
 
 
 def register_builtins(registry: Registry, settings: Settings | None = None) -> None:
@@ -23,7 +32,7 @@ def register_builtins(registry: Registry, settings: Settings | None = None) -> N
 
     Without `settings`, each processor reads them from the environment when its first job runs.
     """
-    for module in BUILTIN_MODULES:
+    for module in builtin_modules():
         module.register(registry, settings)
 
 
@@ -34,7 +43,7 @@ def configuration_problems(registry: Registry, settings: Settings) -> dict[str, 
     built-in has the settings it needs.
     """
     found: dict[str, list[str]] = {}
-    for module in BUILTIN_MODULES:
+    for module in builtin_modules():
         check = getattr(module, "problems", None)
         if check is None:
             continue

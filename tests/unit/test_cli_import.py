@@ -13,12 +13,24 @@ HEAVY = (
     "uvicorn",
     "stripe",
     "solana",
-    "jobkeeper.processors",
+    # The processors, not their package: its settings modules are read by every command.
+    "jobkeeper.processors.payments",
+    "jobkeeper.processors.nft",
+    "jobkeeper.processors.email",
+    "jobkeeper.processors.sms",
+    "jobkeeper.processors.push",
+    "jobkeeper.processors.analytics",
+    "jobkeeper.processors.cleanup",
+    "jobkeeper.processors.reports",
+    "jobkeeper.processors.support",
     "jobkeeper.api",
     "jobkeeper.worker",
     "alembic",
     "sqlalchemy",
     "psycopg",
+    "psycopg_pool",
+    "jobkeeper.maintenance.leader",
+    "jobkeeper.maintenance.service",
 )
 
 
