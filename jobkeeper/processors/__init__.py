@@ -1,21 +1,33 @@
 """The built-in job processors: real handlers for the job types of the default queues (DESIGN §3).
 
-Each module registers its handlers with `register(registry)`. They are ordinary `@task` registrations:
-a user's own handler of the same name replaces a built-in (register yours first; `register` leaves a
-type that already has a handler alone). A module may also offer `problems(settings)`, returning, per job
-type it handles, what is missing or wrong in its provider's configuration; `configuration_problems`
-collects those for the built-ins a registry actually runs, so a worker can report them at start.
+Each processor is a package: `payload` declares the models of its job types' payloads (collected by
+`jobkeeper.payloads`, which every way in applies), `processor` runs the jobs. A processor module
+registers its handlers with `register(registry)`. They are ordinary `@task` registrations: a user's own
+handler of the same name replaces a built-in (register yours first; `register` leaves a type that already
+has a handler alone). A processor module may also offer `problems(settings)`, returning, per job type it
+handles, what is missing or wrong in its provider's configuration; `configuration_problems` collects
+those for the built-ins a registry actually runs, so a worker can report them at start.
+
+The processor modules are imported when registering, not with this package: validating a payload
+imports `jobkeeper.processors.<name>.payload` and must not load Stripe, Solana or the push libraries.
 """
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from jobkeeper.config import Settings
-from jobkeeper.processors import analytics, cleanup, email, nft, payments, push, reports, sms
-from jobkeeper.worker.registry import Registry
+if TYPE_CHECKING:
+    from jobkeeper.config import Settings
+    from jobkeeper.worker.registry import Registry
 
-BUILTIN_MODULES: tuple[ModuleType, ...] = (payments, nft, email, sms, push, analytics, cleanup, reports)
+BUILTINS = ("payments", "nft", "email", "sms", "push", "analytics", "cleanup", "reports")
+
+
+def builtin_modules() -> tuple[ModuleType, ...]:
+    """The processor module of each built-in, imported now."""
+    return tuple(importlib.import_module(f"{__name__}.{name}.processor") for name in BUILTINS)
 
 
 def register_builtins(registry: Registry, settings: Settings | None = None) -> None:
@@ -23,7 +35,7 @@ def register_builtins(registry: Registry, settings: Settings | None = None) -> N
 
     Without `settings`, each processor reads them from the environment when its first job runs.
     """
-    for module in BUILTIN_MODULES:
+    for module in builtin_modules():
         module.register(registry, settings)
 
 
@@ -34,7 +46,7 @@ def configuration_problems(registry: Registry, settings: Settings) -> dict[str, 
     built-in has the settings it needs.
     """
     found: dict[str, list[str]] = {}
-    for module in BUILTIN_MODULES:
+    for module in builtin_modules():
         check = getattr(module, "problems", None)
         if check is None:
             continue
