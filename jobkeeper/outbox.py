@@ -81,11 +81,13 @@ def announce(settings: Settings, problems: dict[str, list[str]]) -> dict[str, li
         VARIABLE,
         LABEL,
     )
-    from jobkeeper.processors import email, push, sms
+    from jobkeeper.processors.email import processor as email
+    from jobkeeper.processors.push import processor as push
+    from jobkeeper.processors.sms import processor as sms
 
     replaced = {
-        email.JOB_TYPE: email.unconfigured(settings),
-        sms.JOB_TYPE: sms.unconfigured(settings),
-        push.JOB_TYPE: push.unconfigured(settings),
+        "send-email": email.unconfigured(settings),
+        "send-sms": sms.unconfigured(settings),
+        "send-push": push.unconfigured(settings),
     }
     return {job_type: found for job_type, found in problems.items() if not replaced.get(job_type)}

@@ -1,13 +1,16 @@
 """The built-in job processors: real handlers for the job types of the default queues (DESIGN §3).
 
-Each module registers its handlers with `register(registry)`. They are ordinary `@task` registrations:
-a user's own handler of the same name replaces a built-in (register yours first; `register` leaves a
-type that already has a handler alone). A module may also offer `problems(settings)`, returning, per job
-type it handles, what is missing or wrong in its provider's configuration; `configuration_problems`
-collects those for the built-ins a registry actually runs, so a worker can report them at start.
+Each processor is a package: `payload` declares the models of its job types' payloads (collected by
+`jobkeeper.payloads`, which every way in applies), `processor` runs the jobs. A processor module
+registers its handlers with `register(registry)`. They are ordinary `@task` registrations: a user's own
+handler of the same name replaces a built-in (register yours first; `register` leaves a type that already
+has a handler alone). A processor module may also offer `problems(settings)`, returning, per job type it
+handles, what is missing or wrong in its provider's configuration; `configuration_problems` collects
+those for the built-ins a registry actually runs, so a worker can report them at start.
 
-Their settings live in the light `processors.settings` package; this one imports the processors (and
-their SDKs) only when a function below runs, so that reading the settings does not.
+Their settings live in the light `processors.settings` package. The processor modules are imported when
+registering, not with this package: validating a payload imports `jobkeeper.processors.<name>.payload`
+and must not load Stripe, Solana or the push libraries.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ BUILTINS = ("payments", "nft", "email", "sms", "push", "analytics", "cleanup", "
 
 
 def builtin_modules() -> tuple[ModuleType, ...]:
-    return tuple(importlib.import_module(f"{__name__}.{name}") for name in BUILTINS)
+    """The processor module of each built-in, imported now."""
+    return tuple(importlib.import_module(f"{__name__}.{name}.processor") for name in BUILTINS)
 
 
 def register_builtins(registry: Registry, settings: Settings | None = None) -> None:

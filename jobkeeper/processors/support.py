@@ -16,16 +16,20 @@ import ssl
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import httpx
+from pydantic import ValidationError
 
 from jobkeeper.config import Settings
 from jobkeeper.errors import ConfigError, PermanentError, Retry
+from jobkeeper.payloads import path, problems_of
+from jobkeeper.processors.fields import Payload
 from jobkeeper.providers.errors import ProviderError, check_response, transport_error
 
 MAX_RETRY_AFTER = 3600.0
 """A provider asking for a longer pause still gets retried after an hour."""
+P = TypeVar("P", bound=Payload)
 
 
 class NotConfiguredError(PermanentError):
@@ -83,38 +87,19 @@ def require_configured(job_type: str, settings: Settings, problems: Checker) -> 
 # -- payloads ---------------------------------------------------------------------------------------------
 
 
-def payload_object(payload: Any) -> Mapping[str, Any]:
+def parse(model: type[P], payload: Any) -> P:
+    """The job's payload read as its type's model (`jobkeeper.payloads`), once per job. Every way in has
+    validated it already; one that still breaks the model (enqueued before these rules, or by a path that
+    skips them) fails the job permanently, naming each problem."""
     if not isinstance(payload, Mapping):
         raise InvalidPayloadError("", f"must be a JSON object, got {type(payload).__name__}")
-    return payload
-
-
-def text(payload: Mapping[str, Any], *names: str, required: bool = True, limit: int = 100_000) -> str | None:
-    """The first of `names` present in the payload, as a non-empty string."""
-    for name in names:
-        value = payload.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidPayloadError(name, "must be a non-empty string")
-        if len(value) > limit:
-            raise InvalidPayloadError(name, f"must be at most {limit} characters")
-        return value
-    if required:
-        raise InvalidPayloadError(names[0], "is required")
-    return None
-
-
-def mapping(payload: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    """The first of `names` present in the payload, as an object (default: empty)."""
-    for name in names:
-        value = payload.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, Mapping):
-            raise InvalidPayloadError(name, "must be a JSON object")
-        return dict(value)
-    return {}
+    try:
+        return model.model_validate(payload, strict=True)
+    except ValidationError as exc:
+        problems = problems_of(exc, model)
+    first, rest = problems[0], problems[1:]
+    others = "".join(f"; payload.{path(p.loc)}: {p.reason}" for p in rest)
+    raise InvalidPayloadError(path(first.loc), first.reason + others)
 
 
 # -- outbound calls ---------------------------------------------------------------------------------------

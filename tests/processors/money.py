@@ -27,7 +27,8 @@ Conn = psycopg.AsyncConnection[Any]
 
 # What a user's worker module does to run the built-in money processors, inlined for the subprocess.
 WORKER_BOOT = (
-    "from jobkeeper.processors import nft, payments\n"
+    "from jobkeeper.processors.nft import processor as nft\n"
+    "from jobkeeper.processors.payments import processor as payments\n"
     "from jobkeeper.worker.registry import default_registry\n"
     "payments.register(default_registry)\n"
     "nft.register(default_registry, poll_interval=0.05)\n"
@@ -85,7 +86,14 @@ def worker_process(db_url: str, env: dict[str, str]) -> Iterator[subprocess.Pope
         **env,
     }
     environment.pop("JOBKEEPER_TEST_DATABASE_URL", None)
-    command = [sys.executable, "-c", WORKER_BOOT, "worker", "--import", "jobkeeper.processors.payments"]
+    command = [
+        sys.executable,
+        "-c",
+        WORKER_BOOT,
+        "worker",
+        "--import",
+        "jobkeeper.processors.payments.processor",
+    ]
     command += ["--concurrency", "4", "--batch-size", "4"]
     process = subprocess.Popen(
         command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

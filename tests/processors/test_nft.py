@@ -21,8 +21,15 @@ from solders.token.state import TokenAccount
 from solders.transaction import Transaction
 
 from jobkeeper import Client, ConfigError, PermanentError, Retry, Settings
-from jobkeeper.processors import configuration_problems, nft
-from jobkeeper.processors.nft import NftProcessor, SolanaRejected, load_keypair, mint_address, ticket_seed
+from jobkeeper.processors import configuration_problems
+from jobkeeper.processors.nft import processor as nft
+from jobkeeper.processors.nft.processor import (
+    NftProcessor,
+    SolanaRejected,
+    load_keypair,
+    mint_address,
+    ticket_seed,
+)
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError
 from jobkeeper.providers.errors import ProviderError
 from jobkeeper.worker.registry import Registry
@@ -34,6 +41,7 @@ SOL = 1_000_000_000
 AUTHORITY = Keypair()
 BUYER = Keypair().pubkey()
 TICKET = {"wallet": str(BUYER), "eventId": "event-42", "ticketId": "ticket-9"}
+NO_WALLET = {"eventId": "event-42", "ticketId": "ticket-9"}
 
 
 @pytest.fixture
@@ -229,9 +237,9 @@ async def test_a_refused_connection_is_a_retryable_network_error() -> None:
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({}, "wallet"),
-        ({"wallet": "not-an-address"}, "wallet"),
-        ({"walletAddress": 7}, "walletAddress"),
+        (NO_WALLET, "wallet"),
+        (NO_WALLET | {"wallet": "not-an-address"}, "wallet"),
+        (NO_WALLET | {"wallet": 7}, "wallet"),
         ("x", ""),
     ],
 )

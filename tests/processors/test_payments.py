@@ -13,8 +13,9 @@ import psycopg
 import pytest
 
 from jobkeeper import Client, ConfigError, PermanentError, Retry, Settings, Worker
-from jobkeeper.processors import configuration_problems, payments, register_builtins
-from jobkeeper.processors.payments import StripeProcessors, StripeRejected, stripe_idempotency_key
+from jobkeeper.processors import configuration_problems, register_builtins
+from jobkeeper.processors.payments import processor as payments
+from jobkeeper.processors.payments.processor import StripeProcessors, StripeRejected, stripe_idempotency_key
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError
 from jobkeeper.providers.errors import ProviderError
 from jobkeeper.worker.registry import Registry
@@ -146,7 +147,8 @@ def test_a_reused_key_with_other_parameters_fails_permanently(
 def test_a_payment_without_a_method_creates_an_intent_to_confirm_later(
     stripe: StripeServer, processors: StripeProcessors
 ) -> None:
-    result = pay(processors, {"amount": 500, "currency": "eur", "order_id": "o-1"})
+    payload = {"amount": 500, "currency": "eur", "venueId": "v-1", "userId": "u-1", "eventId": "e-1"}
+    result = pay(processors, payload | {"orderId": "o-1"})
     form = dict(stripe.requests[0].form)
     assert "confirm" not in form
     assert "payment_method" not in form
@@ -344,7 +346,9 @@ def test_refunding_an_unknown_payment_fails_permanently(
     stripe: StripeServer, processors: StripeProcessors
 ) -> None:
     with pytest.raises(StripeRejected, match="resource_missing"):
-        processors.refund_process({"paymentIntentId": "pi_unknown"}, context(make_job("refund-process", {})))
+        processors.refund_process(
+            {"paymentIntentId": "pi_unknown", "transactionId": "t-1"}, context(make_job("refund-process", {}))
+        )
     with pytest.raises(InvalidPayloadError):
         processors.refund_process({"transactionId": "t-1"}, context(make_job("refund-process", {})))
 
@@ -416,7 +420,7 @@ def test_builtins_are_ordinary_registrations_that_a_users_task_replaces() -> Non
 
     register_builtins(registry)
     assert registry["payment-process"].handler is my_payment
-    assert registry["refund-process"].handler.__module__ == "jobkeeper.processors.payments"
+    assert registry["refund-process"].handler.__module__ == "jobkeeper.processors.payments.processor"
     assert {"payment-process", "refund-process", "payout-process", "nft-mint"} <= set(registry.names)
 
 

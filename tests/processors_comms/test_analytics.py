@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from jobkeeper.errors import Retry
-from jobkeeper.processors import analytics
+from jobkeeper.processors.analytics import processor as analytics
+from jobkeeper.processors.analytics.payload import AnalyticsTrack
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError, ProviderRejectedError
 from jobkeeper.providers.errors import ProviderError
 from jobkeeper.worker import JobContext
@@ -35,9 +36,12 @@ def mixpanel_settings(url: str, **overrides: Any) -> Any:
     return settings(**(values | overrides))
 
 
+NOON = "2026-11-23T12:00:00Z"
+
+
 def event(n: int, **extra: Any) -> dict[str, Any]:
     return {
-        "event": "ticket.purchased",
+        "eventType": "ticket.purchased",
         "userId": f"user-{n}",
         "venueId": "venue-9",
         "timestamp": f"2026-11-23T18:00:0{n}Z",
@@ -108,7 +112,7 @@ async def test_one_malformed_event_fails_alone() -> None:
             return 400, {"error": "invalid event"}
         return 200, {}
 
-    payloads = [event(0), event(1, event="bad"), event(2), event(3)]
+    payloads = [event(0), event(1, eventType="bad"), event(2), event(3)]
     with http_server(respond) as http:
         results, _ = await run_together(segment_settings(http.url, analytics_batch_size=4), payloads)
     good = [result for i, result in enumerate(results) if i != 1]
@@ -221,11 +225,15 @@ async def test_a_job_cancelled_before_its_batch_leaves_is_left_out() -> None:
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"userId": "u"}, "event"),
-        ({"event": "x"}, "userId"),
-        ({"event": "x", "userId": "u", "timestamp": "yesterday"}, "timestamp"),
-        ({"event": "x", "userId": "u", "properties": [1]}, "properties"),
-        ({"event": "x", "userId": "u", "properties": {"blob": "x" * 40_000}}, "properties"),
+        ({"userId": "u", "timestamp": NOON}, "eventType"),
+        # userId or anonymousId: the model's own rule, about the payload as a whole.
+        ({"eventType": "x", "timestamp": NOON}, ""),
+        ({"eventType": "x", "userId": "u", "timestamp": "yesterday"}, "timestamp"),
+        ({"eventType": "x", "userId": "u", "timestamp": NOON, "properties": [1]}, "properties"),
+        (
+            {"eventType": "x", "userId": "u", "timestamp": NOON, "properties": {"blob": "x" * 40_000}},
+            "properties",
+        ),
     ],
 )
 async def test_invalid_payloads_fail_permanently_without_a_request(
@@ -238,14 +246,12 @@ async def test_invalid_payloads_fail_permanently_without_a_request(
 
 
 def test_timestamps() -> None:
-    ctx = make_ctx("analytics-track", {})
-    seconds = analytics.event_fields({"event": "e", "userId": "u", "timestamp": 1_700_000_000}, ctx)
-    millis = analytics.event_fields({"event": "e", "userId": "u", "timestamp": 1_700_000_000_000}, ctx)
-    naive = analytics.event_fields({"event": "e", "userId": "u", "timestamp": "2026-01-01T10:00:00"}, ctx)
-    default = analytics.event_fields({"event": "e", "userId": "u"}, ctx)
+    def fields(timestamp: str | int) -> analytics.EventFields:
+        return analytics.event_fields(AnalyticsTrack(eventType="e", userId="u", timestamp=timestamp))
+
+    seconds, millis = fields(1_700_000_000), fields(1_700_000_000_000)
     assert seconds.timestamp == millis.timestamp == datetime.fromtimestamp(1_700_000_000, UTC)
-    assert naive.timestamp == datetime(2026, 1, 1, 10, tzinfo=UTC)
-    assert default.timestamp == ctx.job.created_at
+    assert fields("2026-01-01T11:00:00+01:00").timestamp == datetime(2026, 1, 1, 10, tzinfo=UTC)
 
 
 async def test_unconfigured_analytics_fails_permanently_naming_the_setting() -> None:

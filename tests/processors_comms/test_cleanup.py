@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from jobkeeper import Client
-from jobkeeper.processors import cleanup
+from jobkeeper.processors.cleanup import processor as cleanup
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError
 from tests.payloads import unique
 from tests.processors_comms.helpers import run, settings

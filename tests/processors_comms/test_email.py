@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from jobkeeper.errors import PermanentError, Retry
-from jobkeeper.processors import email
+from jobkeeper.processors.email import processor as email
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError, ProviderRejectedError
 from jobkeeper.providers.errors import ProviderError
 from tests.processors_comms.helpers import make_ctx, run, settings
@@ -123,7 +123,7 @@ async def test_sendgrid_request() -> None:
         result = await run(
             email,
             sendgrid_settings(http.url),
-            RECEIPT | {"to": ["ann@example.com", "bob@example.com"], "reply_to": "help@jk.example.com"},
+            RECEIPT | {"to": ["ann@example.com", "bob@example.com"], "replyTo": "help@jk.example.com"},
         )
     (request,) = http.requests
     assert (request.method, request.path) == ("POST", "/v3/mail/send")

@@ -12,7 +12,10 @@ import pytest
 
 from jobkeeper import Client, ConfigError, Settings
 from jobkeeper.outbox import LABEL, TRANSPORT, announce, up_environment
-from jobkeeper.processors import configuration_problems, email, push, register_builtins, sms
+from jobkeeper.processors import configuration_problems, register_builtins
+from jobkeeper.processors.email import processor as email
+from jobkeeper.processors.push import processor as push
+from jobkeeper.processors.sms import processor as sms
 from jobkeeper.worker import Registry
 from tests.processors_comms.conftest import WorkerFactory
 from tests.processors_comms.helpers import settings

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from jobkeeper.errors import Retry
-from jobkeeper.processors import push
+from jobkeeper.processors.push import processor as push
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError, ProviderRejectedError
 from jobkeeper.providers.errors import ProviderError
 from tests.processors_comms.helpers import handler, make_ctx, run, settings
@@ -36,6 +36,8 @@ def pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
 
 
 VAPID = ec.generate_private_key(ec.SECP256R1())
+SUBSCRIPTION = {"endpoint": "https://push.example.com/x", "keys": {"p256dh": "AAAA", "auth": "BBBB"}}
+"""A subscription the payload model accepts, for tests that stop before encrypting."""
 
 
 class Browser:
@@ -157,7 +159,7 @@ async def test_web_push_payload_checks() -> None:
     assert no_keys.value.field == "subscription.keys"
     with pytest.raises(InvalidPayloadError) as too_big:
         await run(
-            push, webpush_settings(), {"subscription": browser.subscription, "title": "x", "body": "y" * 5000}
+            push, webpush_settings(), {"subscription": browser.subscription, "title": "x", "body": "y" * 3900}
         )
     assert "a push holds" in str(too_big.value)
     broken = {"endpoint": "https://p.example.com/x", "keys": {"p256dh": "AAAA", "auth": "BBBB"}}
@@ -327,7 +329,7 @@ async def test_fcm_payload_checks() -> None:
         with pytest.raises(InvalidPayloadError):
             await run(push, current, payload)
     with pytest.raises(InvalidPayloadError) as subscription:
-        await run(push, current, {"subscription": {"endpoint": "https://x"}, "title": "x"})
+        await run(push, current, {"subscription": SUBSCRIPTION, "title": "x"})
     assert subscription.value.field == "subscription"
 
 
@@ -336,7 +338,7 @@ async def test_unconfigured_push_fails_permanently_naming_the_setting() -> None:
         await run(push, settings(), {"token": "t", "title": "x"})
     assert "JOBKEEPER_PUSH_TRANSPORT" in str(missing.value)
     with pytest.raises(NotConfiguredError) as no_key:
-        await run(push, settings(push_transport="webpush"), {"subscription": {}, "title": "x"})
+        await run(push, settings(push_transport="webpush"), {"subscription": SUBSCRIPTION, "title": "x"})
     assert "JOBKEEPER_VAPID_PRIVATE_KEY" in str(no_key.value)
     assert "JOBKEEPER_VAPID_SUBJECT" in str(no_key.value)
     with pytest.raises(NotConfiguredError) as no_credentials:

@@ -8,7 +8,10 @@ from typing import Any
 import psycopg
 
 from jobkeeper import Client
-from jobkeeper.processors import analytics, configuration_problems, email, register_builtins, sms
+from jobkeeper.processors import configuration_problems, register_builtins
+from jobkeeper.processors.analytics import processor as analytics
+from jobkeeper.processors.email import processor as email
+from jobkeeper.processors.sms import processor as sms
 from jobkeeper.worker import JobContext, Registry
 from tests.payloads import unique
 from tests.processors_comms.conftest import WorkerFactory

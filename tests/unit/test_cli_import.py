@@ -47,3 +47,32 @@ def test_the_package_still_offers_its_public_names() -> None:
     import jobkeeper
 
     assert {name for name in jobkeeper.__all__ if not hasattr(jobkeeper, name)} == set()
+
+
+PROVIDER_LIBRARIES = (
+    "stripe",
+    "solders",
+    "spl",
+    "solana",
+    "pywebpush",
+    "py_vapid",
+    "jwt",
+    "aiosmtplib",
+    "jinja2",
+)
+
+
+def test_validating_a_payload_loads_no_processor() -> None:
+    # The models live beside their processors; `Client`'s first enqueue, the API and the CLI import them
+    # without paying for the processors and their providers' SDKs (docs/decisions.md).
+    probe = (
+        "import json, sys, jobkeeper.client\n"
+        "from jobkeeper.payloads import check_payload\n"
+        "from tests.payloads import VALID\n"
+        "for job_type in VALID: check_payload(job_type, VALID[job_type])\n"
+        f"loaded = [m for m in {PROVIDER_LIBRARIES!r} if m in sys.modules]\n"
+        "loaded += [m for m in sys.modules if m.endswith('.processor') or m.endswith('.support')]\n"
+        "print(json.dumps(sorted(loaded)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []

@@ -1,9 +1,8 @@
 """`analytics-track`: events to Segment's or Mixpanel's HTTP tracking API, many jobs per request.
 
-Payload:
-    {"event": "ticket.purchased" (or eventType / event_type), "userId": "u_1" (or anonymousId),
-     "venueId": "v_9", "timestamp": "2026-11-23T18:00:00Z" (or epoch seconds; default: when the job was
-     enqueued), "properties": {...}}
+Payload (`payload.py`):
+    {"eventType": "ticket.purchased", "userId": "u_1" (or anonymousId), "venueId": "v_9",
+     "timestamp": "2026-11-23T18:00:00Z" (or epoch seconds or milliseconds), "properties": {...}}
 
 Provider (`JOBKEEPER_ANALYTICS_PROVIDER`): `segment` (POST /v1/batch, HTTP basic auth with the write key)
 or `mixpanel` (POST /import?strict=1 with the project's API secret, else POST /track?verbose=1 with the
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,23 +38,21 @@ import httpx
 from jobkeeper import __version__
 from jobkeeper.config import Settings
 from jobkeeper.errors import Retry
+from jobkeeper.processors.analytics.payload import JOB_TYPE, AnalyticsTrack
 from jobkeeper.processors.support import (
     InvalidPayloadError,
     NotConfiguredError,
     ProviderRejectedError,
     SettingsSource,
     json_body,
-    mapping,
-    payload_object,
+    parse,
     post,
     retry_after,
-    text,
 )
 from jobkeeper.providers.errors import ProviderError
 from jobkeeper.worker.context import JobContext
 from jobkeeper.worker.registry import Registry
 
-JOB_TYPE = "analytics-track"
 SEGMENT_MAX_EVENT_BYTES = 32 * 1024
 SEGMENT_MAX_BATCH_BYTES = 450 * 1024
 """Segment takes 500 KB per batch request; the rest is the envelope's margin."""
@@ -178,8 +174,8 @@ def _size(event: Mapping[str, Any]) -> int:
 # -- Segment ----------------------------------------------------------------------------------------------
 
 
-def segment_event(payload: Mapping[str, Any], ctx: JobContext) -> dict[str, Any]:
-    fields = event_fields(payload, ctx)
+def segment_event(data: AnalyticsTrack, ctx: JobContext) -> dict[str, Any]:
+    fields = event_fields(data)
     event: dict[str, Any] = {
         "type": "track",
         "event": fields.name,
@@ -234,8 +230,8 @@ def mixpanel_endpoint(settings: Settings) -> str:
     return "import" if settings.mixpanel_api_secret is not None else "track"
 
 
-def mixpanel_event(payload: Mapping[str, Any], ctx: JobContext, settings: Settings) -> dict[str, Any]:
-    fields = event_fields(payload, ctx)
+def mixpanel_event(data: AnalyticsTrack, ctx: JobContext, settings: Settings) -> dict[str, Any]:
+    fields = event_fields(data)
     properties: dict[str, Any] = {
         **fields.properties,
         "time": int(fields.timestamp.timestamp() * 1000),
@@ -323,36 +319,19 @@ class EventFields:
     properties: dict[str, Any]
 
 
-def _timestamp(value: Any, default: datetime) -> datetime:
-    if value is None:
-        return default.astimezone(UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
-        seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds, else seconds
-        return datetime.fromtimestamp(seconds, UTC)
+def _timestamp(value: str | float) -> datetime:
+    """An ISO 8601 time with its zone, or epoch seconds, or milliseconds (the model allows all three)."""
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-    raise InvalidPayloadError("timestamp", "must be an ISO-8601 time or epoch seconds")
+        return datetime.fromisoformat(value).astimezone(UTC)
+    seconds = value / 1000 if value > 1e11 else value
+    return datetime.fromtimestamp(seconds, UTC)
 
 
-def event_fields(payload: Mapping[str, Any], ctx: JobContext) -> EventFields:
-    name = text(payload, "event", "eventType", "event_type", limit=200)
-    assert name is not None
-    user_id = text(payload, "userId", "user_id", required=False, limit=200)
-    anonymous_id = text(payload, "anonymousId", "anonymous_id", required=False, limit=200)
-    if user_id is None and anonymous_id is None:
-        raise InvalidPayloadError("userId", "give userId or anonymousId (whom the event is about)")
-    properties = mapping(payload, "properties")
-    venue = payload.get("venueId", payload.get("venue_id"))
-    if venue is not None:
-        properties.setdefault("venue_id", venue)
-    return EventFields(
-        name, user_id, anonymous_id, _timestamp(payload.get("timestamp"), ctx.job.created_at), properties
-    )
+def event_fields(data: AnalyticsTrack) -> EventFields:
+    properties = dict(data.properties or {})
+    if data.venueId is not None:
+        properties.setdefault("venue_id", data.venueId)
+    return EventFields(data.eventType, data.userId, data.anonymousId, _timestamp(data.timestamp), properties)
 
 
 # -- batching ---------------------------------------------------------------------------------------------
@@ -448,11 +427,11 @@ def register(registry: Registry, settings: Settings | None = None, *, batcher: B
         found = problems(current)[JOB_TYPE]
         if found:
             raise NotConfiguredError(JOB_TYPE, found)
-        body = payload_object(payload)
+        data = parse(AnalyticsTrack, payload)
         if provider(current) == "segment":
-            event, sender, name = segment_event(body, ctx), send_segment, "segment"
+            event, sender, name = segment_event(data, ctx), send_segment, "segment"
         else:
-            event, sender, name = mixpanel_event(body, ctx, current), send_mixpanel, "mixpanel"
+            event, sender, name = mixpanel_event(data, ctx, current), send_mixpanel, "mixpanel"
         size = await shared.submit(current, sender, event)
         return {"provider": name, "event": event.get("event"), "batch_size": size}
 

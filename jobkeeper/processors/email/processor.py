@@ -1,8 +1,8 @@
 """`send-email`: a Jinja2 template rendered to a text and an HTML part, sent over SMTP or through SendGrid.
 
-Payload:
+Payload (`payload.py`):
     {"to": "ann@example.com" | [...], "template": "receipt", "data": {...},
-     "subject": optional (default: the template's NAME.subject.txt), "from": optional, "reply_to": optional}
+     "subject": optional (default: the template's NAME.subject.txt), "from": optional, "replyTo": optional}
 
 Templates are looked up in `JOBKEEPER_EMAIL_TEMPLATES_DIR` first, then among the built-ins
 (`templates/email/`: receipt, ticket, refund, password-reset, report). A template NAME is `NAME.txt` (the
@@ -34,25 +34,23 @@ from email_validator import EmailNotValidError, validate_email
 from jobkeeper import outbox
 from jobkeeper.config import Settings
 from jobkeeper.errors import PermanentError
+from jobkeeper.processors.email.payload import JOB_TYPE, SendEmail
 from jobkeeper.processors.support import (
     InvalidPayloadError,
     NotConfiguredError,
     SettingsSource,
     check,
     json_body,
-    payload_object,
+    parse,
     post,
     reraise,
-    text,
 )
 from jobkeeper.providers import smtp
 from jobkeeper.providers.errors import ProviderError
 from jobkeeper.worker.context import JobContext
 from jobkeeper.worker.registry import Registry
 
-JOB_TYPE = "send-email"
-BUILTIN_TEMPLATES = Path(__file__).parent / "templates" / "email"
-MAX_RECIPIENTS = 50
+BUILTIN_TEMPLATES = Path(__file__).parents[1] / "templates" / "email"
 SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
@@ -157,12 +155,9 @@ def recipient(value: str, field: str) -> str:
         raise InvalidPayloadError(field, f"{value!r} is not a valid email address: {exc}") from None
 
 
-def recipients(value: Any, field: str = "to") -> tuple[str, ...]:
+def recipients(value: str | Sequence[str], field: str = "to") -> tuple[str, ...]:
+    """One address or a list of them (as the payload models allow), normalised, each once."""
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(isinstance(item, str) for item in items):
-        raise InvalidPayloadError(field, "must be an email address or a non-empty list of them")
-    if len(items) > MAX_RECIPIENTS:
-        raise InvalidPayloadError(field, f"at most {MAX_RECIPIENTS} recipients per email")
     return tuple(dict.fromkeys(recipient(item, field) for item in items))
 
 
@@ -389,32 +384,22 @@ def message_id(job_id: object, sender: str | None) -> str:
 # -- the job ----------------------------------------------------------------------------------------------
 
 
-def build(payload: Any, settings: Settings, job_id: object) -> Email:
-    """The email a `send-email` payload asks for (validated and rendered)."""
-    body = payload_object(payload)
-    to = recipients(body.get("to"))
-    name = text(body, "template")
-    assert name is not None
-    data = body.get("data", body.get("variables", {}))
-    if not isinstance(data, Mapping):
-        raise InvalidPayloadError("data", "must be a JSON object of template variables")
-    subject = text(body, "subject", required=False, limit=998)
-    sender = text(body, "from", required=False, limit=320)
-    if sender is not None:
-        sender_address(sender, "from")
-    reply_to = text(body, "reply_to", "replyTo", required=False, limit=320)
-    if reply_to is not None:
-        reply_to = recipient(email.utils.parseaddr(reply_to)[1] or reply_to, "reply_to")
-    rendered = render(template_environment(settings.email_templates_dir), name, data, subject)
+def build(data: SendEmail, settings: Settings, job_id: object) -> Email:
+    """The email a `send-email` payload asks for (rendered)."""
+    to = recipients(data.to)
+    reply_to = recipient(data.replyTo, "replyTo") if data.replyTo is not None else None
+    variables = data.data if data.data is not None else data.variables
+    env = template_environment(settings.email_templates_dir)
+    rendered = render(env, data.template, variables or {}, data.subject)
     return Email(
         to=to,
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,
-        sender=sender,
+        sender=data.from_,
         reply_to=reply_to,
-        message_id=message_id(job_id, sender or settings.email_from),
-        tags={"jobkeeper_job_id": str(job_id), "template": name},
+        message_id=message_id(job_id, data.from_ or settings.email_from),
+        tags={"jobkeeper_job_id": str(job_id), "template": data.template},
     )
 
 
@@ -430,7 +415,7 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
         found = transport_problems(current)
         if found and not to_outbox:
             raise NotConfiguredError(JOB_TYPE, found)
-        message = build(payload, current, ctx.job.id)
+        message = build(parse(SendEmail, payload), current, ctx.job.id)
         if to_outbox:
             to = list(message.to)
             return outbox.keep(ctx, "email", to, message.subject, message.text, html=message.html)

@@ -24,8 +24,8 @@ expired or unknown blockhash retry (the queue's backoff applies; `Retry-After` i
 parameters, a bad signature, an unusable wallet address and insufficient funds fail the job permanently
 (`SolanaRejected`, a `PermanentError` keeping the RPC error code).
 
-Payload: `wallet` (or walletAddress, buyerWallet, owner): the buyer's wallet address, base58. eventId,
-ticketId and seatId are kept in the result.
+Payload (`payload.py`): `wallet`, the buyer's wallet address, base58. eventId, ticketId and seatId are kept
+in the result.
 """
 
 from __future__ import annotations
@@ -63,12 +63,14 @@ from spl.token.models import AuthorityType, InitializeMint2Params, MintToParams,
 
 from jobkeeper.config import Settings
 from jobkeeper.errors import Retry
+from jobkeeper.processors.nft.payload import JOB_TYPE, NftMint
 from jobkeeper.processors.support import (
     InvalidPayloadError,
     NotConfiguredError,
     ProviderRejectedError,
     SettingsSource,
     check,
+    parse,
 )
 from jobkeeper.providers.errors import ProviderError, transport_error
 from jobkeeper.types import Job
@@ -76,7 +78,6 @@ from jobkeeper.worker.context import JobContext
 from jobkeeper.worker.registry import Registry
 
 QUEUE = "money"
-JOB_TYPE = "nft-mint"
 MINT_SIZE = 82
 """Bytes of an SPL Token mint account."""
 SEED_BYTES = 24
@@ -360,10 +361,8 @@ class NftProcessor:
 
     async def nft_mint(self, payload: Any, ctx: JobContext) -> dict[str, Any]:
         config = self.config()
-        data = payload if isinstance(payload, Mapping) else None
-        if data is None:
-            raise InvalidPayloadError("", f"must be a JSON object, got {type(payload).__name__}")
-        owner = _wallet(data)
+        data = parse(NftMint, payload)
+        owner = _wallet(data.wallet)
         authority = config.authority.pubkey()
         seed = ticket_seed(ctx.job)
         mint = mint_address(authority, seed)
@@ -515,22 +514,16 @@ class NftProcessor:
             await asyncio.sleep(self.poll_interval)
 
 
-def _wallet(data: Mapping[str, Any]) -> Pubkey:
-    for key in ("wallet", "walletAddress", "wallet_address", "buyerWallet", "buyer_wallet", "owner"):
-        value = data.get(key)
-        if value is None or value == "":
-            continue
-        if not isinstance(value, str):
-            raise InvalidPayloadError(key, f"must be a base58 wallet address, got {type(value).__name__}")
-        try:
-            return Pubkey.from_string(value.strip())
-        except ValueError:
-            raise InvalidPayloadError(key, f"is not a Solana address: {value!r}") from None
-    raise InvalidPayloadError("wallet", "is required: the buyer's Solana wallet address (base58)")
+def _wallet(address: str) -> Pubkey:
+    try:
+        return Pubkey.from_string(address)
+    except ValueError:
+        # The model checked for 32 bytes of base58; solders is the final judge of a public key.
+        raise InvalidPayloadError("wallet", f"is not a Solana address: {address!r}") from None
 
 
 def _result(
-    minted: Minted, owner: Pubkey, config: SolanaConfig, data: Mapping[str, Any], *, already_minted: bool
+    minted: Minted, owner: Pubkey, config: SolanaConfig, data: NftMint, *, already_minted: bool
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "signature": minted.signature,
@@ -541,7 +534,7 @@ def _result(
         "commitment": config.commitment,
         "already_minted": already_minted,
     }
-    for key in ("eventId", "ticketId", "seatId", "event_id", "ticket_id", "seat_id"):
-        if data.get(key) is not None:
-            result[key] = data[key]
+    for key, value in (("eventId", data.eventId), ("ticketId", data.ticketId), ("seatId", data.seatId)):
+        if value is not None:
+            result[key] = value
     return result

@@ -1,38 +1,32 @@
 """`cleanup-old-data`: the retention the maintenance leader runs (`jobkeeper.maintenance.retention.prune`),
 on demand.
 
-Payload (every field optional; seconds):
+Payload (`payload.py`; every field optional; seconds):
     {"finished_jobs": 604800, "queue_metrics": 2592000, "acknowledged_alerts": 2592000,
      "batch": 1000, "max_batches": 100}
 
 Horizons come from the payload, else from `JOBKEEPER_RETENTION_FINISHED_JOBS`, `…_QUEUE_METRICS` and
 `…_ALERTS`, else the defaults of `Horizons` (7, 30 and 30 days). Pruning acts on every tenant's history,
-so a payload cannot make a horizon shorter than `MIN_HORIZON` (one hour). The result is the number of rows
-deleted of each kind. What the same rules keep (dead-lettered jobs, jobs a live idempotency key points
-at) is kept here too.
+so a payload cannot make a horizon shorter than one hour (`payload.MIN_HORIZON`). The result is the
+number of rows deleted of each kind. What the same rules keep (dead-lettered jobs, jobs a live
+idempotency key points at) is kept here too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 from jobkeeper.config import Settings
 from jobkeeper.maintenance.retention import Horizons, prune
-from jobkeeper.processors.support import (
-    InvalidPayloadError,
-    NotConfiguredError,
-    SettingsSource,
-    payload_object,
-)
+from jobkeeper.processors.cleanup.payload import JOB_TYPE, CleanupOldData
+from jobkeeper.processors.support import NotConfiguredError, SettingsSource, parse
 from jobkeeper.store.pool import async_pool
 from jobkeeper.worker.context import JobContext
 from jobkeeper.worker.registry import Registry
 
-JOB_TYPE = "cleanup-old-data"
-MIN_HORIZON = 3600.0
-HORIZON_FIELDS = ("finished_jobs", "queue_metrics", "acknowledged_alerts")
+DEFAULT_BATCH = 1000
+DEFAULT_MAX_BATCHES = 100
 
 
 def problems(settings: Settings) -> dict[str, list[str]]:
@@ -50,25 +44,13 @@ def configured_horizons(settings: Settings) -> Horizons:
     )
 
 
-def _number(payload: dict[str, Any], name: str, low: float, high: float) -> float | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidPayloadError(name, "must be a number")
-    if not low <= value <= high:
-        raise InvalidPayloadError(name, f"must be from {low:g} to {high:g}")
-    return float(value)
-
-
-def horizons(payload: Any, settings: Settings) -> Horizons:
-    body = dict(payload_object(payload))
-    result = configured_horizons(settings)
-    for name in HORIZON_FIELDS:
-        value = _number(body, name, MIN_HORIZON, 100 * 365 * 86400.0)
-        if value is not None:
-            result = dataclasses.replace(result, **{name: value})
-    return result
+def horizons(data: CleanupOldData, settings: Settings) -> Horizons:
+    configured = configured_horizons(settings)
+    return Horizons(
+        finished_jobs=data.finished_jobs or configured.finished_jobs,
+        queue_metrics=data.queue_metrics or configured.queue_metrics,
+        acknowledged_alerts=data.acknowledged_alerts or configured.acknowledged_alerts,
+    )
 
 
 def register(registry: Registry, settings: Settings | None = None) -> None:
@@ -82,10 +64,10 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
         found = problems(current)[JOB_TYPE]
         if found or current.database_url is None:
             raise NotConfiguredError(JOB_TYPE, found)
-        keep = horizons(payload, current)
-        body = dict(payload_object(payload))
-        batch = int(_number(body, "batch", 1, 100_000) or 1000)
-        max_batches = int(_number(body, "max_batches", 1, 100_000) or 100)
+        data = parse(CleanupOldData, payload)
+        keep = horizons(data, current)
+        batch = data.batch or DEFAULT_BATCH
+        max_batches = data.max_batches or DEFAULT_MAX_BATCHES
         # One connection is all pruning uses: it runs its statements one after another.
         single = dataclasses.replace(current, pool_min=1, pool_max=1)
         async with async_pool(single, current.database_url, name="jobkeeper-cleanup") as pool:

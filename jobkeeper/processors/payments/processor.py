@@ -14,7 +14,7 @@ declined card, an invalid request, a bad key, a missing permission or a misused 
 succeed and raise `StripeRejected`, a `PermanentError` that keeps Stripe's codes in the job's error.
 Stripe's own `Stripe-Should-Retry` header, when present, overrides the status code, as the SDK does.
 
-Payloads (camelCase or snake_case; amounts are integers in the currency's minor unit):
+Payloads (`payload.py`; amounts are integers in the currency's minor unit):
 - payment-process: amount, currency, and optionally customer, paymentMethod (confirmed at once),
   returnUrl, offSession, description, receiptEmail, captureMethod, metadata; venueId, userId, eventId,
   orderId and ticketId go to the PaymentIntent's metadata.
@@ -27,7 +27,6 @@ Payloads (camelCase or snake_case; amounts are integers in the currency's minor 
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,11 +36,13 @@ import stripe
 
 from jobkeeper.config import Settings
 from jobkeeper.errors import Retry
+from jobkeeper.processors.payments.payload import JOB_TYPES, PaymentProcess, PayoutProcess, RefundProcess
 from jobkeeper.processors.support import (
     InvalidPayloadError,
     NotConfiguredError,
     ProviderRejectedError,
     SettingsSource,
+    parse,
 )
 from jobkeeper.providers.errors import ProviderError
 from jobkeeper.types import Job
@@ -49,10 +50,8 @@ from jobkeeper.worker.context import JobContext
 from jobkeeper.worker.registry import Registry
 
 QUEUE = "money"
-JOB_TYPES = ("payment-process", "refund-process", "payout-process")
 MAX_IDEMPOTENCY_KEY = 255
 MAX_RETRY_AFTER = 600.0
-REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 T = TypeVar("T")
 
 
@@ -154,30 +153,38 @@ class StripeProcessors:
     # -- handlers ----------------------------------------------------------------------------------------
 
     def payment_process(self, payload: Any, ctx: JobContext) -> dict[str, Any]:
-        data = _object(payload)
         client, _ = self.client("payment-process")
+        data = parse(PaymentProcess, payload)
         params: dict[str, Any] = {
-            "amount": _amount(data, "amount"),
-            "currency": _currency(data),
+            "amount": data.amount,
+            "currency": data.currency.lower(),
             "metadata": _metadata(
-                ctx.job, data, ("venue_id", "user_id", "event_id", "order_id", "ticket_id")
+                ctx.job,
+                data.metadata,
+                venue_id=data.venueId,
+                user_id=data.userId,
+                event_id=data.eventId,
+                order_id=data.orderId,
+                ticket_id=data.ticketId,
             ),
         }
-        customer = _text(data, "customer", "customer_id")
-        if customer is not None:
-            params["customer"] = customer
-        _copy(data, params, "description", "receipt_email", "capture_method")
-        payment_method = _text(data, "payment_method", "payment_method_id")
+        _copy(
+            params,
+            customer=data.customer or data.customerId,
+            description=data.description,
+            receipt_email=data.receiptEmail,
+            capture_method=data.captureMethod,
+        )
+        payment_method = data.paymentMethod or data.paymentMethodId
         if payment_method is not None:
             # Confirm at once: the customer's saved method is charged now, or the intent asks for action.
             params["payment_method"] = payment_method
             params["confirm"] = True
-            return_url = _text(data, "return_url")
-            if return_url is not None:
-                params["return_url"] = return_url
+            if data.returnUrl is not None:
+                params["return_url"] = data.returnUrl
             else:
                 params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
-            if _flag(data, "off_session"):
+            if data.offSession:
                 params["off_session"] = True
         options = _options(ctx.job, "payment_intents.create")
         intent = _call(lambda: client.v1.payment_intents.create(params=params, options=options))  # type: ignore[arg-type]
@@ -192,19 +199,18 @@ class StripeProcessors:
         }
 
     def refund_process(self, payload: Any, ctx: JobContext) -> dict[str, Any]:
-        data = _object(payload)
         client, _ = self.client("refund-process")
+        data = parse(RefundProcess, payload)
         params: dict[str, Any] = {**_refund_target(data)}
-        if _present(data, "amount"):
-            params["amount"] = _amount(data, "amount")
-        reason = _text(data, "reason")
-        if reason is not None:
-            if reason not in REFUND_REASONS:
-                raise InvalidPayloadError(
-                    "reason", f"must be one of {', '.join(REFUND_REASONS)}, got {reason!r}"
-                )
-            params["reason"] = reason
-        params["metadata"] = _metadata(ctx.job, data, ("transaction_id", "venue_id", "user_id", "event_id"))
+        _copy(params, amount=data.amount, reason=data.reason)
+        params["metadata"] = _metadata(
+            ctx.job,
+            data.metadata,
+            transaction_id=data.transactionId,
+            venue_id=data.venueId,
+            user_id=data.userId,
+            event_id=data.eventId,
+        )
         options = _options(ctx.job, "refunds.create")
         refund = _call(lambda: client.v1.refunds.create(params=params, options=options))  # type: ignore[arg-type]
         ctx.logger.info("refund %s: %s", refund.id, refund.status)
@@ -219,20 +225,26 @@ class StripeProcessors:
         }
 
     def payout_process(self, payload: Any, ctx: JobContext) -> dict[str, Any]:
-        data = _object(payload)
         client, config = self.client("payout-process")
-        destination = _text(data, "destination", "destination_account", "stripe_account", "stripe_account_id")
-        if destination is None or not destination.startswith("acct_"):
+        data = parse(PayoutProcess, payload)
+        # The model leaves these optional (a processor of your own may not need them); Stripe does.
+        destination = data.destination
+        if destination is None:
             raise InvalidPayloadError(
-                "destination",
-                f"must be the venue's Stripe connected account id (acct_…), got {destination!r}",
+                "destination", "must be the venue's Stripe connected account id (acct_…), got None"
             )
+        if data.amount is None:
+            raise InvalidPayloadError("amount", "is required: an integer amount in the currency's minor unit")
+        if data.currency is None:
+            raise InvalidPayloadError("currency", "is required: a three-letter ISO code such as usd")
         params: dict[str, Any] = {
-            "amount": _amount(data, "amount"),
-            "currency": _currency(data),
-            "metadata": _metadata(ctx.job, data, ("venue_id", "period", "payout_id")),
+            "amount": data.amount,
+            "currency": data.currency.lower(),
+            "metadata": _metadata(
+                ctx.job, data.metadata, venue_id=data.venueId, period=data.period, payout_id=data.payoutId
+            ),
         }
-        _copy(data, params, "description")
+        _copy(params, description=data.description)
         if config.payout_mode == "payout":
             # The connected account's balance to its own bank account: a Payout made as that account.
             options = _options(ctx.job, "payouts.create")
@@ -249,7 +261,7 @@ class StripeProcessors:
                 "replayed": _replayed(payout),
             }
         params["destination"] = destination
-        _copy(data, params, "transfer_group")
+        _copy(params, transfer_group=data.transferGroup)
         options = _options(ctx.job, "transfers.create")
         transfer = _call(lambda: client.v1.transfers.create(params=params, options=options))  # type: ignore[arg-type]
         ctx.logger.info("transfer %s to %s", transfer.id, destination)
@@ -358,124 +370,37 @@ def _id_of(value: Any) -> str | None:
     return found if isinstance(found, str) else None
 
 
-# -- reading payloads ----------------------------------------------------------------------------------
-
-_CURRENCY = re.compile(r"^[a-z]{3}$")
+# -- building parameters --------------------------------------------------------------------------------
 
 
-def _object(payload: Any) -> Mapping[str, Any]:
-    if not isinstance(payload, Mapping):
-        raise InvalidPayloadError("", f"must be a JSON object, got {type(payload).__name__}")
-    return payload
+def _copy(params: dict[str, Any], **values: object) -> None:
+    """The payload's optional values that are present, under Stripe's parameter names."""
+    params.update({name: value for name, value in values.items() if value is not None})
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+def _refund_target(data: RefundProcess) -> dict[str, str]:
+    if data.paymentIntentId is not None:
+        return {"payment_intent": data.paymentIntentId}
+    if data.chargeId is not None:
+        return {"charge": data.chargeId}
+    transaction = data.transactionId
+    if transaction.startswith("pi_"):
+        return {"payment_intent": transaction}
+    if transaction.startswith(("ch_", "py_")):
+        return {"charge": transaction}
+    raise InvalidPayloadError(
+        "paymentIntentId",
+        "refund-process needs paymentIntentId (pi_…) or chargeId (ch_…), or a transactionId holding "
+        f"one of them; got transactionId={transaction!r}",
+    )
 
 
-def _lookup(data: Mapping[str, Any], name: str) -> tuple[str, Any] | None:
-    """The payload's value for `name`, given in snake_case or camelCase."""
-    for key in (name, _camel(name)):
-        if key in data and data[key] is not None and data[key] != "":
-            return key, data[key]
-    return None
-
-
-def _present(data: Mapping[str, Any], name: str) -> bool:
-    return _lookup(data, name) is not None
-
-
-def _text(data: Mapping[str, Any], *names: str) -> str | None:
-    """The first of `names` present, as text (a number is accepted: ids are often numeric)."""
-    for name in names:
-        found = _lookup(data, name)
-        if found is not None:
-            key, value = found
-            if not isinstance(value, str | int) or isinstance(value, bool):
-                raise InvalidPayloadError(key, f"must be a string, got {type(value).__name__}")
-            return str(value)
-    return None
-
-
-def _flag(data: Mapping[str, Any], name: str) -> bool:
-    found = _lookup(data, name)
-    if found is None:
-        return False
-    key, value = found
-    if not isinstance(value, bool):
-        raise InvalidPayloadError(key, f"must be true or false, got {value!r}")
-    return value
-
-
-def _amount(data: Mapping[str, Any], name: str) -> int:
-    found = _lookup(data, name)
-    if found is None:
-        raise InvalidPayloadError(name, "is required: an integer amount in the currency's minor unit")
-    key, value = found
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidPayloadError(
-            key, f"must be an integer amount in the currency's minor unit (1999 for 19.99 USD), got {value!r}"
-        )
-    if value <= 0:
-        raise InvalidPayloadError(key, f"must be more than 0, got {value}")
-    return value
-
-
-def _currency(data: Mapping[str, Any]) -> str:
-    value = _text(data, "currency")
-    if value is None:
-        raise InvalidPayloadError("currency", "is required: a three-letter ISO code such as usd")
-    currency = value.lower()
-    if not _CURRENCY.match(currency):
-        raise InvalidPayloadError("currency", f"must be a three-letter ISO code such as usd, got {value!r}")
-    return currency
-
-
-def _copy(data: Mapping[str, Any], params: dict[str, Any], *names: str) -> None:
-    for name in names:
-        value = _text(data, name)
-        if value is not None:
-            params[name] = value
-
-
-def _refund_target(data: Mapping[str, Any]) -> dict[str, str]:
-    intent = _text(data, "payment_intent", "payment_intent_id")
-    charge = _text(data, "charge", "charge_id")
-    if intent is None and charge is None:
-        transaction = _text(data, "transaction_id")
-        if transaction is not None and transaction.startswith("pi_"):
-            intent = transaction
-        elif transaction is not None and transaction.startswith(("ch_", "py_")):
-            charge = transaction
-        else:
-            raise InvalidPayloadError(
-                "paymentIntentId",
-                "refund-process needs paymentIntentId (pi_…) or chargeId (ch_…), or a transactionId holding "
-                f"one of them; got transactionId={transaction!r}",
-            )
-    if intent is not None and charge is not None:
-        raise InvalidPayloadError("chargeId", "give paymentIntentId or chargeId, not both")
-    return {"payment_intent": intent} if intent is not None else {"charge": str(charge)}
-
-
-def _metadata(job: Job, data: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, str]:
+def _metadata(job: Job, extra: Mapping[str, str] | None, **fields: str | None) -> dict[str, str]:
     """Stripe metadata: the payload's own `metadata` object, the named payload fields, and the tenant and
     idempotency key that find the job again. The job's id is left out on purpose: a dead letter's replay
     gets a new id, and Stripe refuses a replayed Idempotency-Key whose parameters differ."""
-    metadata: dict[str, str] = {}
-    extra = data.get("metadata")
-    if extra is not None:
-        if not isinstance(extra, Mapping):
-            raise InvalidPayloadError("metadata", "must be an object of strings")
-        for key, value in extra.items():
-            if isinstance(value, dict | list):
-                raise InvalidPayloadError(f"metadata.{key}", "must be a string or a number")
-            metadata[str(key)[:40]] = str(value)[:500]
-    for name in fields:
-        value = _text(data, name)
-        if value is not None:
-            metadata[name] = value[:500]
+    metadata = {key[:40]: value for key, value in (extra or {}).items()}
+    metadata |= {name: value[:500] for name, value in fields.items() if value is not None}
     metadata["jobkeeper_tenant_id"] = str(job.tenant_id)
     if job.idempotency_key:
         metadata["jobkeeper_idempotency_key"] = job.idempotency_key[:500]

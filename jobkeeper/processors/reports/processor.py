@@ -1,6 +1,6 @@
 """`generate-report`: a report of queue activity over a period, as CSV and HTML, stored and emailed.
 
-Payload (every field optional):
+Payload (`payload.py`; every field optional):
     {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"   (default: the `hours` before now)
      "hours": 24, "bucket": "hour" | "day"   (default: hour up to 48 hours, else day),
      "tenant": "<uuid>" | "all"             (default: the job's own tenant),
@@ -39,19 +39,14 @@ import psycopg
 from psycopg.rows import dict_row
 
 from jobkeeper.config import Settings
-from jobkeeper.processors import email as email_processor
-from jobkeeper.processors.support import (
-    InvalidPayloadError,
-    NotConfiguredError,
-    SettingsSource,
-    payload_object,
-)
+from jobkeeper.processors.email import processor as email_processor
+from jobkeeper.processors.reports.payload import JOB_TYPE, GenerateReport
+from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError, SettingsSource, parse
 from jobkeeper.store.queries import query
 from jobkeeper.worker.context import JobContext
 from jobkeeper.worker.registry import Registry
 
-JOB_TYPE = "generate-report"
-TEMPLATES = Path(__file__).parent / "templates" / "reports"
+TEMPLATES = Path(__file__).parents[1] / "templates" / "reports"
 MAX_INLINE_BYTES = 256 * 1024
 MAX_PERIOD = timedelta(days=366)
 RECENT_DEAD_LETTERS = 20
@@ -103,55 +98,35 @@ class ReportRequest:
         }
 
 
-def _time(value: Any, field_name: str) -> datetime:
-    if not isinstance(value, str):
-        raise InvalidPayloadError(field_name, "must be an ISO-8601 time such as 2026-11-23T00:00:00Z")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidPayloadError(field_name, f"{value!r} is not an ISO-8601 time") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def parse_request(payload: Any, own_tenant: uuid.UUID, now: datetime) -> ReportRequest:
-    body = payload_object(payload)
-    end = _time(body["to"], "to") if body.get("to") is not None else now.astimezone(UTC)
-    if body.get("from") is not None:
-        start = _time(body["from"], "from")
+    """The report a job's payload asks for: its model read once, with the defaults and the period's
+    bounds (which depend on `now`) applied."""
+    data = parse(GenerateReport, payload)
+    end = _time(data.to) if data.to is not None else now.astimezone(UTC)
+    if data.from_ is not None:
+        start = _time(data.from_)
     else:
-        hours = body.get("hours", 24)
-        limit = MAX_PERIOD / timedelta(hours=1)
-        if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= limit:
-            raise InvalidPayloadError("hours", "must be a number of hours from 0 to 8784")
-        start = end - timedelta(hours=hours)
+        start = end - timedelta(hours=data.hours if data.hours is not None else 24)
     if not start < end:
         raise InvalidPayloadError("from", "must be before `to`")
     if end - start > MAX_PERIOD:
         raise InvalidPayloadError("from", "a report covers at most 366 days")
-    bucket = body.get("bucket") or ("hour" if end - start <= timedelta(hours=48) else "day")
-    if bucket not in ("hour", "day"):
-        raise InvalidPayloadError("bucket", "must be hour or day")
-    tenant = body.get("tenant")
-    if tenant is None:
+    bucket = data.bucket or ("hour" if end - start <= timedelta(hours=48) else "day")
+    if data.tenant is None:
         tenant_id: uuid.UUID | None = own_tenant
-    elif tenant == "all":
+    elif data.tenant == "all":
         tenant_id = None
     else:
-        try:
-            tenant_id = uuid.UUID(str(tenant))
-        except ValueError:
-            raise InvalidPayloadError("tenant", 'must be a tenant id or "all"') from None
-    queues = body.get("queues")
-    if queues is not None and (
-        not isinstance(queues, list) or not queues or not all(isinstance(q, str) and q for q in queues)
-    ):
-        raise InvalidPayloadError("queues", "must be a non-empty list of queue names")
+        tenant_id = uuid.UUID(data.tenant)
     recipients: tuple[str, ...] = ()
-    if body.get("recipients") is not None:
-        recipients = email_processor.recipients(body["recipients"], "recipients")
-    return ReportRequest(
-        start, end, bucket, tenant_id, tuple(queues) if queues is not None else None, recipients
-    )
+    if data.recipients is not None:
+        recipients = email_processor.recipients(data.recipients, "recipients")
+    queues = tuple(data.queues) if data.queues is not None else None
+    return ReportRequest(start, end, bucket, tenant_id, queues, recipients)
 
 
 # -- the data ---------------------------------------------------------------------------------------------

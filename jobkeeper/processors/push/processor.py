@@ -1,6 +1,6 @@
 """`send-push`: a notification through Web Push (VAPID) or Firebase Cloud Messaging HTTP v1.
 
-Payload, Web Push (a browser's `PushSubscription.toJSON()`):
+Payload (`payload.py`), Web Push (a browser's `PushSubscription.toJSON()`):
     {"subscription": {"endpoint": "https://…", "keys": {"p256dh": "…", "auth": "…"}},
      "title": "Doors open", "body": "…", "data": {...}, "ttl": 86400, "urgency": "high", "topic": "…"}
 Payload, FCM (exactly one target):
@@ -43,6 +43,7 @@ from pywebpush import WebPusher
 
 from jobkeeper import outbox
 from jobkeeper.config import Settings
+from jobkeeper.processors.push.payload import JOB_TYPE, PushSubscription, SendPush
 from jobkeeper.processors.support import (
     InvalidPayloadError,
     NotConfiguredError,
@@ -50,23 +51,19 @@ from jobkeeper.processors.support import (
     SettingsSource,
     check,
     json_body,
-    mapping,
-    payload_object,
+    parse,
     post,
-    text,
 )
 from jobkeeper.providers.errors import ProviderError
 from jobkeeper.worker.context import JobContext
 from jobkeeper.worker.registry import Registry
 
-JOB_TYPE = "send-push"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_WEBPUSH_PLAINTEXT = 3800
 """Push services take 4096 encrypted bytes; aes128gcm adds a 86-byte header, a 16-byte tag and padding."""
 VAPID_LIFETIME = 12 * 3600
-URGENCIES = ("very-low", "low", "normal", "high")
 DEFAULT_TTL = 86400
 
 
@@ -135,13 +132,13 @@ def problems(settings: Settings) -> dict[str, list[str]]:
     return {JOB_TYPE: _webpush_problems(settings) if chosen == "webpush" else _fcm_problems(settings)}
 
 
-def transport_for(settings: Settings, payload: Mapping[str, Any]) -> str:
+def transport_for(settings: Settings, data: SendPush) -> str:
     if settings.push_transport is not None:
         return settings.push_transport
     candidates = configured_transports(settings)
     if len(candidates) == 1:
         return candidates[0]
-    return "webpush" if "subscription" in payload else "fcm"
+    return "webpush" if data.subscription is not None else "fcm"
 
 
 # -- Web Push ---------------------------------------------------------------------------------------------
@@ -171,22 +168,15 @@ def _origin(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def subscription(value: Any, settings: Settings) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidPayloadError("subscription", "must be a PushSubscription object {endpoint, keys}")
-    endpoint = value.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint:
-        raise InvalidPayloadError("subscription.endpoint", "is required")
-    parts = urlsplit(endpoint)
+def subscription(value: PushSubscription, settings: Settings) -> dict[str, Any]:
+    """The subscription pywebpush encrypts for; only https endpoints unless the settings allow http."""
+    parts = urlsplit(value.endpoint)
     allowed = ("https", "http") if settings.webpush_allow_http else ("https",)
     if parts.scheme not in allowed or not parts.hostname or parts.username or parts.password:
         raise InvalidPayloadError(
             "subscription.endpoint", "must be an https:// URL (push services never give anything else)"
         )
-    keys = value.get("keys")
-    if not isinstance(keys, Mapping) or not all(isinstance(keys.get(k), str) for k in ("p256dh", "auth")):
-        raise InvalidPayloadError("subscription.keys", "must hold the p256dh and auth strings")
-    return {"endpoint": endpoint, "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]}}
+    return {"endpoint": value.endpoint, "keys": {"p256dh": value.keys["p256dh"], "auth": value.keys["auth"]}}
 
 
 def encrypt(target: dict[str, Any], plaintext: bytes) -> bytes:
@@ -217,17 +207,14 @@ def vapid_authorization(settings: Settings, endpoint: str) -> str:
     return authorization
 
 
-def webpush_message(payload: Mapping[str, Any]) -> bytes:
-    message: dict[str, Any] = {
-        "title": text(payload, "title"),
-        "body": text(payload, "body", required=False) or "",
-    }
-    data = mapping(payload, "data")
-    if data:
-        message["data"] = data
-    for name in ("icon", "url", "tag", "image", "badge"):
-        if (value := text(payload, name, required=False, limit=2000)) is not None:
-            message[name] = value
+def webpush_message(data: SendPush) -> bytes:
+    if data.title is None:
+        raise InvalidPayloadError("title", "is required")
+    message: dict[str, Any] = {"title": data.title, "body": data.body or ""}
+    if data.data:
+        message["data"] = data.data
+    if data.image is not None:
+        message["image"] = data.image
     plaintext = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
     if len(plaintext) > MAX_WEBPUSH_PLAINTEXT:
         raise InvalidPayloadError(
@@ -237,30 +224,21 @@ def webpush_message(payload: Mapping[str, Any]) -> bytes:
     return plaintext
 
 
-def _ttl(payload: Mapping[str, Any]) -> int:
-    value = payload.get("ttl", DEFAULT_TTL)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 28 * 86400:
-        raise InvalidPayloadError("ttl", "must be a whole number of seconds from 0 to 2419200 (28 days)")
-    return value
-
-
-async def send_webpush(settings: Settings, payload: Mapping[str, Any]) -> dict[str, Any]:
-    target = subscription(payload.get("subscription"), settings)
-    body = encrypt(target, webpush_message(payload))
+async def send_webpush(settings: Settings, data: SendPush) -> dict[str, Any]:
+    if data.subscription is None:
+        raise InvalidPayloadError("subscription", "the push transport is webpush: give a subscription")
+    target = subscription(data.subscription, settings)
+    body = encrypt(target, webpush_message(data))
     headers = {
         "Authorization": vapid_authorization(settings, target["endpoint"]),
         "Content-Encoding": "aes128gcm",
         "Content-Type": "application/octet-stream",
-        "TTL": str(_ttl(payload)),
+        "TTL": str(data.ttl if data.ttl is not None else DEFAULT_TTL),
     }
-    urgency = text(payload, "urgency", required=False)
-    if urgency is not None:
-        if urgency not in URGENCIES:
-            raise InvalidPayloadError("urgency", f"must be one of {', '.join(URGENCIES)}")
-        headers["Urgency"] = urgency
-    topic = text(payload, "topic", required=False, limit=32)
-    if topic is not None:
-        headers["Topic"] = topic
+    if data.urgency is not None:
+        headers["Urgency"] = data.urgency
+    if data.topic is not None:
+        headers["Topic"] = data.topic
     response = await post(
         "webpush", target["endpoint"], timeout=settings.provider_timeout, content=body, headers=headers
     )
@@ -392,31 +370,22 @@ def _string_values(data: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def fcm_message(payload: Mapping[str, Any]) -> dict[str, Any]:
+def fcm_message(data: SendPush) -> dict[str, Any]:
     targets = {
-        name: payload.get(name) for name in ("token", "topic", "condition") if payload.get(name) is not None
+        name: value
+        for name, value in (("token", data.token), ("topic", data.topic), ("condition", data.condition))
+        if value is not None
     }
     if len(targets) != 1:
         raise InvalidPayloadError("token", "give exactly one FCM target: token, topic or condition")
-    target = next(iter(targets))
-    message: dict[str, Any] = {target: text(payload, target, limit=4096)}
-    notification = {
-        "title": text(payload, "title", required=False),
-        "body": text(payload, "body", required=False),
-    }
-    image = text(payload, "image", required=False, limit=2000)
-    if image is not None:
-        notification["image"] = image
+    message: dict[str, Any] = dict(targets)
+    notification = {"title": data.title, "body": data.body, "image": data.image}
     notification = {k: v for k, v in notification.items() if v is not None}
-    data = mapping(payload, "data")
-    if not notification and not data:
-        raise InvalidPayloadError("title", "a push needs a title/body or data")
     if notification:
         message["notification"] = notification
-    if data:
-        message["data"] = _string_values(data)
-    for platform in ("android", "apns", "webpush", "fcm_options"):
-        block = mapping(payload, platform)
+    if data.data:
+        message["data"] = _string_values(data.data)
+    for platform, block in (("android", data.android), ("apns", data.apns), ("webpush", data.webpush)):
         if block:
             message[platform] = block
     return {"message": message}
@@ -440,11 +409,11 @@ class FcmSender:
     def __init__(self) -> None:
         self.tokens = AccessTokens()
 
-    async def send(self, settings: Settings, payload: Mapping[str, Any]) -> dict[str, Any]:
+    async def send(self, settings: Settings, data: SendPush) -> dict[str, Any]:
         assert settings.fcm_credentials is not None
         account = service_account(settings.fcm_credentials)
         project = settings.fcm_project_id or account.project_id
-        body = fcm_message(payload)
+        body = fcm_message(data)
         key = (account.client_email, token_url(settings, account))
         token = await self.tokens.get(key, lambda: fetch_access_token(settings, account))
         response = await post(
@@ -469,19 +438,19 @@ class FcmSender:
 # -- the job ----------------------------------------------------------------------------------------------
 
 
-def keep_in_outbox(ctx: JobContext, settings: Settings, payload: Mapping[str, Any]) -> dict[str, Any]:
+def keep_in_outbox(ctx: JobContext, settings: Settings, data: SendPush) -> dict[str, Any]:
     """The push checked as a real transport would check it, kept in the development outbox."""
-    if "subscription" in payload:
-        to = subscription(payload.get("subscription"), settings)["endpoint"]
-        message = json.loads(webpush_message(payload))
-        title, body, data = message["title"], message["body"], message.get("data")
+    if data.subscription is not None:
+        to = subscription(data.subscription, settings)["endpoint"]
+        message = json.loads(webpush_message(data))
+        title, body, extra = message["title"], message["body"], message.get("data")
     else:
-        fcm = fcm_message(payload)["message"]
+        fcm = fcm_message(data)["message"]
         target = next(name for name in ("token", "topic", "condition") if name in fcm)
         to = f"{target}:{fcm[target]}"
         notification = fcm.get("notification", {})
-        title, body, data = notification.get("title"), notification.get("body", ""), fcm.get("data")
-    return outbox.keep(ctx, "push", [to], title, body, data=data)
+        title, body, extra = notification.get("title"), notification.get("body", ""), fcm.get("data")
+    return outbox.keep(ctx, "push", [to], title, body, data=extra)
 
 
 def register(registry: Registry, settings: Settings | None = None) -> None:
@@ -493,23 +462,23 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
 
     async def send_push(payload: Any, ctx: JobContext) -> dict[str, Any]:
         current = source.get(JOB_TYPE)
-        body = payload_object(payload)
+        data = parse(SendPush, payload)
         if unconfigured(current):
             if outbox.enabled(current):
-                return keep_in_outbox(ctx, current, body)
+                return keep_in_outbox(ctx, current, data)
             raise NotConfiguredError(JOB_TYPE, problems(current)[JOB_TYPE])
-        chosen = transport_for(current, body)
+        chosen = transport_for(current, data)
         found = _webpush_problems(current) if chosen == "webpush" else _fcm_problems(current)
         if found:
             raise NotConfiguredError(JOB_TYPE, found)
         if chosen == "webpush":
-            result = await send_webpush(current, body)
+            result = await send_webpush(current, data)
         else:
-            if "subscription" in body:
+            if data.subscription is not None:
                 raise InvalidPayloadError(
                     "subscription", "the push transport is fcm: give token, topic or condition"
                 )
-            result = await fcm.send(current, body)
+            result = await fcm.send(current, data)
         ctx.logger.info("push sent via %s", chosen)
         return result
 

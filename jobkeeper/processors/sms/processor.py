@@ -1,10 +1,10 @@
 """`send-sms`: one text message through Twilio's Messages API (`jobkeeper.providers.twilio`).
 
-Payload:
+Payload (`payload.py`):
     {"to": "+14155550100", "body": "Doors open at 7pm"}
     {"to": "+14155550100", "template": "ticket", "data": {...}}
 
-`to` must be a valid E.164 number (it is normalised, e.g. spaces removed). A template NAME is `NAME.txt`,
+`to` must be a valid E.164 number. A template NAME is `NAME.txt`,
 looked up in `JOBKEEPER_SMS_TEMPLATES_DIR` first, then among the built-ins (`templates/sms/`: ticket,
 verification-code, event-reminder); its rendered text is stripped of surrounding white space.
 
@@ -14,7 +14,6 @@ recipient, …) is permanent with Twilio's error code; 429 and 5xx are retried.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,24 +23,21 @@ import phonenumbers
 
 from jobkeeper import outbox
 from jobkeeper.config import Settings
-from jobkeeper.processors.email import has_template, render_template, template_name
+from jobkeeper.processors.email.processor import has_template, render_template, template_name
+from jobkeeper.processors.sms.payload import JOB_TYPE, MAX_BODY, SendSms
 from jobkeeper.processors.support import (
     InvalidPayloadError,
     NotConfiguredError,
     SettingsSource,
-    payload_object,
+    parse,
     reraise,
-    text,
 )
 from jobkeeper.providers import twilio
 from jobkeeper.providers.errors import ProviderError
 from jobkeeper.worker.context import JobContext
 from jobkeeper.worker.registry import Registry
 
-JOB_TYPE = "send-sms"
-BUILTIN_TEMPLATES = Path(__file__).parent / "templates" / "sms"
-MAX_BODY = 1600
-"""Twilio's limit for one message (it splits longer text into segments up to this size)."""
+BUILTIN_TEMPLATES = Path(__file__).parents[1] / "templates" / "sms"
 
 
 def problems(settings: Settings) -> dict[str, list[str]]:
@@ -68,18 +64,9 @@ def unconfigured(settings: Settings) -> bool:
     return all(value is None for value in twilio_settings)
 
 
-def e164(value: Any, field: str = "to") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidPayloadError(field, "must be a phone number in E.164 form, e.g. +14155550100")
-    if not value.strip().startswith("+"):
-        raise InvalidPayloadError(field, f"{value!r} is not in E.164 form (+ and the country code first)")
-    try:
-        number = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidPayloadError(field, f"{value!r} is not a phone number: {exc}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidPayloadError(field, f"{value!r} is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+def e164(value: str) -> str:
+    """The number as Twilio writes it (the model checked that it is a valid E.164 number)."""
+    return phonenumbers.format_number(phonenumbers.parse(value, None), phonenumbers.PhoneNumberFormat.E164)
 
 
 @lru_cache(maxsize=8)
@@ -97,20 +84,15 @@ def template_environment(user_dir: Path | None, builtin_dir: Path = BUILTIN_TEMP
     )
 
 
-def message_body(payload: Mapping[str, Any], settings: Settings) -> str:
-    body = text(payload, "body", required=False, limit=MAX_BODY)
-    name = text(payload, "template", required=False)
-    if (body is None) == (name is None):
-        raise InvalidPayloadError("body", "give either `body` or `template` (with `data`)")
-    if name is not None:
+def message_body(data: SendSms, settings: Settings) -> str:
+    body = data.body
+    if data.template is not None:
         env = template_environment(settings.sms_templates_dir)
-        filename = f"{template_name(name)}.txt"
+        filename = f"{template_name(data.template)}.txt"
         if not has_template(env, filename):
-            raise InvalidPayloadError("template", f"no SMS template {name!r}")
-        data = payload.get("data", payload.get("variables", {}))
-        if not isinstance(data, Mapping):
-            raise InvalidPayloadError("data", "must be a JSON object of template variables")
-        body = render_template(env, filename, data, "data").strip()
+            raise InvalidPayloadError("template", f"no SMS template {data.template!r}")
+        variables = data.data if data.data is not None else data.variables
+        body = render_template(env, filename, variables or {}, "data").strip()
     assert body is not None
     if not body.strip():
         raise InvalidPayloadError("body", "is empty")
@@ -144,9 +126,9 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
         current = source.get(JOB_TYPE)
         to_outbox = outbox.enabled(current) and unconfigured(current)
         config = None if to_outbox else twilio_config(current)
-        body = payload_object(payload)
-        to = e164(body.get("to"))
-        message = message_body(body, current)
+        data = parse(SendSms, payload)
+        to = e164(data.to)
+        message = message_body(data, current)
         if config is None:
             return outbox.keep(ctx, "sms", [to], None, message)
         try:
