@@ -63,7 +63,7 @@ TODAY: dict[str, set[str]] = {
     "maintenance/retention.py": {BY_NAME, PSYCOPG},
     "maintenance/scheduler.py": {BY_NAME, PSYCOPG},
     "maintenance/service.py": {PSYCOPG},
-    "processors/reports.py": {BY_NAME, PSYCOPG},
+    "processors/reports/processor.py": {BY_NAME, PSYCOPG},
     "worker/claimer.py": {PSYCOPG},
     "worker/completer.py": {BY_NAME, PSYCOPG},
     "worker/heartbeat.py": {BY_NAME, PSYCOPG},
