@@ -30,7 +30,6 @@ TODAY: dict[str, set[str]] = {
     "api/ratelimit.py": {BY_NAME},
     "api/routes_alerts.py": {BY_NAME},
     "api/routes_dead_letters.py": {BY_NAME},
-    "api/routes_jobs.py": {BY_NAME, PSYCOPG},
     "api/routes_limits.py": {BY_NAME},
     "api/routes_metrics.py": {BY_NAME},
     "api/routes_queues.py": {BY_NAME},
