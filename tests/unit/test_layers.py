@@ -43,7 +43,6 @@ TODAY: dict[str, set[str]] = {
     "cli_doctor.py": {BY_NAME},
     "cli_dlq.py": {BY_NAME},
     "cli_enqueue.py": {PSYCOPG},
-    "cli_jobs.py": {BY_NAME},
     "cli_queues.py": {BY_NAME},
     "cli_types.py": {BY_NAME},
     "cli_workers.py": {BY_NAME},
