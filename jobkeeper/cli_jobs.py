@@ -8,7 +8,7 @@ import re
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,8 +32,10 @@ from jobkeeper.cli_common import (
     truncate,
 )
 from jobkeeper.errors import JobFinishedError
-from jobkeeper.store import jobs as store_jobs
-from jobkeeper.types import Job, JobStatus, Page
+from jobkeeper.types import JobStatus, Page
+
+if TYPE_CHECKING:
+    from jobkeeper.types import Job
 
 MAX_PAGE = 1000
 PAYLOAD_SCAN = 20_000
@@ -70,6 +72,9 @@ def _row(job: Job) -> dict[str, Any]:
 
 
 def _job_or_fail(s: Session, job_id: uuid.UUID) -> dict[str, Any]:
+    # The store is imported on use, in every command: it imports psycopg, which `--help` must not load.
+    from jobkeeper.store import jobs as store_jobs
+
     job = s.run(store_jobs.get(job_id))
     if job is None:
         raise Failed(f"no job {job_id}")
@@ -107,6 +112,8 @@ def jobs_list(
 ) -> None:
     """Jobs, newest first. When a page is full, the command to fetch the next one goes to stderr."""
     document = payload_filter(where)
+    from jobkeeper.store import jobs as store_jobs
+
     after_id = parse_uuid(after, "job id") if after else None
     with session() as s:
         now = s.now()
@@ -156,6 +163,8 @@ def jobs_list(
 @JSON_OPTION
 def jobs_show(job_id: str, with_traceback: bool, as_json: bool) -> None:
     """One job: its fields, payload, result, progress and every attempt's error."""
+    from jobkeeper.store import jobs as store_jobs
+
     ident = parse_uuid(job_id, "job id")
     with session() as s:
         row = s.run(store_jobs.detail(ident))
@@ -200,6 +209,8 @@ def _indent(text: str, spaces: int = 2) -> str:
 def jobs_retry(job_id: str, as_json: bool) -> None:
     """Put a failed or cancelled job back to pending with a fresh attempt budget (its error history is
     kept; its dead letter, if any, is marked replayed). Exit 1 when the job is in another state."""
+    from jobkeeper.store import jobs as store_jobs
+
     ident = parse_uuid(job_id, "job id")
     with session() as s:
         retried = s.run(store_jobs.retry(ident))
@@ -218,6 +229,8 @@ def jobs_cancel(job_id: str, as_json: bool) -> None:
     """Cancel a pending or waiting job at once (its waiting dependents too); ask a running one to stop
     (its worker cancels it within about a second). Cancelling a cancelled job again is a no-op; exit 1
     when it completed or failed already."""
+    from jobkeeper.store import jobs as store_jobs
+
     ident = parse_uuid(job_id, "job id")
     with session() as s:
         try:

@@ -51,7 +51,7 @@ class JobOptions(TypedDict, total=False):
     priority: int | None
     idempotency_key: str | bool | None
     tenant_id: uuid.UUID | str | None
-    depends_on: Iterable[uuid.UUID | str | int] | None
+    depends_on: Iterable[uuid.UUID | str] | None
 
 
 class _Debounce:

@@ -68,8 +68,9 @@ class InsertBatch:
     def params(
         self, *, own_transaction: bool, now: datetime | None = None, notify: bool = True
     ) -> dict[str, Any]:
-        """Parameters of `insert_jobs` (`jobkeeper.store.jobs.insert_many` sends them). In its own transaction, a batch with no durable job commits
-        asynchronously (DESIGN §2); inside the caller's transaction the caller's setting is kept."""
+        """Parameters of `insert_jobs`, which `jobkeeper.store.jobs.insert_many` sends. In its own
+        transaction, a batch with no durable job commits asynchronously (DESIGN §2); inside the caller's
+        transaction the caller's setting is kept."""
         synchronous_commit: str | None = None
         if own_transaction:
             synchronous_commit = "on" if Tier.DURABLE in self.tiers else "off"
