@@ -7,7 +7,6 @@ import dataclasses
 import click
 
 from jobkeeper.cli_common import JSON_OPTION, Duration, emit_rows, session
-from jobkeeper.store import workers as store_workers
 
 
 @click.group()
@@ -27,6 +26,8 @@ def workers() -> None:
 def workers_list(max_age: float | None, as_json: bool) -> None:
     """Live workers: host and pid, the queues they serve (`*`: all), their load (jobs running of their
     concurrency), when they started and how long ago they last sent a heartbeat."""
+    from jobkeeper.store import workers as store_workers  # psycopg loads when a command runs
+
     with session() as s:
         age = max_age if max_age is not None else s.settings.ready_worker_max_age
         live = s.run(store_workers.list_live(age))  # no tenant: an operator sees every name
