@@ -45,7 +45,6 @@ TODAY: dict[str, set[str]] = {
     "cli_enqueue.py": {PSYCOPG},
     "cli_queues.py": {BY_NAME},
     "cli_types.py": {BY_NAME},
-    "cli_workers.py": {BY_NAME},
     "client.py": {BY_NAME, PSYCOPG},
     "dashboard/pages_dead_letters.py": {BY_NAME},
     "dashboard/pages_jobs.py": {BY_NAME},
@@ -56,18 +55,12 @@ TODAY: dict[str, set[str]] = {
     "limits/outbound.py": {BY_NAME, PSYCOPG},
     "maintenance/alerts.py": {BY_NAME, PSYCOPG},
     "maintenance/dependencies.py": {BY_NAME, PSYCOPG},
-    "maintenance/leader.py": {BY_NAME, PSYCOPG},
-    "maintenance/rescuer.py": {BY_NAME, PSYCOPG},
     "maintenance/retention.py": {BY_NAME, PSYCOPG},
     "maintenance/scheduler.py": {BY_NAME, PSYCOPG},
     "maintenance/service.py": {PSYCOPG},
     "processors/reports/processor.py": {BY_NAME, PSYCOPG},
     "worker/claimer.py": {PSYCOPG},
-    "worker/completer.py": {BY_NAME, PSYCOPG},
-    "worker/heartbeat.py": {BY_NAME, PSYCOPG},
-    "worker/notifier.py": {BY_NAME},
     "worker/operations.py": {BY_NAME, PSYCOPG},
-    "worker/worker.py": {PSYCOPG},
 }
 
 _DRIVER_MODULES = {"psycopg", "psycopg_pool"}
