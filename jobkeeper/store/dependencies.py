@@ -107,8 +107,9 @@ def needs_settle(rows: list[dict[str, Any]]) -> list[uuid.UUID]:
 
 def settle(parent_ids: list[uuid.UUID]) -> Steps[list[tuple[Any, ...]]]:
     """Release or cancel the waiting dependents of `parent_ids`, run after their outcomes committed
-    (idempotent); `(id, status, has_dependents)` of each job it changed."""
-    rows: list[tuple[Any, ...]] = yield named("settle_dependents", {"ids": parent_ids}, rows="tuple")
+    (idempotent); `(id, status, has_dependents)` of each job it changed. Ids are sent sorted: children are
+    locked in id order, so concurrent settles never deadlock."""
+    rows: list[tuple[Any, ...]] = yield named("settle_dependents", {"ids": sorted(parent_ids)}, rows="tuple")
     return rows
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from jobkeeper.store import dependencies
 from jobkeeper.store.rows import job_from_row
 from jobkeeper.store.run import Steps, named
 from jobkeeper.types import Job, Tier
@@ -96,7 +97,7 @@ def record(
     """Write a batch of outcomes in one statement, as parallel columns (kind: complete, retry, fail,
     cancel, snooze or release; result and error as JSON text). Only jobs still processing under
     `worker_id` and the named attempt change. The dependents of the finished jobs are not settled here:
-    the caller runs `settle(recorded.parents)` once this has committed."""
+    the caller runs `dependencies.settle(recorded.parents)` once this has committed."""
     rows = yield named(
         "record_outcomes",
         {
@@ -115,14 +116,6 @@ def record(
     )
     # Tuples, filtered on has_dependents first: most batches have no parent, and no row becomes a dict.
     return Recorded(rows, [row[0] for row in rows if row[3] and row[1] in FINISHED])
-
-
-def settle(parent_ids: list[uuid.UUID]) -> Steps[None]:
-    """Release or cancel the waiting children of `parent_ids`, finished jobs whose outcome has committed.
-    Ids are sent sorted: children are locked in id order, so concurrent settles never deadlock."""
-    # The same statement as the dependencies' settle (sql/dependencies.sql); kept here so that the
-    # worker's hot path reads as one module.
-    yield named("settle_dependents", {"ids": sorted(parent_ids)})
 
 
 def record_progress(
@@ -146,6 +139,6 @@ def rescue_stale(
             counts[status] += 1
         parents = [row[0] for row in rows if row[2] and row[1] in FINISHED]
         if parents:
-            yield from settle(parents)
+            yield from dependencies.settle(parents)
         if len(rows) < limit:
             return counts

@@ -6,7 +6,7 @@ lost connection is retried with the same outcomes (the statement is idempotent: 
 processing under this worker and attempt). Progress reports ride on the same cycle.
 
 Jobs with dependents (`has_dependents`, returned by the statement) that finished get a second statement,
-`outcomes.settle`, once the first has committed: it releases or cancels their waiting children. Jobs
+`dependencies.settle`, once the first has committed: it releases or cancels their waiting children. Jobs
 without dependents never pay for it. If it cannot run (the connection is lost for good), the maintenance
 leader's sweep settles those children later.
 """
@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from jobkeeper.errors import DatabaseUnavailableError, JobkeeperError
 from jobkeeper.lifecycle import Service
-from jobkeeper.store import outcomes
+from jobkeeper.store import dependencies, outcomes
 from jobkeeper.store.outcomes import JobRef
 from jobkeeper.store.run import run
 from jobkeeper.types import Tier
@@ -175,7 +175,7 @@ class Completer(Service):
         """Release or cancel the waiting children of `parents` (autocommit: the outcomes are committed).
         A failure is logged, not retried here: the outcome is written, and the sweep covers the children."""
         try:
-            await run(await self.connection.get(), outcomes.settle(parents))
+            await run(await self.connection.get(), dependencies.settle(parents))
         except JobkeeperError as exc:
             log.warning(
                 "could not settle the dependents of %d finished jobs (%s); the maintenance sweep will",

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from jobkeeper import DEV_TENANT_ID
-from jobkeeper.store import outcomes
+from jobkeeper.store import dependencies, outcomes
 from jobkeeper.store.outcomes import Claimed, JobRef
 from jobkeeper.store.run import run_sync
 
@@ -108,7 +108,7 @@ def test_settle_cancels_the_waiting_children_of_a_failed_parent(conn: Conn) -> N
     conn.execute("UPDATE jobkeeper.jobs SET has_dependents = true WHERE id = %s", (claimed.job.id,))
     recorded = _record(conn, worker_id, [claimed.ref], "fail")
     assert recorded.parents == [claimed.job.id]
-    run_sync(conn, outcomes.settle(recorded.parents))
+    run_sync(conn, dependencies.settle(recorded.parents))
     assert _status(conn, child) == "cancelled"
 
 

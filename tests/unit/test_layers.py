@@ -54,7 +54,6 @@ TODAY: dict[str, set[str]] = {
     "deadletters.py": {BY_NAME, PSYCOPG},
     "limits/outbound.py": {BY_NAME, PSYCOPG},
     "maintenance/alerts.py": {BY_NAME, PSYCOPG},
-    "maintenance/dependencies.py": {BY_NAME, PSYCOPG},
     "maintenance/retention.py": {BY_NAME, PSYCOPG},
     "maintenance/scheduler.py": {BY_NAME, PSYCOPG},
     "maintenance/service.py": {PSYCOPG},
