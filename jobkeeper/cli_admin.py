@@ -62,8 +62,8 @@ def add_schedule(url: str, options: dict[str, Any], as_json: bool) -> None:
         cron.check_interval(options["cron"], options["timezone"], now, settings.schedule_min_interval)
         payload = json.loads(options["payload"])
         if not isinstance(payload, dict):
-            raise InvalidJobError("payload", "must be a JSON object")
-        check_payload(options["job_type"], payload, "--payload")
+            raise InvalidJobError("--data", "must be a JSON object")
+        check_payload(options["job_type"], payload, "--data")
     except json.JSONDecodeError as exc:
         raise click.UsageError(f"--data is not JSON: {exc}") from None
     except RecursionError:

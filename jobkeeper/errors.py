@@ -49,6 +49,14 @@ class InvalidPayloadError(InvalidJobError):
         super().__init__(field, reason + rest)
         self.problems = problems
 
+    def locate(self, prefix: str) -> None:
+        """Prefix every problem's field, not only the first one's."""
+        self.problems = [(f"{prefix}.{field}", reason) for field, reason in self.problems]
+        field, reason = self.problems[0]
+        rest = "".join(f"; {f}: {r}" for f, r in self.problems[1:])
+        self.field, self.reason = field, reason + rest
+        self.args = (f"{self.field}: {self.reason}",)
+
 
 class UnknownJobTypeError(InvalidJobError):
     """No worker has registered the type and nobody declared it (`jobkeeper types declare`)."""

@@ -202,6 +202,7 @@ def test_jobs_wait_summarises_a_long_result(run: Run, db_url: str) -> None:
         return {"storage": "result", "html": page, "summary": {"jobs": 3}}
 
     with SyncClient(db_url, settings=settings()) as client:
+        client.declare_type("report-like", queue="background")
         job = client.enqueue("report-like", {})
     with running_worker(db_url, registry):
         wait_for(lambda: statuses(db_url, [job.id])[job.id] == "completed", timeout=30, what="the job")

@@ -18,6 +18,7 @@ from jobkeeper import Settings, SyncClient
 from jobkeeper.cli import main
 from jobkeeper.store import migrate
 from tests.integration.test_embedded import JOBKEEPER, ROOT, _env
+from tests.payloads import VALID
 
 DOCS = ROOT / "docs"
 DOC_DATA_DIR = "/home/you/jobkeeper/.jobkeeper/data"
@@ -82,7 +83,7 @@ def test_revisions_shown_in_cli_md_are_what_db_current_prints(db_url: str) -> No
 
 def test_job_ids_shown_look_like_real_ones(db_url: str) -> None:
     with SyncClient(db_url, settings=Settings.from_env({}, pool_min=1, pool_max=1)) as client:
-        real = client.enqueue("send-email", {"to": "ann@example.com"}).id
+        real = client.enqueue("send-email", VALID["send-email"]).id
     assert real.version == 4  # random, not time-ordered: no common prefix to show
     shown_ids = re.compile(r"\"(?:id|job_id)\": \"([^\"]+)\"")
     for path in [*DOCS.glob("*.md"), ROOT / "README.md"]:

@@ -12,6 +12,7 @@ from jobkeeper.api.auth import Role
 from tests.api.support import Conn
 from tests.dashboard.support import insert_job
 from tests.e2e.conftest import OpenPage, Shots, Tenants
+from tests.support import declare_types
 
 
 async def test_why_a_waiting_job_is_not_running(
@@ -64,8 +65,9 @@ async def test_a_job_waiting_on_its_dependencies(
 
 
 async def test_schedules_alerts_and_limiters(
-    open_page: OpenPage, owner: Conn, tenants: Tenants, shots: Shots
+    open_page: OpenPage, owner: Conn, tenants: Tenants, shots: Shots, db_url: str
 ) -> None:
+    declare_types(db_url, "dash-sync")  # the schedule's own type, as creating it through the API requires
     await owner.execute(
         """
         INSERT INTO jobkeeper.schedules (tenant_id, name, cron, timezone, queue, job_type, payload,

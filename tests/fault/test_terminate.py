@@ -32,7 +32,7 @@ from tests.fault.harness import (
     wait_until_finished,
 )
 from tests.fault.invariants import check_invariants
-from tests.support import eventually
+from tests.support import declare_types, eventually
 
 VARIANTS = [
     pytest.param(6.0, id="short"),
@@ -110,6 +110,7 @@ async def test_a_client_whose_pooled_connections_were_all_terminated_enqueues_at
 ) -> None:
     """Regression: psycopg_pool tried the dead idle connections one by one, backing off 1 s, 2 s, 4 s…,
     so the first enqueue after a restart or fail-over waited out the acquire timeout (store/pool.py)."""
+    declare_types(fault_db, "fault-money", queue="money")  # no worker has registered it yet
     settings = Settings.from_env({}, pool_min=6, pool_max=10, acquire_timeout=3.0)
     async with Client(fault_db, settings=settings) as client:
         await client.pool.wait()
@@ -120,6 +121,7 @@ async def test_a_client_whose_pooled_connections_were_all_terminated_enqueues_at
 
 
 def test_a_sync_client_whose_pooled_connections_were_all_terminated_enqueues_at_once(fault_db: str) -> None:
+    declare_types(fault_db, "fault-money", queue="money")  # no worker has registered it yet
     settings = Settings.from_env({}, pool_min=6, pool_max=10, acquire_timeout=3.0)
     with SyncClient(fault_db, settings=settings) as client, psycopg.connect(fault_db) as db:
         client.pool.wait()

@@ -71,10 +71,10 @@ def test_schedules_from_the_command_line(db_url: str) -> None:
     assert "unknown job type 'generate-reprot' (did you mean 'generate-report'?)" in typo.stderr
     invalid = _cli(
         db_url, "schedules", "add", "x", "--cron", "* * * * *", "--type", "generate-report",
-        "--payload", '{"hours": "lots"}',
+        "--data", '{"hours": "lots"}',
     )  # fmt: skip
     assert invalid.returncode == 2
-    assert "--payload.hours: Input should be a valid number" in invalid.stderr
+    assert "--data.hours: Input should be a valid number" in invalid.stderr
     assert _cli(db_url, "schedules", "pause", "nope").returncode == 1
 
     assert _json(_cli(db_url, "schedules", "delete", "nightly", "--json"))[0]["name"] == "nightly"

@@ -10,6 +10,7 @@ from jobkeeper import Client, JobStatus
 from jobkeeper.deadletters import DeadLetterFilter
 from jobkeeper.maintenance.rescuer import rescue_stale_jobs
 from jobkeeper.types import Job
+from tests.payloads import PHONE, VALID, unique
 
 
 async def _fail(client: Client, db_url: str, jobs: list[Job]) -> None:
@@ -27,8 +28,10 @@ async def _fail(client: Client, db_url: str, jobs: list[Job]) -> None:
 
 
 async def test_list_filter_and_page(client: Client, db_url: str) -> None:
-    emails = await client.enqueue_many([{"type": "send-email", "payload": {"n": n}} for n in range(5)])
-    sms = await client.enqueue("send-sms", {"to": "+15550001111"})
+    emails = await client.enqueue_many(
+        [{"type": "send-email", "payload": unique("send-email", n)} for n in range(5)]
+    )
+    sms = await client.enqueue("send-sms", VALID["send-sms"] | {"to": PHONE})
     await _fail(client, db_url, [*emails, sms])
 
     everything = await client.dead_letters.list()
@@ -38,7 +41,7 @@ async def test_list_filter_and_page(client: Client, db_url: str) -> None:
 
     only_sms = await client.dead_letters.list(DeadLetterFilter(type="send-sms"))
     assert [d.job_id for d in only_sms] == [sms.id]
-    assert only_sms[0].payload == {"to": "+15550001111"}
+    assert only_sms[0].payload == VALID["send-sms"] | {"to": PHONE}
     assert await client.dead_letters.list(DeadLetterFilter(queue="money")) == []
 
     first_page = await client.dead_letters.list(limit=4)
@@ -82,12 +85,18 @@ async def test_replay_one_makes_a_fresh_pending_job_once(client: Client, db_url:
 
 
 async def test_replay_and_purge_a_filtered_set(client: Client, db_url: str) -> None:
-    emails = await client.enqueue_many([{"type": "send-email", "payload": {"n": n}} for n in range(3)])
-    pushes = await client.enqueue_many([{"type": "send-push", "payload": {"n": n}} for n in range(2)])
+    emails = await client.enqueue_many(
+        [{"type": "send-email", "payload": unique("send-email", n)} for n in range(3)]
+    )
+    pushes = await client.enqueue_many(
+        [{"type": "send-push", "payload": unique("send-push", n)} for n in range(2)]
+    )
     await _fail(client, db_url, [*emails, *pushes])
 
     replayed = await client.dead_letters.replay(DeadLetterFilter(type="send-email"))
-    assert sorted(job.payload["n"] for job in replayed) == [0, 1, 2]
+    assert sorted((job.payload for job in replayed), key=str) == sorted(
+        (unique("send-email", n) for n in range(3)), key=str
+    )
     assert all(job.status is JobStatus.PENDING for job in replayed)
     assert await client.dead_letters.replay(DeadLetterFilter(type="send-email")) == []
 
@@ -103,7 +112,7 @@ async def test_replay_and_purge_a_filtered_set(client: Client, db_url: str) -> N
 
 
 async def test_filters_by_time(client: Client, db_url: str) -> None:
-    job = await client.enqueue("send-email", {})
+    job = await client.enqueue("send-email", VALID["send-email"])
     await _fail(client, db_url, [job])
     (dead,) = await client.dead_letters.list()
     assert await client.dead_letters.list(DeadLetterFilter(since=dead.failed_at + timedelta(seconds=1))) == []
@@ -115,7 +124,7 @@ async def test_filters_by_time(client: Client, db_url: str) -> None:
 async def test_a_job_that_fails_again_after_a_retry_is_dead_lettered_again(
     client: Client, db_url: str
 ) -> None:
-    job = await client.enqueue("send-email", {"n": "again"})
+    job = await client.enqueue("send-email", unique("send-email", 1))
     await _fail(client, db_url, [job])
     (dead,) = await client.dead_letters.list()
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:

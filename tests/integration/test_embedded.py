@@ -17,6 +17,7 @@ import pytest
 from jobkeeper import Client, JobStatus, Settings
 from jobkeeper.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
+from tests.payloads import VALID
 from tests.receivers import free_port
 from tests.support import eventually
 
@@ -54,13 +55,13 @@ async def test_pool_reconnects_after_the_server_restarts(server: EmbeddedPostgre
     migrate.upgrade(url)
     settings = Settings.from_env({}, pool_min=2, pool_max=2, acquire_timeout=10.0)
     async with Client(url, settings=settings) as client:
-        job = await client.enqueue("payment-process", {"amount": 5})
+        job = await client.enqueue("payment-process", VALID["payment-process"] | {"amount": 5})
         server.stop()
         server.start()
         # Every pooled connection is now dead; the pool checks them out, finds them broken and reconnects.
         assert await client.get_job(job.id) == job
-        again = await client.enqueue("payment-process", {"amount": 6})
-        assert again.payload == {"amount": 6}
+        again = await client.enqueue("payment-process", VALID["payment-process"] | {"amount": 6})
+        assert again.payload == VALID["payment-process"] | {"amount": 6}
 
 
 async def test_pool_sessions_carry_the_configured_timeouts(server: EmbeddedPostgres) -> None:

@@ -10,6 +10,7 @@ import psycopg
 from jobkeeper import Client, JobContext, JobStatus, Settings, Worker
 from jobkeeper.worker import Registry
 from jobkeeper.worker.connection import DedicatedConnection
+from tests.payloads import unique
 from tests.support import eventually
 
 
@@ -25,7 +26,7 @@ async def test_with_prepared_statements_off_nothing_is_prepared(db_url: str) -> 
     base = {"pool_min": 1, "pool_max": 1, "acquire_timeout": 5.0}
     async with Client(db_url, settings=Settings.from_env({}, **base)) as client:
         for n in range(8):  # psycopg prepares a statement on its 5th run on a connection
-            await client.enqueue("send-sms", {"n": n})
+            await client.enqueue("send-sms", unique("send-sms", n))
         assert await _prepared(client) > 0  # the default, to show the check can see them
 
     settings = Settings.from_env({"JOBKEEPER_DB_PREPARED_STATEMENTS": "false"}, **base)
@@ -37,7 +38,7 @@ async def test_with_prepared_statements_off_nothing_is_prepared(db_url: str) -> 
         return None
 
     async with Client(db_url, settings=settings) as client:
-        jobs = [await client.enqueue("send-sms", {"n": n}) for n in range(8)]
+        jobs = [await client.enqueue("send-sms", unique("send-sms", n)) for n in range(8)]
         assert await _prepared(client) == 0
         async with Worker(db_url, settings=settings, registry=registry, poll_interval=0.05):
 

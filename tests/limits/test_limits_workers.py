@@ -12,6 +12,7 @@ from jobkeeper import Client, JobStatus, Settings, Worker
 from jobkeeper.limits.outbound import gate
 from jobkeeper.maintenance.rescuer import rescue_stale_jobs
 from jobkeeper.worker import JobContext, Registry
+from tests.payloads import unique
 from tests.support import eventually
 
 
@@ -36,7 +37,9 @@ async def test_no_second_starts_more_than_rate_plus_burst_across_two_workers(
             )
         ).fetchone()
         assert row == (100, 20)
-    await client.enqueue_many([{"type": "payment-process", "payload": {"order": n}} for n in range(2000)])
+    await client.enqueue_many(
+        [{"type": "payment-process", "payload": unique("payment-process", n)} for n in range(2000)]
+    )
     workers = [
         Worker(db_url, settings=settings, registry=registry, concurrency=50, poll_interval=0.05)
         for _ in range(2)
@@ -72,7 +75,9 @@ async def test_no_second_starts_more_than_rate_plus_burst_across_two_workers(
 
 
 async def test_concurrency_slots_come_back_when_a_worker_dies(client: Client, db_url: str) -> None:
-    jobs = await client.enqueue_many([{"type": "send-sms", "payload": {"n": n}} for n in range(15)])
+    jobs = await client.enqueue_many(
+        [{"type": "send-sms", "payload": unique("send-sms", n)} for n in range(15)]
+    )
     dead_worker = uuid.uuid4()
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         await conn.execute(

@@ -7,6 +7,7 @@ import psycopg
 
 from jobkeeper import Client, JobStatus
 from jobkeeper.limits.outbound import CONCURRENCY_RETRY_SECONDS, LimiterState, gate, plan
+from tests.payloads import unique
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -78,7 +79,7 @@ def test_an_unknown_limiter_does_not_hold_work_back() -> None:
 
 async def test_gate_defers_without_spending_an_attempt(client: Client, db_url: str) -> None:
     jobs = await client.enqueue_many(
-        [{"type": "send-sms", "payload": {"to": f"+1555000{n:04d}"}} for n in range(8)]
+        [{"type": "send-sms", "payload": unique("send-sms", n)} for n in range(8)]
     )
     worker = uuid.uuid4()
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:

@@ -11,6 +11,7 @@ import psycopg
 from jobkeeper import Client, JobContext, Settings, Worker
 from jobkeeper.logs import JOB_FIELDS, configure_logging
 from jobkeeper.worker import Registry
+from tests.payloads import PHONE, VALID
 from tests.support import eventually
 
 
@@ -26,7 +27,7 @@ async def test_every_line_about_a_job_carries_its_id_queue_type_attempt_and_tena
         ctx.logger.info("calling the provider for %s", payload["to"])
         raise ConnectionError("provider down")
 
-    job = await client.enqueue("send-sms", {"to": "+15550100"})
+    job = await client.enqueue("send-sms", VALID["send-sms"])
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as db:
 
         async def retried() -> bool:
@@ -43,7 +44,7 @@ async def test_every_line_about_a_job_carries_its_id_queue_type_attempt_and_tena
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     about_job = [line for line in lines if line.get("job_id") == str(job.id)]
     assert [line["level"] for line in about_job] == ["info", "warning"]
-    assert about_job[0]["message"].endswith("calling the provider for +15550100")
+    assert about_job[0]["message"].endswith(f"calling the provider for {PHONE}")
     assert "ConnectionError: provider down" in about_job[1]["message"]
     for line in about_job:
         assert {key: line[key] for key in JOB_FIELDS} == {

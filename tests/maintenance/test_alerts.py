@@ -24,6 +24,7 @@ from jobkeeper.maintenance.rescuer import rescue_stale_jobs
 from jobkeeper.providers.pagerduty import PagerDutyConfig
 from jobkeeper.providers.smtp import SmtpConfig
 from jobkeeper.providers.twilio import TwilioConfig
+from tests.payloads import VALID, unique
 from tests.receivers import Request, http_recorder, smtp_recorder
 
 
@@ -76,7 +77,9 @@ async def _db_now(pool: AsyncConnectionPool[Any]) -> datetime:
 async def test_an_alert_fires_once_then_respects_its_cooldown(
     client: Client, pool: AsyncConnectionPool[Any]
 ) -> None:
-    await client.enqueue_many([{"type": "payment-process", "payload": {"n": n}} for n in range(51)])
+    await client.enqueue_many(
+        [{"type": "payment-process", "payload": unique("payment-process", n)} for n in range(51)]
+    )
     async with pool.connection() as conn:  # a live worker, so only the depth rule applies
         await conn.execute(
             "INSERT INTO jobkeeper.workers (hostname, pid, concurrency, job_types, heartbeat_at)"
@@ -97,7 +100,13 @@ async def test_dead_money_jobs_alert_at_once_and_each_new_batch_alerts(
 ) -> None:
     async def dead_letter(n: int) -> None:
         jobs = await client.enqueue_many(
-            [{"type": "payment-process", "payload": {"x": uuid.uuid4().hex}} for _ in range(n)]
+            [
+                {
+                    "type": "payment-process",
+                    "payload": VALID["payment-process"] | {"orderId": uuid.uuid4().hex},
+                }
+                for _ in range(n)
+            ]
         )
         async with pool.connection() as conn:
             await conn.execute(
@@ -230,7 +239,9 @@ class Hanging:
 
 
 async def test_a_slow_channel_never_holds_the_check(client: Client, pool: AsyncConnectionPool[Any]) -> None:
-    await client.enqueue_many([{"type": "payment-process", "payload": {"n": n}} for n in range(60)])
+    await client.enqueue_many(
+        [{"type": "payment-process", "payload": unique("payment-process", n)} for n in range(60)]
+    )
     channel = Hanging()
     checker = AlertChecker([channel])
     await asyncio.wait_for(checker.run(pool), timeout=5)  # returns although the channel has not answered
@@ -243,10 +254,11 @@ async def test_a_slow_channel_never_holds_the_check(client: Client, pool: AsyncC
 async def test_jobs_no_live_worker_can_run_are_reported(
     client: Client, pool: AsyncConnectionPool[Any]
 ) -> None:
+    await client.declare_type("resize-image", queue="background")
     await client.enqueue_many(
         [{"type": "resize-image", "queue": "background", "payload": {"n": n}} for n in range(3)]
     )
-    await client.enqueue("send-email", {"to": "a@example.com"})
+    await client.enqueue("send-email", VALID["send-email"])
     async with pool.connection() as conn:
         await conn.execute(
             "INSERT INTO jobkeeper.workers (hostname, pid, concurrency, job_types, heartbeat_at)"

@@ -12,6 +12,7 @@ from jobkeeper import Client, JobStatus
 from jobkeeper.maintenance.dependencies import SweepResult, sweep_waiting_jobs
 from jobkeeper.maintenance.retention import Horizons, prune
 from tests.maintenance.support import sql
+from tests.payloads import unique
 
 
 async def _finish(pool: AsyncConnectionPool[Any], job_id: uuid.UUID, status: str) -> None:
@@ -30,12 +31,14 @@ async def _status(client: Client, job_id: uuid.UUID) -> tuple[JobStatus, str | N
 async def test_the_sweep_releases_and_cancels_what_no_settle_reached(
     client: Client, pool: AsyncConnectionPool[Any]
 ) -> None:
-    done, broken, alive, gone = await client.enqueue_many([{"type": "send-email", "delay": 600}] * 4)
-    released = await client.enqueue("send-email", depends_on=[done.id])
-    cancelled = await client.enqueue("send-email", depends_on=[done.id, broken.id])
-    grandchild = await client.enqueue("send-email", depends_on=[cancelled.id])
-    still = await client.enqueue("send-email", depends_on=[done.id, alive.id])
-    orphan = await client.enqueue("send-email", depends_on=[gone.id])
+    done, broken, alive, gone = await client.enqueue_many(
+        [{"type": "send-email", "payload": unique("send-email", n), "delay": 600} for n in range(4)]
+    )
+    released = await client.enqueue("send-email", unique("send-email", 4), depends_on=[done.id])
+    cancelled = await client.enqueue("send-email", unique("send-email", 5), depends_on=[done.id, broken.id])
+    grandchild = await client.enqueue("send-email", unique("send-email", 6), depends_on=[cancelled.id])
+    still = await client.enqueue("send-email", unique("send-email", 7), depends_on=[done.id, alive.id])
+    orphan = await client.enqueue("send-email", unique("send-email", 8), depends_on=[gone.id])
     await _finish(pool, done.id, "completed")
     await _finish(pool, broken.id, "failed")
     await sql(pool, "DELETE FROM jobkeeper.jobs WHERE id = %s", (gone.id,))
@@ -57,9 +60,15 @@ async def test_the_sweep_releases_and_cancels_what_no_settle_reached(
 async def test_retention_keeps_a_parent_while_its_dependents_wait(
     client: Client, pool: AsyncConnectionPool[Any]
 ) -> None:
-    first, second = await client.enqueue_many([{"type": "send-email"}, {"type": "send-email", "delay": 600}])
-    child = await client.enqueue("send-email", depends_on=[first.id, second.id])
-    lone = await client.enqueue("send-email")
+    # send-push derives no idempotency key, which would keep a finished job until the key expires.
+    first, second = await client.enqueue_many(
+        [
+            {"type": "send-push", "payload": unique("send-push", 0)},
+            {"type": "send-push", "payload": unique("send-push", 1), "delay": 600},
+        ]
+    )
+    child = await client.enqueue("send-push", unique("send-push", 2), depends_on=[first.id, second.id])
+    lone = await client.enqueue("send-push", unique("send-push", 3))
     for job in (first, lone):
         await _finish(pool, job.id, "completed")
     await sql(

@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from jobkeeper import Client, JobStatus
 from jobkeeper.maintenance.rescuer import rescue_stale_jobs
+from tests.payloads import unique
 
 
 async def _claim(db_url: str, job_id: uuid.UUID, *, attempts: int, cancel: bool = False) -> uuid.UUID:
@@ -33,10 +34,10 @@ async def _db_now(pool: AsyncConnectionPool[Any]) -> Any:
 async def test_stale_jobs_return_fail_or_cancel_and_fresh_ones_stay(
     client: Client, pool: AsyncConnectionPool[Any], db_url: str
 ) -> None:
-    retry = await client.enqueue("send-email", {"n": 1})  # communication: 3 attempts
-    spent = await client.enqueue("send-email", {"n": 2})
-    cancelled = await client.enqueue("send-email", {"n": 3})
-    done = await client.enqueue("send-email", {"n": 4})
+    retry = await client.enqueue("send-email", unique("send-email", 1))  # communication: 3 attempts
+    spent = await client.enqueue("send-email", unique("send-email", 2))
+    cancelled = await client.enqueue("send-email", unique("send-email", 3))
+    done = await client.enqueue("send-email", unique("send-email", 4))
     await _claim(db_url, retry.id, attempts=1)
     await _claim(db_url, spent.id, attempts=3)
     await _claim(db_url, cancelled.id, attempts=1, cancel=True)
@@ -76,7 +77,9 @@ async def test_stale_jobs_return_fail_or_cancel_and_fresh_ones_stay(
 
 
 async def test_rescue_works_in_batches(client: Client, pool: AsyncConnectionPool[Any], db_url: str) -> None:
-    jobs = await client.enqueue_many([{"type": "send-sms", "payload": {"n": n}} for n in range(25)])
+    jobs = await client.enqueue_many(
+        [{"type": "send-sms", "payload": unique("send-sms", n)} for n in range(25)]
+    )
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         await conn.execute(
             "UPDATE jobkeeper.jobs SET status = 'processing', attempts = 1, heartbeat_at = now(),"

@@ -12,6 +12,7 @@ from jobkeeper import Client
 from jobkeeper.deadletters import DeadLetterFilter
 from jobkeeper.maintenance.retention import Horizons, prune, snapshot
 from tests.maintenance.support import sql
+from tests.payloads import VALID, unique
 
 
 async def _now(pool: AsyncConnectionPool[Any]) -> Any:
@@ -21,11 +22,15 @@ async def _now(pool: AsyncConnectionPool[Any]) -> Any:
 async def test_prunes_old_finished_jobs_in_batches_and_keeps_what_must_stay(
     client: Client, pool: AsyncConnectionPool[Any]
 ) -> None:
-    old_done = await client.enqueue_many([{"type": "send-email", "payload": {"n": n}} for n in range(25)])
-    keyed = await client.enqueue("refund-process", {"transactionId": "tx_1"})  # live 90-day key
-    cancelled = await client.enqueue("send-email", {"n": "c"})
-    failed_dead = await client.enqueue("send-email", {"n": "f"})
-    pending = await client.enqueue("send-email", {"n": "p"})
+    old_done = await client.enqueue_many(
+        [{"type": "send-email", "payload": unique("send-email", n)} for n in range(25)]
+    )
+    keyed = await client.enqueue(
+        "refund-process", VALID["refund-process"] | {"transactionId": "tx_1"}
+    )  # live 90-day key
+    cancelled = await client.enqueue("send-email", unique("send-email", 25))
+    failed_dead = await client.enqueue("send-email", unique("send-email", 26))
+    pending = await client.enqueue("send-email", unique("send-email", 27))
     ids = [j.id for j in old_done] + [keyed.id]
     await sql(
         pool,
@@ -80,8 +85,10 @@ async def test_prunes_old_metrics_and_acknowledged_alerts(pool: AsyncConnectionP
 
 
 async def test_snapshot_counts_per_queue_and_tenant(client: Client, pool: AsyncConnectionPool[Any]) -> None:
-    waiting = await client.enqueue_many([{"type": "send-sms", "payload": {"n": n}} for n in range(4)])
-    await client.enqueue("send-sms", {"later": True}, delay=3600)
+    waiting = await client.enqueue_many(
+        [{"type": "send-sms", "payload": unique("send-sms", n)} for n in range(4)]
+    )
+    await client.enqueue("send-sms", unique("send-sms", 4), delay=3600)
     await sql(pool, "UPDATE jobkeeper.jobs SET status = 'processing' WHERE id = %s", (waiting[0].id,))
     await sql(
         pool,

@@ -10,15 +10,19 @@ import pytest
 from jobkeeper import Client
 from jobkeeper.processors.cleanup import processor as cleanup
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError
+from tests.payloads import unique
 from tests.processors_comms.helpers import run, settings
 
 Conn = psycopg.AsyncConnection[Any]
 
 
 async def test_cleanup_removes_old_rows_and_keeps_the_rest(client: Client, db: Conn, db_url: str) -> None:
-    old = await client.enqueue_many([{"type": "send-email", "payload": {"n": n}} for n in range(5)])
-    recent = await client.enqueue("send-email", {"n": "recent"})
-    pending = await client.enqueue("send-email", {"n": "pending"})
+    # send-push derives no idempotency key, which would keep a finished job until the key expires.
+    old = await client.enqueue_many(
+        [{"type": "send-push", "payload": unique("send-push", n)} for n in range(5)]
+    )
+    recent = await client.enqueue("send-push", unique("send-push", 5))
+    pending = await client.enqueue("send-push", unique("send-push", 6))
     await db.execute(
         "UPDATE jobkeeper.jobs SET status = 'completed', completed_at = now() - interval '10 days'"
         " WHERE id = ANY(%s)",

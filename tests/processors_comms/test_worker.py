@@ -13,6 +13,7 @@ from jobkeeper.processors.analytics import processor as analytics
 from jobkeeper.processors.email import processor as email
 from jobkeeper.processors.sms import processor as sms
 from jobkeeper.worker import JobContext, Registry
+from tests.payloads import unique
 from tests.processors_comms.conftest import WorkerFactory
 from tests.processors_comms.helpers import settings
 from tests.processors_comms.servers import http_server, smtp_server
@@ -109,10 +110,7 @@ async def test_analytics_jobs_claimed_together_go_out_in_one_request(
         )
         analytics.register(registry, current)
         jobs = await client.enqueue_many(
-            [
-                {"type": "analytics-track", "payload": {"event": "page.viewed", "userId": f"u{n}"}}
-                for n in range(count)
-            ]
+            [{"type": "analytics-track", "payload": unique("analytics-track", n)} for n in range(count)]
         )
         async with make_worker(registry, batch_size=count):
             await wait_for_all(db, [job.id for job in jobs], "completed")

@@ -24,6 +24,7 @@ from jobkeeper.api.auth import Role
 from jobkeeper.dashboard.session import COOKIE
 from tests.api.conftest import Tokens
 from tests.api.support import Conn, assert_problem, insert_worker
+from tests.payloads import VALID
 
 P = "/api/v1/queue"
 JOBS = f"{P}/jobs"
@@ -218,7 +219,8 @@ async def test_huge_batches_and_arrays(
     statuses = b"&".join([b"status=failed"] * 100_001)
     answer = await Upload(app, JOBS, tokens.venue_a, method="GET", query=statuses).send_request()
     assert answer.status < 500, answer.body[:200]
-    wide = json.dumps({"type": "x", "data": {"list": list(range(100_001))}}).encode()
+    email = VALID["send-email"] | {"data": {"list": list(range(100_001))}}  # valid, and too large
+    wide = json.dumps({"type": "send-email", "data": email}).encode()
     response = await http.post(JOBS, content=wide, headers=json_headers)
     assert_problem(response, 413)  # larger than JOBKEEPER_MAX_PAYLOAD_BYTES
     count = await (
