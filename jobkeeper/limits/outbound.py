@@ -3,8 +3,9 @@
 After a worker claims a batch, the jobs whose type names a limiter are gated in one transaction
 (`jobkeeper.store.limiters.gate`, which calls `plan` here): the limiter rows (and their groups') are
 locked, tokens refilled from the database clock, and each job gets a token and a concurrency slot, or is
-put back to pending at the moment its token is due, without spending an attempt. No worker sleeps waiting for a token. A limiter in a group takes from its own bucket and the
-group's: several services share one budget.
+put back to pending at the moment its token is due, without spending an attempt. No worker sleeps
+waiting for a token. A limiter in a group takes from its own bucket and the group's: several services
+share one budget.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ def gate(
     """Take tokens for claimed jobs (job id, limiter); put back to pending the ones that must wait, at
     their token's time, with no attempt spent. One transaction of four statements (two when none of the
     limiters exists): it runs after every claim of jobs whose type names a limiter."""
-    return (yield Atomic(_gate(requests, worker_id, now)))
+    gated: outbound.Gate = yield Atomic(_gate(requests, worker_id, now))
+    return gated
 
 
 def _gate(
@@ -163,7 +164,11 @@ def take_up_to(
     if partial < 1:
         return 0
     row = yield from take_tokens(
-        tenant_id=tenant_id, key=key, capacity=capacity, refill_per_second=refill_per_second, cost=float(partial)
+        tenant_id=tenant_id,
+        key=key,
+        capacity=capacity,
+        refill_per_second=refill_per_second,
+        cost=float(partial),
     )
     return partial if row is not None and row["granted"] else 0
 

@@ -30,7 +30,8 @@ def create(values: Mapping[str, Any], *, max_schedules: int) -> Steps[Schedule |
     """Insert a schedule (`values`: its columns, next_run_at included) unless its tenant has
     `max_schedules` already: None then. The tenant's lock makes two concurrent creates count one after the
     other. A name the tenant uses already raises ConflictError (field "name")."""
-    return (yield Atomic(_create(values, max_schedules)))
+    created: Schedule | None = yield Atomic(_create(values, max_schedules))
+    return created
 
 
 def _create(values: Mapping[str, Any], max_schedules: int) -> Steps[Schedule | None]:
@@ -107,7 +108,8 @@ def set_active(
     from its next slot after now on the database clock (slots that passed while it was paused are not
     run), and a schedule already active keeps its next run. `check` sees the locked schedule first and
     may refuse by raising. An expression that cannot fire any more raises InvalidJobError ("cron")."""
-    return (yield Atomic(_set_active(schedule_id, active, check)))
+    changed: Schedule | None = yield Atomic(_set_active(schedule_id, active, check))
+    return changed
 
 
 def _set_active(
