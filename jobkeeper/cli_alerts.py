@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from jobkeeper.cli_common import JSON_OPTION, Failed, emit_rows, parse_uuid, session, truncate
-from jobkeeper.store import alerts as alert_ops
 
 MAX_PAGE = 1000
 SEVERITIES = ["info", "warning", "critical"]
@@ -47,6 +46,8 @@ def alerts_list(
     as_json: bool,
 ) -> None:
     """Alerts, newest first, with their deliveries and acknowledgement."""
+    from jobkeeper.store import alerts as alert_ops  # the store loads psycopg: not on `--help`
+
     after_id = parse_uuid(after, "alert id") if after else None
     with session() as s:
         before = None
@@ -87,6 +88,8 @@ def alerts_list(
 def alerts_ack(ids: tuple[str, ...], by: str | None, as_json: bool) -> None:
     """Acknowledge alerts. Acknowledging twice keeps the first acknowledgement. Exit 1 when an ID does
     not exist (the others are acknowledged)."""
+    from jobkeeper.store import alerts as alert_ops  # the store loads psycopg: not on `--help`
+
     who = by or f"{getpass.getuser()}@{socket.gethostname()}"
     idents = [parse_uuid(i, "alert id") for i in ids]
     done: list[dict[str, Any]] = []
