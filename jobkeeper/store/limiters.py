@@ -133,8 +133,8 @@ def take_tokens(
     *, tenant_id: uuid.UUID, key: str, capacity: float, refill_per_second: float, cost: float
 ) -> Steps[dict[str, Any] | None]:
     """Take `cost` tokens from the bucket (tenant_id, key), refilled from the database clock, creating it
-    full: the row says whether it was `granted`, what `remaining`, and when not, `retry_after` seconds.
-    No row for a tenant that does not exist. Run it as a transaction of its own (it commits
+    full: the row says whether it was `granted`, what `remaining`, and when not, `retry_after` seconds
+    (None for a tenant that does not exist: nothing is taken). Run it as a transaction of its own (it commits
     asynchronously and its row lock should end with it)."""
     rows = yield named(
         "take_tokens",
