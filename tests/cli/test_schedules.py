@@ -52,7 +52,8 @@ def test_pause_resume_and_delete_have_the_apis_meaning(run: Run, db_url: str) ->
     assert now < next_run <= now + timedelta(days=1)
     assert (next_run.hour, next_run.minute) == (3, 0)
     missing = run("schedules", "pause", "no-such-schedule")
-    assert missing.exit_code == 1 and "no schedule 'no-such-schedule'" in missing.stderr
+    assert missing.exit_code == 1
+    assert "no schedule 'no-such-schedule'" in missing.stderr
     deleted = output_json(run("schedules", "delete", "nightly", "--json"))
     assert deleted == [{"id": schedule_id, "name": "nightly"}]
     assert query(db_url, "SELECT count(*) FROM jobkeeper.schedules") == [(0,)]

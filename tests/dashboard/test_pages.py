@@ -211,12 +211,16 @@ async def test_pause_and_resume_a_schedule(sign_in: SignIn, owner: Conn, tenants
     assert row is not None
     client = sign_in(Role.VENUE_ADMIN)
     paused = await client.post(f"/dashboard/schedules/{row[0]}/pause", data={"csrf_token": client.csrf})
-    assert paused.status_code == 303 and "hourly+paused" in paused.headers["location"]
+    assert paused.status_code == 303
+    assert "hourly+paused" in paused.headers["location"]
     state = (
         "SELECT active, next_run_at, extract(minute FROM next_run_at) FROM jobkeeper.schedules WHERE id = %s"
     )
     assert await (await owner.execute(state, (row[0],))).fetchone() == (False, None, None)
     resumed = await client.post(f"/dashboard/schedules/{row[0]}/resume", data={"csrf_token": client.csrf})
-    assert resumed.status_code == 303 and "hourly+resumed" in resumed.headers["location"]
+    assert resumed.status_code == 303
+    assert "hourly+resumed" in resumed.headers["location"]
     found = await (await owner.execute(state, (row[0],))).fetchone()
-    assert found is not None and found[0] is True and found[2] == 15
+    assert found is not None
+    assert found[0] is True
+    assert found[2] == 15

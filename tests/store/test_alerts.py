@@ -55,7 +55,8 @@ def test_insert_respects_the_cooldown_and_list_get_acknowledge_prune(conn: psyco
     assert run_sync(conn, alerts.get(uuid.uuid4())) is None
 
     first = run_sync(conn, alerts.acknowledge(ids[0], by="ops@host"))
-    assert first is not None and first.acknowledged_by == "ops@host"
+    assert first is not None
+    assert first.acknowledged_by == "ops@host"
     again = run_sync(conn, alerts.acknowledge(ids[0], by="someone-else"))
     assert again == first  # the first acknowledgement stays
     assert run_sync(conn, alerts.acknowledge(uuid.uuid4(), by="x")) is None
@@ -65,7 +66,8 @@ def test_insert_respects_the_cooldown_and_list_get_acknowledge_prune(conn: psyco
 
     run_sync(conn, alerts.record_delivery(ids[1], channel="log", ok=False, error="boom"))
     delivered = run_sync(conn, alerts.get(ids[1]))
-    assert delivered is not None and delivered.deliveries[0]["error"] == "boom"
+    assert delivered is not None
+    assert delivered.deliveries[0]["error"] == "boom"
 
     # Only acknowledged alerts past the horizon go.
     assert run_sync(conn, alerts.prune(older_than=60.0, now=None, limit=100)) >= 1

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from jobkeeper.errors import ConflictError, InvalidJobError
-from jobkeeper.store import schedules
+from jobkeeper.store import schedules, server
 from jobkeeper.store.run import run_sync
 from jobkeeper.types import DEV_TENANT_ID, Schedule
 
@@ -86,14 +86,16 @@ def test_set_active_pauses_without_a_next_run_and_resumes_from_the_next_slot(
     assert paused is not None
     assert (paused.active, paused.next_run_at) == (False, None)
     resumed = run_sync(conn, schedules.set_active(created.id, True))
-    assert resumed is not None and resumed.next_run_at is not None
-    (now,) = conn.execute("SELECT now()").fetchone() or (None,)
+    assert resumed is not None
+    assert resumed.next_run_at is not None
+    now = run_sync(conn, server.database_now())
     assert resumed.active
     assert now < resumed.next_run_at <= now + timedelta(minutes=5)
     assert resumed.next_run_at.minute % 5 == 0
     # Resuming an active schedule keeps its next run.
     again = run_sync(conn, schedules.set_active(created.id, True))
-    assert again is not None and again.next_run_at == resumed.next_run_at
+    assert again is not None
+    assert again.next_run_at == resumed.next_run_at
     assert run_sync(conn, schedules.set_active(uuid.uuid4(), True)) is None
 
 
@@ -121,11 +123,14 @@ def test_update_delete_and_record_run(conn: psycopg.Connection[Any]) -> None:
     locked = run_sync(conn, schedules.lock(created.id))
     assert locked == created
     updated = run_sync(conn, schedules.update(created.id, _values("store-renamed", priority=3)))
-    assert updated is not None and (updated.name, updated.priority) == ("store-renamed", 3)
+    assert updated is not None
+    assert (updated.name, updated.priority) == ("store-renamed", 3)
     job_id = uuid.uuid4()  # jobs are partitioned: no foreign key to them
     assert run_sync(conn, schedules.record_run(created.id, job_id))
     ran = run_sync(conn, schedules.get(created.id))
-    assert ran is not None and ran.last_job_id == job_id and ran.last_run_at is not None
+    assert ran is not None
+    assert ran.last_job_id == job_id
+    assert ran.last_run_at is not None
     assert run_sync(conn, schedules.delete(created.id, tenant_id=uuid.uuid4())) is False
     assert run_sync(conn, schedules.delete(created.id, tenant_id=DEV_TENANT_ID)) is True
     assert run_sync(conn, schedules.delete(created.id)) is False
