@@ -189,10 +189,7 @@ class ClaimLoop(Service):
         if not requests:
             return claimed
         try:
-            try:
-                result = await outbound.gate(conn, requests, worker_id=self.worker_id)
-            except psycopg.Error as exc:  # until the gate runs through the store (issue 16, WP4)
-                raise translate(exc) from exc
+            result = await outbound.gate(conn, requests, worker_id=self.worker_id)
         except JobkeeperError as exc:
             # Failing open: the jobs run now (the provider's own 429s are retried) rather than stay
             # claimed and unstarted until the rescuer returns them.
