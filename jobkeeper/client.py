@@ -21,7 +21,7 @@ from psycopg_pool import PoolTimeout
 
 from jobkeeper.catalog import Catalog, catalog_from_rows, load_catalog
 from jobkeeper.config import Settings
-from jobkeeper.deadletters import DeadLetters
+from jobkeeper.dead_letters import DeadLetters
 from jobkeeper.dependencies import Links, apply, links, needs_settle
 from jobkeeper.enqueue import InsertBatch, check_declaration, needs_refresh, parse_job_id, prepare
 from jobkeeper.errors import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobkeeper import cli_dlq
+from jobkeeper import cli_dead_letters
 from jobkeeper.store import migrate
 from tests.cli.conftest import History, Run, output_json, query
 
@@ -29,7 +29,7 @@ def test_db_downgrade_refused_or_unanswered_changes_nothing(run: Run) -> None:
 def test_dlq_purge_refused_on_a_terminal_keeps_the_dead_letters(
     run: Run, db_url: str, history: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli_dlq, "_on_terminal", lambda: True)
+    monkeypatch.setattr(cli_dead_letters, "_on_terminal", lambda: True)
     for answer in ("n\n", ""):
         refused = run("dlq", "purge", "--all", input=answer)
         _refused(refused.exit_code, refused.stderr, "nothing was purged")
