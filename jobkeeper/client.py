@@ -21,7 +21,7 @@ from typing_extensions import Unpack
 
 from jobkeeper.catalog import Catalog, catalog_from_rows
 from jobkeeper.config import Settings
-from jobkeeper.deadletters import DeadLetters
+from jobkeeper.dead_letters import DeadLetters
 from jobkeeper.enqueue import InsertBatch, check_declaration, needs_refresh, parse_job_id, prepare
 from jobkeeper.errors import ConfigError, UnknownReferenceError, UnknownTenantError
 from jobkeeper.store import jobs, tenants
