@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CHUNK", "Client", "JobOptions", "SyncClient"]
 
-# Under load a client sends at most one wake-up NOTIFY per this many seconds (DESIGN §5: NOTIFY takes a
-# global lock at commit). Workers busy draining do not need it; an idle worker polls within its interval.
+# Under load a client sends at most one wake-up NOTIFY per this many seconds: NOTIFY takes a global lock at
+# commit. Workers busy draining do not need it; an idle worker polls within its interval
+# (docs/decisions.md#enqueue).
 NOTIFY_DEBOUNCE_SECONDS = 0.002
 
 

@@ -368,9 +368,8 @@ class Settings(
         options = [
             f"-c statement_timeout={int(self.statement_timeout * 1000)}",
             f"-c idle_in_transaction_session_timeout={int(self.idle_in_transaction_timeout * 1000)}",
-            # JIT off: the service's statements are short, and a misestimated one (the alert checks' counts
-            # over 1,000,000 finished jobs) spent a second of CPU compiling a 10 ms query (see
-            # docs/benchmarks.md).
+            # JIT off: the service's statements are short, and a misestimated one can spend far longer
+            # compiling than running (docs/benchmarks.md#jit-off).
             "-c jit=off",
         ]
         kwargs: dict[str, Any] = {

@@ -69,8 +69,8 @@ class InsertBatch:
         self, *, own_transaction: bool, now: datetime | None = None, notify: bool = True
     ) -> dict[str, Any]:
         """Parameters of `insert_jobs`, which `jobkeeper.store.jobs.insert_many` sends. In its own
-        transaction, a batch with no durable job commits asynchronously (DESIGN §2); inside the caller's
-        transaction the caller's setting is kept."""
+        transaction, a batch with no durable job commits asynchronously (docs/concepts.md#durability-tiers);
+        inside the caller's transaction the caller's setting is kept."""
         synchronous_commit: str | None = None
         if own_transaction:
             synchronous_commit = "on" if Tier.DURABLE in self.tiers else "off"

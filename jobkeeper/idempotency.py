@@ -1,4 +1,4 @@
-"""Idempotency keys derived from a job's type and payload (DESIGN §6, the seeds' rules, fixed).
+"""Idempotency keys derived from a job's type and payload (docs/concepts.md#exactly-once-effects).
 
 A key is unique per tenant within its type's TTL; a duplicate enqueue returns the original job. Rules:
 
@@ -12,10 +12,10 @@ A key is unique per tenant within its type's TTL; a duplicate enqueue returns th
 | send-sms | recipient, template | UTC hour |
 | analytics-track | event type, venue, user, timestamp | — |
 
-The seeds' `send-sms` case fell through into the analytics rule and never produced its own key; here it
-has one. Time buckets are filled in by the database clock at insert time (`insert_jobs`), never by the
-caller's clock. Money types whose fields are missing fall back to sha256(type + canonical JSON), so a
-money job always has a key; other types get that fallback only when asked (`idempotency_key=True`).
+Each type has its own rule (docs/seed-findings.md lists the seeds' rules this fixes). Time buckets are filled
+in by the database clock at insert time (`insert_jobs`), never by the caller's clock. Money types whose fields
+are missing fall back to sha256(type + canonical JSON), so a money job always has a key; other types get that
+fallback only when asked (`idempotency_key=True`).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class JobStatus(StrEnum):
 
 
 class Tier(StrEnum):
-    """Durability tier of a queue (DESIGN §2)."""
+    """Durability tier of a queue (docs/concepts.md#durability-tiers)."""
 
     DURABLE = "durable"
     """Synchronous commit: survives process, OS and power loss once enqueue returns."""
@@ -129,8 +129,8 @@ def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# Result types of the store's operations (issue 16): declared here once, so that the work packages that
-# switch the callers add none. Wide aggregate rows (metrics, reports, a job's diagnosis) stay dicts typed
+# Result types of the store's operations, declared here once so that callers moving onto the store add
+# none. Wide aggregate rows (metrics, reports, a job's diagnosis) stay dicts typed
 # where they are used.
 
 

@@ -1,4 +1,4 @@
-"""Bearer JWT authentication and roles (DESIGN §8).
+"""Bearer JWT authentication and roles (docs/api.md#authentication).
 
 The key decides the one algorithm accepted: an HMAC secret of at least 32 bytes means HS256; an RSA public
 key RS256; an EC P-256 public key ES256. `none` and every other algorithm are refused, so a token signed

@@ -1,4 +1,4 @@
-"""A small in-process cache with a time-to-live, used for queue statistics (the seed's cache endpoints).
+"""A small in-process cache with a time-to-live, used for queue statistics.
 
 Counting a queue's jobs reads many rows; a dashboard polling every second from many tabs would repeat that
 work. Statistics are cached per (tenant scope, queue) for `JOBKEEPER_API_STATS_CACHE_TTL` seconds (default

@@ -1,6 +1,6 @@
 """Swagger UI at `/docs`, its script, stylesheet and icon served by the API itself.
 
-FastAPI's default page loads them from a CDN, so `/docs` was blank without internet access. They come
+FastAPI's default page loads them from a CDN, so `/docs` would be blank without internet access. They come
 from the `fastapi-offline` package (Swagger UI 5, which reads OpenAPI 3.1), mounted at `/docs/assets`;
 the page names no other origin (Swagger UI's online validator is turned off too).
 """

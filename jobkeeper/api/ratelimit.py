@@ -1,4 +1,4 @@
-"""Request rate limiting of job creation, per principal, kept in PostgreSQL (seed 004 warning #2).
+"""Request rate limiting of job creation, per principal, kept in PostgreSQL.
 
 Each principal (tenant and token subject) has a token bucket row in `jobkeeper.rate_limits`; one atomic
 statement (`limiters.take_tokens`) refills it from the database clock and takes one token per job created, so
@@ -6,9 +6,9 @@ the limit holds across every API process. A single job costs 1, a batch of n job
 
 The take runs ahead of the request's transaction, as a transaction of its own committed asynchronously
 (`Tenancy.transaction(ahead=...)`): the bucket row is locked for that statement only, so requests of one
-principal no longer wait for each other's commits. A refused take answers 429 before anything else runs;
-a request that fails after a granted take gives its tokens back (`limiters.give_back_tokens`), so a failed
-request spends nothing.
+principal do not wait for each other's commits (docs/benchmarks.md#api-transaction). A refused take
+answers 429 before anything else runs; a request that fails after a granted take gives its tokens back
+(`limiters.give_back_tokens`), so a failed request spends nothing.
 """
 
 from __future__ import annotations

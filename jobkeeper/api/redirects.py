@@ -1,8 +1,8 @@
 """Every redirect the service sends is relative: `Location: /dashboard/`, never `http://<Host>/dashboard/`.
 
 Starlette builds absolute redirects from the request's `Host` header (its trailing-slash redirect,
-`request.url_for`), so a request with `Host: evil.test` was sent to `http://evil.test/…`; behind a cache or
-a proxy that keeps the header, that is a redirect to another site. The service never redirects to another
+`request.url_for`), so a request with `Host: evil.test` would be sent to `http://evil.test/…`; behind a cache
+or a proxy that keeps the header, that is a redirect to another site. The service never redirects to another
 origin, so this middleware keeps only the path, query and fragment of every `Location`, whoever built it.
 """
 

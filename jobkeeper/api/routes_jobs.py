@@ -145,7 +145,8 @@ def _client_error(exc: InvalidJobError) -> problems.Problem:
 
 
 async def _enqueue(state: ApiState, principal: Principal, prepared: Prepared, *, route: str) -> list[Job]:
-    # A batch without durable jobs commits asynchronously (DESIGN §2); otherwise the server's setting holds.
+    # A batch without durable jobs commits asynchronously (docs/concepts.md#durability-tiers); otherwise
+    # the server's setting holds.
     # The rate limiter's take runs ahead of the transaction, as a transaction of its own (its row lock is
     # not held until this request commits); a request that fails after a granted take gives it back.
     synchronous = None if prepared.durable else False

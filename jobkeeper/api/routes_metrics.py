@@ -1,7 +1,7 @@
-"""Prometheus metrics at `/metrics` and `/api/v1/queue/metrics/prometheus` (the seed's path).
+"""Prometheus metrics at `/metrics` and `/api/v1/queue/metrics/prometheus` (docs/api.md#metrics).
 
 With JOBKEEPER_METRICS_TOKEN set, a scrape must send it (`Authorization: Bearer <token>`, else 401) and
-sees every name. Unset, the metrics are public as the seed had them, but a queue, job type or limiter that
+sees every name. Unset, the metrics are public, but a queue, job type or limiter that
 belongs to a tenant must not reach anonymous callers: those are summed into `_private` series (limiters
 left out). The text never carries a tenant id or payload data.
 """

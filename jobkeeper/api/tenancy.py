@@ -1,4 +1,5 @@
-"""The per-request database transaction, scoped to the caller's tenant by row-level security (DESIGN §8).
+"""The per-request database transaction, scoped to the caller's tenant by row-level security
+(docs/api.md#tenant-isolation).
 
 Every request that touches tenant data runs in one transaction that begins with `api_enter`:
 `set_config('role', 'jobkeeper_api', true)` (SET LOCAL ROLE, a role without BYPASSRLS) and
@@ -9,13 +10,12 @@ tenant exists and is active: a request of an unknown or deactivated tenant is re
 query of its own runs.
 
 Statements go one at a time, not in pipeline mode: with the database on the same machine a round trip
-costs less CPU than a pipeline's bookkeeping (ten concurrent connections, transactions of one to three
-statements: 0.2-0.6 ms more CPU each in pipeline mode), and the API's requests per second are bound by its
-CPU (docs/benchmarks.md).
+costs less CPU than a pipeline's bookkeeping, and the API's requests per second are bound by its CPU
+(docs/benchmarks.md#api-transaction).
 
 A request may run one statement `ahead` of its transaction, as a transaction of its own: the rate
 limiter's take, whose row lock is then held for the statement only, not until the request's commit (every
-request of one principal updates the same row; held to the end, they ran one at a time).
+request of one principal updates the same row, so held to the end they would run one at a time).
 """
 
 from __future__ import annotations
@@ -128,9 +128,9 @@ class Tenancy:
     ) -> AsyncIterator[Tx]:
         """A transaction as `principal` (None: the platform itself, for health and metrics).
 
-        `synchronous_commit=False` lets a write of fast or ephemeral jobs commit asynchronously (DESIGN §2);
-        None keeps the server's setting. `ahead` runs first, as a transaction of its own (its first row is
-        set on it even when the request then fails).
+        `synchronous_commit=False` lets a write of fast or ephemeral jobs commit asynchronously
+        (docs/concepts.md#durability-tiers); None keeps the server's setting. `ahead` runs first, as a
+        transaction of its own (its first row is set on it even when the request then fails).
         """
         platform = principal is None or principal.is_platform_admin
         enter = server.enter(

@@ -1,4 +1,4 @@
-"""Alert checks (leader task): the seeds' thresholds per queue, dead money jobs, missing workers.
+"""Alert checks (leader task): thresholds per queue, dead money jobs, missing workers.
 
 Rules, each with a severity and a cooldown per rule and queue (an alert repeats at most once per cooldown):
 - `queue_depth`: ready jobs above the queue's limit (money 50, communication 5,000, background 50,000);

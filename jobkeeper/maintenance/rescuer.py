@@ -1,4 +1,4 @@
-"""The rescuer: returns jobs whose worker stopped heartbeating (DESIGN §5, issue: heartbeats and rescue)."""
+"""The rescuer: returns jobs whose worker stopped heartbeating (docs/concepts.md#a-jobs-life)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Each tick is bounded and fair, and never holds a lock or a transaction while it computes:
 1. read the due schedules, round-robin between tenants, at most `max_fires` of them (no lock);
 2. work out which slots to fire by the missed-run and overlap policies, in a thread (croniter is pure
-   Python, about 50 us a slot: hundreds of schedules must not stall the worker's event loop);
+   Python: hundreds of schedules must not stall the worker's event loop; docs/benchmarks.md#cron-planning);
 3. spend the tick's budget of `max_fires` jobs in that round-robin order (planning stops when it is
    spent), then take each tenant's jobs from its token bucket `schedules:jobs` (the API's limiter: the
    same statement, rate and burst);

@@ -1,4 +1,4 @@
-"""The built-in job processors: real handlers for the job types of the default queues (DESIGN §3).
+"""The built-in job processors: real handlers for the job types of the default queues (docs/processors.md).
 
 Each processor is a package: `payload` declares the models of its job types' payloads (collected by
 `jobkeeper.payloads`, which every way in applies), `processor` runs the jobs. A processor module

@@ -2,7 +2,7 @@
 of a job whose provider is not configured, payload checks, and one translation of provider errors into
 job outcomes.
 
-Outcomes of an outbound call (DESIGN §6, issue 6):
+Outcomes of an outbound call (docs/processors.md#errors-and-retries):
 - network errors, timeouts, 408/409/425/429 and 5xx: the `ProviderError` is raised as it is, so the job is
   retried with its queue's backoff; a 429 or 503 with `Retry-After` becomes `Retry(after=…)` instead;
 - any other refusal: `ProviderRejectedError`, a `PermanentError` keeping the provider's own code.

@@ -5,8 +5,7 @@ A file holds queries introduced by `-- name: NAME` lines. Right after it come th
 
 - `-- plan: per call`: run the query unprepared, so the server plans it for the values it gets each time.
   Optional filters written `%(x)s IS NULL OR …` can use an index only in such a plan, and a prepared
-  statement may switch to one generic plan for all values after five runs (measured at a million jobs: a
-  deep page 0.3 to 0.5 s and a rare type 1 s with the generic plan, 2 to 4 ms planned per call).
+  statement may switch to one generic plan for all values after five runs.
 - `-- alias: OLD_NAME`: the query also answers to its former name, while callers move to the new one.
 
 An unknown key, or a name (or alias) defined twice, fails the load.
@@ -14,8 +13,7 @@ An unknown key, or a name (or alias) defined twice, fails the load.
 Query text is trusted package data, so it is typed `LiteralString` for psycopg; values always travel as
 parameters, never inside the text. Whole-line comments are dropped from the text sent to the server:
 psycopg caches the conversion of a query's `%(name)s` placeholders only for texts of at most 4,096 bytes,
-and the claim, the outcome batch and the bulk insert are 4.8-5.0 kB with their comments, 3.6-3.9 kB without
-(the conversion was 6 % of the worker's busy samples under the drain benchmark).
+which the hot queries fit only without their comments (docs/benchmarks.md#named-queries).
 """
 
 from __future__ import annotations

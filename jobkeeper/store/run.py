@@ -8,8 +8,8 @@ thread, SyncClient), as psycopg's own protocol is (psycopg/generators.py, driven
 
 The drivers are the only place psycopg errors are caught: `run` and `run_sync` translate them once
 (`jobkeeper.store.errors.translate`), and `AsyncDb`/`SyncDb` do so for the pool's own errors (no
-connection in time, a failed commit). The cost is one generator step per statement, well under a
-microsecond against the 30-50 µs psycopg spends on an execute.
+connection in time, a failed commit). The cost is one generator step per statement, negligible beside an
+execute (docs/benchmarks.md#store-drivers).
 """
 
 from __future__ import annotations

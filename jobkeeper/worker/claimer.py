@@ -8,8 +8,8 @@ It never claims while too many outcomes wait to be written (the database is the 
 Several claims may be in flight at once, one per claim connection (`Worker(claims_in_flight=…)`, 2 by
 default): while one statement runs in the database, the worker turns the previous batch into running
 jobs. Each claim reserves its slots before it is sent, so the claims together never exceed the
-concurrency. With one claim in flight a worker process spent about a third of each claim's turn waiting
-for the database (docs/benchmarks.md).
+concurrency. With one claim in flight a worker process spent much of each turn waiting for the database
+(docs/benchmarks.md#claims-in-flight).
 """
 
 from __future__ import annotations

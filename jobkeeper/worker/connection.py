@@ -19,17 +19,9 @@ from jobkeeper.store.errors import translate
 log = logging.getLogger(__name__)
 
 
-# Session settings per purpose. The claim statement runs with one generic plan, made once per connection
-# (and again when ANALYZE changes the statistics): planning it for its parameters every time cost about as
-# much as running it. Measured as the backend's CPU per claimed job (bench/claim_cpu.py, batches of 50,
-# 12,000 pending jobs beside 20,000 finished ones): 157-168 us planned per call, 96-105 us with the generic
-# plan; with 20 tenants 200 vs 158 us; with statistics taken before the pending jobs existed 167 vs 94 us.
-# Sorts are the last resort of the claim's plans (`enable_sort`, `enable_incremental_sort` off): with the
-# statistics of a table holding a long history, the planner otherwise read and sorted every pending job of
-# the queue instead of walking the pending-jobs index in order (66 ms instead of 22 per claim of 50 with
-# 1,000,000 finished and 10,000 pending jobs). Sorts the claim needs (ranking within a batch) still run.
-# Sequential scans too: a generic plan made while a partition's statistics say it is empty would otherwise
-# read the whole partition on every claim once it has filled up.
+# Session settings per purpose. The claim runs one generic plan per connection (planning each claim cost
+# about as much as running it), with sorts and sequential scans as the planner's last resort, so that stale
+# statistics cannot turn it into a read of every pending job. Figures: docs/benchmarks.md#claim-connection.
 PURPOSE_OPTIONS = {
     "claim": "-c plan_cache_mode=force_generic_plan -c enable_sort=off -c enable_incremental_sort=off"
     " -c enable_seqscan=off"

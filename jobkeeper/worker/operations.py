@@ -1,5 +1,5 @@
-"""What is left of the worker's own database calls: writing the registered job types, until the queues'
-store module has that operation (issue 16, WP3: `store.queues.register_job_types`); then this goes."""
+"""What is left of the worker's own database calls: writing the registered job types, until the worker
+calls `store.queues.register_job_types` instead; then this module goes."""
 
 from __future__ import annotations
 

@@ -33,3 +33,20 @@ def test_relative_links_resolve() -> None:
             elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
                 broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert broken == []
+
+
+CODE_LINK = re.compile(r"\bdocs/([\w/-]+\.md)(?:#([\w-]+))?")
+
+
+def test_links_from_the_code_resolve() -> None:
+    """The package's comments link to the docs for figures and history (`docs/benchmarks.md#claim-query`)."""
+    sources = [*(ROOT / "jobkeeper").rglob("*.py"), *(ROOT / "jobkeeper").rglob("*.sql")]
+    broken = []
+    for source in sorted(sources):
+        for page, anchor in CODE_LINK.findall(source.read_text(encoding="utf-8")):
+            target = ROOT / "docs" / page
+            if not target.exists():
+                broken.append(f"{source.relative_to(ROOT)}: docs/{page}")
+            elif anchor and anchor not in _anchors(target):
+                broken.append(f"{source.relative_to(ROOT)}: docs/{page}#{anchor} (no such heading)")
+    assert broken == []

@@ -11,13 +11,13 @@ by the configured authority (fee payer and mint authority), does everything or n
 4. Token `MintTo`: 1 token to that account;
 5. Token `SetAuthority` (MintTokens → none): nobody can ever mint more; the supply stays 1.
 
-Exactly once (DESIGN §6): the mint's address is a function of (authority, tenant, idempotency key), so
-the same ticket always maps to the same account, and the System program refuses to create an account that
-exists. Before minting, the processor reads that account at the configured commitment: if the ticket's
-mint is there, the job completes with it (and the signature that created it) without sending anything.
-A transaction that raced a still-unconfirmed earlier one fails with "account already in use" and is
-settled the same way. A re-run after a crash, a timeout or a replayed dead letter therefore never mints
-twice, with no time limit.
+Exactly once (docs/concepts.md#exactly-once-effects): the mint's address is a function of (authority, tenant,
+idempotency key), so the same ticket always maps to the same account, and the System program refuses to create
+an account that exists. Before minting, the processor reads that account at the configured commitment: if the
+ticket's mint is there, the job completes with it (and the signature that created it) without sending
+anything. A transaction that raced a still-unconfirmed earlier one fails with "account already in use" and is
+settled the same way. A re-run after a crash, a timeout or a replayed dead letter therefore never mints twice,
+with no time limit.
 
 RPC errors are classified like Stripe's: network errors, timeouts, 429, 5xx, unhealthy nodes and an
 expired or unknown blockhash retry (the queue's backoff applies; `Retry-After` is honoured); invalid

@@ -2,9 +2,9 @@
 `refund-process` (Refunds) and `payout-process` (Transfers to a venue's connected account, or Payouts
 from it).
 
-Exactly once (DESIGN §6): every call carries a Stripe `Idempotency-Key` made of the job's tenant, its
-idempotency key and the operation, so a job that runs again after a crash, a timeout or a lost answer
-gets Stripe's stored answer back instead of charging, refunding or paying out a second time. The
+Exactly once (docs/concepts.md#exactly-once-effects): every call carries a Stripe `Idempotency-Key` made of
+the job's tenant, its idempotency key and the operation, so a job that runs again after a crash, a timeout or
+a lost answer gets Stripe's stored answer back instead of charging, refunding or paying out a second time. The
 parameters of a call depend only on the payload, the tenant and the key (never on the job's id or the
 attempt), because Stripe refuses a replayed key whose parameters differ.
 

@@ -1,5 +1,5 @@
--- Named queries of rate limiting: the outbound limiters (DESIGN §7; token buckets are rows shared by
--- every worker) and the API's request buckets.
+-- Named queries of rate limiting: the outbound limiters (token buckets are rows shared by every worker;
+-- docs/operations.md#outbound-rate-limiters) and the API's request buckets.
 
 -- name: lock_limiters
 -- The limiters a batch needs (and the groups they share a budget with), locked for this transaction so

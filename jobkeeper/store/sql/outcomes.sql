@@ -9,15 +9,14 @@
 -- 1. Tenants with pending jobs are enumerated per open queue by a loose index scan (one probe each);
 --    those with a ready job of these types (and room under their cap) take part. The probe orders by the
 --    whole key of jobs_fair_claim_idx, which no other index provides: ordered by tenant_id alone, the
---    planner could walk jobs_tenant_created_idx through every finished job instead (measured with 20,000
---    finished jobs: 779 us of backend CPU per claimed job instead of 158).
+--    planner could walk jobs_tenant_created_idx through every finished job (docs/benchmarks.md#claim-query).
 -- 2. Each (queue, tenant) contributes a bounded window of its best jobs (about four batches in all),
 --    read from jobs_fair_claim_idx and locked with SKIP LOCKED (other workers take the next rows).
 -- 3. Candidates are ranked within their tenant; the lowest ranks go first, then priority, then
 --    scheduled_at: a tenant's flood cannot push another tenant's jobs out of the batch.
 -- A tenant with max_concurrency gets no more than its cap minus its running jobs (counted at claim time:
 -- two workers claiming at the same instant may overshoot it by their in-flight claims).
--- The claim commits synchronously only when it holds a durable job (DESIGN §2).
+-- The claim commits synchronously only when it holds a durable job (docs/concepts.md#durability-tiers).
 WITH RECURSIVE
 clock AS MATERIALIZED (
     SELECT COALESCE(%(now)s::timestamptz, now()) AS now
@@ -106,10 +105,9 @@ claimed AS (
         heartbeat_at = clock.now,
         worker_id = %(worker_id)s
     FROM picked p, clock
-    -- The id array makes the primary key the way in, whatever the plan thinks `picked` holds: the claim
-    -- runs with a generic plan, in which the batch size is unknown, and with the statistics of an empty
-    -- table (a backlog enqueued since) the plan hashed every row of jobs instead (3.6 ms of 10 with
-    -- 12,000 pending jobs).
+    -- The id array makes the primary key the way in, whatever the plan thinks `picked` holds: in the
+    -- claim's generic plan the batch size is unknown, and with an empty table's statistics the plan would
+    -- hash every row of jobs (docs/benchmarks.md#claim-query).
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND j.id = p.id AND j.tier = p.tier
     RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
               j.max_attempts, j.timeout_seconds, j.last_error, j.errors, j.result, j.progress,
@@ -133,8 +131,8 @@ ORDER BY c.priority DESC, c.scheduled_at;
 -- A failed job gets its dead-letter row in the same statement; a completed job with an idempotency key
 -- stores its result on the key. Commits synchronously only when a durable job is in the batch.
 -- The arrays travel in binary (`%(name)b`): psycopg's text format quotes every element of a text array
--- after a regular-expression test; binary halves this process's cost of sending a batch (678 -> 329 us
--- per 50 outcomes).
+-- after a regular-expression test; binary halves the cost of sending a batch
+-- (docs/benchmarks.md#outcome-batch).
 -- has_dependents comes back for each job: for the finished ones that have it, the completer runs
 -- `settle_dependents` once this statement has committed (dependencies.sql says why not in here).
 WITH input AS (

@@ -1,10 +1,9 @@
 """Job lists at a million rows: an index on (created_at, id) for the platform admin's newest-first list.
 
 A tenant's list reads `jobs_tenant_created_idx`; a platform admin's (no tenant filter) had no index in its
-order and sorted the whole table for each page (0.7 s at a million jobs). With this one, the first page,
-a deep keyset page, a time range and the common status/queue filters read a few index pages
-(docs/dashboard.md, "At a million rows"). It costs one more index entry per row version written (enqueue,
-claim, completion), measured with bench/explain.py in docs/dashboard.md.
+order and sorted the whole table for each page. With this one, the first page, a deep keyset page, a time
+range and the common status/queue filters read a few index pages. It costs one more index entry per row
+version written (enqueue, claim, completion); figures in docs/dashboard.md#at-a-million-rows.
 
 On a large existing table, `CREATE INDEX` blocks writes to `jobs` while it builds (seconds per million
 rows). To avoid that, build it beforehand without blocking; this revision's `IF NOT EXISTS` then finds it:
