@@ -27,11 +27,10 @@ from typing import Any
 import psycopg
 
 from jobkeeper import Settings
-from jobkeeper.catalog import load_catalog
 from jobkeeper.enqueue import prepare
-from jobkeeper.store import jobs, migrate
+from jobkeeper.store import jobs, migrate, queues
 from jobkeeper.store.queries import query
-from jobkeeper.store.run import Statement
+from jobkeeper.store.run import Statement, run
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -76,7 +75,7 @@ def medians(samples: list[dict[str, float]]) -> dict[str, float]:
 
 async def _catalog(url: str) -> Any:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        return await load_catalog(conn)
+        return await run(conn, queues.load_catalog())
 
 
 def main() -> None:
