@@ -36,12 +36,12 @@ import psycopg
 
 from jobkeeper import Settings
 from jobkeeper.store import migrate
-from jobkeeper.store.queries import query
 from jobkeeper.worker.connection import connection_kwargs
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_queries import bench_query  # noqa: E402
 from common import Results, Sample, emit, log  # noqa: E402
 from jk import INSERT_ROWS  # noqa: E402
 from jk_tasks import QUEUES, TYPES  # noqa: E402
@@ -63,7 +63,7 @@ def _replace(sql: str, values: dict[str, str]) -> str:
 
 def claim_sql(batch: int) -> str:
     sql = _replace(
-        query("claim_jobs"),
+        bench_query("claim_jobs"),
         {
             "now": "NULL",
             "queues": "NULL",
@@ -87,7 +87,7 @@ def claim_sql(batch: int) -> str:
 def complete_sql() -> str:
     n = "ARRAY[:n::integer]"
     sql = _replace(
-        query("record_outcomes"),
+        bench_query("record_outcomes"),
         {
             "ids": ":ids",
             "tiers": ":tiers",

@@ -29,7 +29,6 @@ from bench_queries import bench_query  # bench/ is sys.path[0] when run as a scr
 from jobkeeper import Client, JobContext, Settings, Worker
 from jobkeeper.database import open_database
 from jobkeeper.store import migrate
-from jobkeeper.store.queries import query
 from jobkeeper.worker import Registry
 
 JOB_TYPE = "bench-noop"
@@ -58,7 +57,7 @@ async def _stats(client: Client, since: datetime) -> dict[str, Any]:
 
 async def _db_now(client: Client) -> datetime:
     async with client.pool.connection() as conn:
-        row = await (await conn.execute(query("database_now"))).fetchone()
+        row = await (await conn.execute(bench_query("database_now"))).fetchone()
     assert row is not None
     return row[0]  # type: ignore[no-any-return]
 

@@ -27,15 +27,14 @@ from typing import Any
 import psycopg
 
 from jobkeeper import Settings
-from jobkeeper.catalog import load_catalog
 from jobkeeper.enqueue import prepare
-from jobkeeper.store import jobs, migrate
-from jobkeeper.store.queries import query
-from jobkeeper.store.run import Statement
+from jobkeeper.store import jobs, migrate, queues
+from jobkeeper.store.run import Statement, run
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_queries import bench_query  # noqa: E402
 from common import Results, emit, log  # noqa: E402
 from jk import INSERT_ROWS  # noqa: E402
 from jk_tasks import QUEUES, TYPES  # noqa: E402
@@ -76,7 +75,7 @@ def medians(samples: list[dict[str, float]]) -> dict[str, float]:
 
 async def _catalog(url: str) -> Any:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        return await load_catalog(conn)
+        return await run(conn, queues.load_catalog())
 
 
 def main() -> None:
@@ -114,8 +113,8 @@ def main() -> None:
                 "now": None,
             }
             log(f"explain: claim_jobs x{repeat}")
-            results["claim_50"] = [explain(conn, query("claim_jobs"), claim) for _ in range(repeat)]
-            rows = conn.execute(query("claim_jobs"), claim).fetchall()  # committed: 50 processing jobs
+            results["claim_50"] = [explain(conn, bench_query("claim_jobs"), claim) for _ in range(repeat)]
+            rows = conn.execute(bench_query("claim_jobs"), claim).fetchall()  # committed: 50 processing jobs
             ids = sorted((row[0], row[6], row[8]) for row in rows)  # id, tier, attempts
             outcome = {
                 "ids": [r[0] for r in ids],
@@ -129,7 +128,9 @@ def main() -> None:
                 "now": None,
             }
             log(f"explain: record_outcomes x{repeat}")
-            results["complete_50"] = [explain(conn, query("record_outcomes"), outcome) for _ in range(repeat)]
+            results["complete_50"] = [
+                explain(conn, bench_query("record_outcomes"), outcome) for _ in range(repeat)
+            ]
             cat = asyncio.run(_catalog(args.url))
             for size, name in ((5000, "insert_5000"), (1, "insert_1")):
                 samples = []

@@ -10,14 +10,14 @@ processing; older ones 92 % completed, 5 % failed with a dead letter, 3 % cancel
 few fields (`orderId` unique, `venueId` one of 200, `userId`, `amount`, nested `customer.id`). A later run
 reuses the rows (`--reload` loads them again).
 
-Every scenario runs one of the service's own named queries (`api_list_jobs`, `dashboard_list_jobs`, the
-count queries) exactly as a request does: in a transaction opened with `api_enter`, as a platform admin
-(role `jobkeeper_worker`, every tenant) or as a venue admin (role `jobkeeper_api` with its tenant, so
-row-level security applies). For each: the plan's execution time, shared buffers (hit + read) and the
-index or scan it starts from, then the median wall time of `--runs` executions on one connection
-(psycopg prepares a statement on its 5th execution, as the API's pooled connections do, so the later runs
-also show a generic plan if the server switches to one). JIT off, as the service runs. The machine's load
-average is printed: timings on a shared machine are noisy.
+Every scenario runs one of the service's own named queries (`list_jobs`, which the API and the dashboard
+both page with, and the count queries) exactly as a request does: in a transaction opened with
+`api_enter`, as a platform admin (role `jobkeeper_worker`, every tenant) or as a venue admin (role
+`jobkeeper_api` with its tenant, so row-level security applies). For each: the plan's execution time,
+shared buffers (hit + read) and the index or scan it starts from, then the median wall time of `--runs`
+executions on one connection (psycopg prepares a statement on its 5th execution, as the API's pooled
+connections do, so the later runs also show a generic plan if the server switches to one). JIT off, as
+the service runs. The machine's load average is printed: timings on a shared machine are noisy.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
+from bench_queries import bench_query  # bench/ is sys.path[0] when run as a script
 from psycopg import sql
 
 from jobkeeper.store import migrate
-from jobkeeper.store.queries import query
 
 PAGE = 50
 COUNT_CAP = 10_000  # the dashboard's: jobkeeper.dashboard.pages_overview.COUNT_CAP, pages_jobs.MAX_BULK
@@ -300,54 +300,43 @@ def scenarios(w: World) -> list[Scenario]:
     ):
         scope = {"tenant_id": tenant}
         for label, extra in filters:
-            found.append(Scenario(f"{who}: {label}", "api_list_jobs", list_params(**scope, **extra), tenant))
+            found.append(Scenario(f"{who}: {label}", "list_jobs", list_params(**scope, **extra), tenant))
         rare = list_params(**scope, payload=json.dumps({"orderId": "o-123457"}))
-        found.append(Scenario(f"{who}: payload window edge", "api_list_jobs_edge", rare, tenant))
+        found.append(Scenario(f"{who}: payload window edge", "list_jobs_edge", rare, tenant))
         if deep is not None:
             cursor = {"before_created_at": deep[0], "before_id": deep[1]}
-            found.append(
-                Scenario(f"{who}: deep page", "api_list_jobs", list_params(**scope, **cursor), tenant)
-            )
+            found.append(Scenario(f"{who}: deep page", "list_jobs", list_params(**scope, **cursor), tenant))
             found.append(
                 Scenario(
                     f"{who}: deep page, status failed",
-                    "api_list_jobs",
+                    "list_jobs",
                     list_params(**scope, **cursor, statuses=["failed"]),
                     tenant,
                 )
             )
         if tenant is None:
-            found.append(Scenario("admin: tenant tiny", "api_list_jobs", list_params(tenant_id=tiny), None))
-        dashboard = list_params(**scope)
-        dashboard["filter"] = dashboard.pop("payload")
-        dashboard["scan_limit"] = PAYLOAD_SCAN
-        found.append(Scenario(f"{who}: dashboard first page", "dashboard_list_jobs", dashboard, tenant))
-        for label, extra in (
-            ("queue communication", {"queue": "communication"}),
-            ("payload venueId (0.5 %)", {"filter": json.dumps({"venueId": "v-7"})}),
-            ("payload orderId (1 row), one window", {"filter": json.dumps({"orderId": "o-123457"})}),
-        ):
-            found.append(
-                Scenario(f"{who}: dashboard {label}", "dashboard_list_jobs", dashboard | extra, tenant)
-            )
+            found.append(Scenario("admin: tenant tiny", "list_jobs", list_params(tenant_id=tiny), None))
+        # The dashboard's job list pages with `list_jobs` too (the scenarios above).
         counts = {"tenant_id": tenant}
         found.append(
-            Scenario(f"{who}: overview counts, exact (all queues)", "dashboard_queues", counts, tenant)
+            Scenario(
+                f"{who}: queue stats, exact (all queues)", "queue_stats", counts | {"queue": None}, tenant
+            )
         )
         found.append(
             Scenario(
                 f"{who}: overview counts, capped (all queues)",
-                "dashboard_queue_counts",
+                "queue_counts",
                 counts | {"cap": COUNT_CAP, "finished_cap": FINISHED_CAP},
                 tenant,
             )
         )
         found.append(
-            Scenario(f"{who}: queue stats money", "api_queue_stats", counts | {"queue": "money"}, tenant)
+            Scenario(f"{who}: queue stats money", "queue_stats", counts | {"queue": "money"}, tenant)
         )
-        bulk = dashboard | {"limit": None}
-        del bulk["before_created_at"], bulk["before_id"], bulk["limit"]
-        bulk["payload"] = bulk.pop("filter")  # count_jobs_for_action names it `payload`
+        # count_jobs_for_action takes the filter's parameters (store.jobs.JobFilter.params), no page.
+        bulk = list_params(**scope)
+        del bulk["before_created_at"], bulk["before_id"], bulk["limit"], bulk["scan_limit"]
         for label, extra, actionable in (
             (
                 "retry failed payment-process, last hour",
@@ -366,7 +355,7 @@ def scenarios(w: World) -> list[Scenario]:
             found.append(
                 Scenario(
                     f"{who}: bulk count, {label}",
-                    "dashboard_count_jobs",
+                    "count_jobs_for_action",
                     bulk | extra | {"actionable": actionable, "cap": COUNT_CAP},
                     tenant,
                 )
@@ -383,7 +372,7 @@ def enter(conn: psycopg.Connection[Any], tenant: uuid.UUID | None) -> None:
 
 
 def measure(url: str, scenario: Scenario, runs: int) -> Measured:
-    statement = query(scenario.query)
+    statement = bench_query(scenario.query)
     with psycopg.connect(url, options="-c jit=off") as conn:
         with conn.transaction(force_rollback=True):
             enter(conn, scenario.tenant)

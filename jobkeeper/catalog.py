@@ -28,13 +28,3 @@ def catalog_from_rows(queue_rows: list[dict[str, Any]], type_rows: list[dict[str
         queues={row["name"]: queue_from_row(row) for row in queue_rows},
         job_types={row["name"]: job_type_from_row(row) for row in type_rows},
     )
-
-
-async def load_catalog(conn: Any) -> Catalog:
-    """`queues.load_catalog()` run on the async connection `conn`. A shim for the callers that have not
-    switched to the store operation yet (issue 16: WP1, WP2, WP4); WP5 removes it. `conn` is typed Any so
-    that this module names no driver: the CLI's `--help` imports it through enqueue."""
-    from jobkeeper.store import queues
-    from jobkeeper.store.run import run
-
-    return await run(conn, queues.load_catalog())

@@ -16,15 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-import psycopg
-from psycopg.rows import dict_row
 
 from jobkeeper import cron
 from jobkeeper.cli_common import Session, emit_rows, load_settings
 from jobkeeper.errors import ConflictError, InvalidJobError, UnknownJobTypeError, UnknownReferenceError
 from jobkeeper.payloads import check_payload
-from jobkeeper.store import limiters, schedules
-from jobkeeper.store.queries import query
+from jobkeeper.store import limiters, queues, schedules
+from jobkeeper.store.run import connect
 from jobkeeper.types import Limiter, Schedule
 
 
@@ -36,8 +34,7 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None
 def _connect(url: str) -> Iterator[Session]:
     # The settings' timeouts and TLS options (JOBKEEPER_DB_SSLMODE, …) apply here as everywhere.
     settings = load_settings()
-    options = settings.connection_kwargs()
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row, **options) as conn:
+    with connect(url, settings) as conn:
         yield Session(conn=conn, url=url, settings=settings)
 
 
@@ -80,7 +77,7 @@ def add_schedule(url: str, options: dict[str, Any], as_json: bool) -> None:
     }
     with _connect(url) as s:
         if not settings.allow_unknown_types:
-            known = [row["name"] for row in s.conn.execute(query("load_job_types"))]
+            known = [job_type.name for job_type in s.run(queues.list_job_types())]
             if options["job_type"] not in known:
                 raise click.UsageError(str(UnknownJobTypeError(options["job_type"], known)))
         try:

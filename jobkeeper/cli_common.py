@@ -29,9 +29,7 @@ from jobkeeper.errors import (
 )
 
 if TYPE_CHECKING:
-    import psycopg
-
-    from jobkeeper.store.run import Steps
+    from jobkeeper.store.run import Steps, SyncConnection
 
 T = TypeVar("T")
 
@@ -82,10 +80,8 @@ def load_settings() -> Settings:
 
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
-    """Turn the errors a command can meet into one-line messages with their exit status."""
-    import psycopg
-    import sqlalchemy.exc
-
+    """Turn the errors a command can meet into one-line messages with their exit status. The store has
+    translated the database's errors into jobkeeper's (`jobkeeper.store.errors`)."""
     try:
         yield
     except (ConfigError, InvalidJobError) as exc:
@@ -94,20 +90,6 @@ def translated_errors() -> Iterator[None]:
         raise Failed(str(exc)) from None
     except DatabaseUnavailableError as exc:
         raise DatabaseUnreachable(str(exc)) from None
-    except sqlalchemy.exc.DBAPIError as exc:  # Alembic's connection (`db …` commands)
-        if isinstance(exc.orig, psycopg.OperationalError):
-            raise DatabaseUnreachable(f"database unreachable: {_first_line(exc.orig)}") from None
-        raise Failed(f"database error: {_first_line(exc.orig or exc)}") from None
-    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
-        raise Failed("the database has no jobkeeper schema: run `jobkeeper db upgrade`") from None
-    except psycopg.errors.QueryCanceled as exc:
-        raise Failed(f"database statement cancelled: {_first_line(exc)}") from None
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnreachable(f"database unreachable: {_first_line(exc)}") from None
-    except (psycopg.DataError, psycopg.errors.CheckViolation) as exc:  # a value the database refuses
-        raise BadInput(f"invalid value: {_first_line(exc)}") from None
-    except psycopg.Error as exc:
-        raise Failed(f"database error: {_first_line(exc)}") from None
     except JobkeeperError as exc:
         raise Failed(str(exc)) from None
 
@@ -121,7 +103,7 @@ def _first_line(exc: BaseException) -> str:
 class Session:
     """One autocommit connection (rows as dicts) to the service's database, and how it was reached."""
 
-    conn: psycopg.Connection[dict[str, Any]]
+    conn: SyncConnection
     url: str
     settings: Settings
 
@@ -130,18 +112,6 @@ class Session:
         from jobkeeper.store.run import run_sync
 
         return run_sync(self.conn, steps)
-
-    # `rows` and `row` query by name and let psycopg's errors through to `translated_errors`, as before
-    # `run`; they go once every command runs store operations (issue 16, WP5).
-
-    def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        from jobkeeper.store.queries import query
-
-        return self.conn.execute(query(name), params).fetchall()
-
-    def row(self, name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-        found = self.rows(name, params)
-        return found[0] if found else None
 
     def now(self) -> datetime:
         from jobkeeper.store import server
@@ -153,16 +123,12 @@ class Session:
 def session(settings: Settings | None = None) -> Iterator[Session]:
     """A session on DATABASE_URL, or on the embedded server (started for the command when it is not
     running, and stopped again after it), with the settings' timeouts and TLS options."""
-    import psycopg
-    from psycopg.rows import dict_row
-
     from jobkeeper.database import open_database
+    from jobkeeper.store.run import connect
 
     settings = settings or load_settings()
     with translated_errors(), open_database(settings) as database:
-        conn = psycopg.connect(
-            database.url, autocommit=True, row_factory=dict_row, **settings.connection_kwargs()
-        )
+        conn = connect(database.url, settings)
         with conn:
             yield Session(conn=conn, url=database.url, settings=settings)
 

@@ -257,14 +257,13 @@ def _workers_and_handlers(
     report: Report, settings: Settings, conn: psycopg.Connection[dict[str, Any]]
 ) -> None:
     from jobkeeper.errors import JobkeeperError
-    from jobkeeper.store import metrics, queues
+    from jobkeeper.store import metrics, queues, workers
     from jobkeeper.store.errors import first_line
-    from jobkeeper.store.run import first_row, run_sync
+    from jobkeeper.store.run import run_sync
 
     max_age = settings.ready_worker_max_age
     try:
-        # WP2's workers.count_live replaces this query by name (issue 16).
-        live = run_sync(conn, first_row("api_live_workers", {"max_age": max_age}))
+        live = run_sync(conn, workers.count_live(max_age))
         stats = run_sync(conn, queues.stats(None))
         unhandled = run_sync(conn, metrics.unhandled_job_types(worker_lease=max_age))
     except JobkeeperError as exc:  # the database's own words, as the other checks report them

@@ -37,9 +37,8 @@ from jobkeeper.cli_common import (
 from jobkeeper.errors import DatabaseError, DatabaseUnavailableError, InvalidJobError
 
 if TYPE_CHECKING:
-    import psycopg
-
     from jobkeeper.client import SyncClient
+    from jobkeeper.store.run import SyncConnection
     from jobkeeper.types import Job
 
 MAX_CHUNK = 5000
@@ -195,17 +194,16 @@ def _job_dict(job: Job) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _client() -> Iterator[SyncClient]:
-    import psycopg
-
     from jobkeeper.client import SyncClient
     from jobkeeper.database import open_database
+    from jobkeeper.store.run import connect
 
     settings = load_settings()
     settings = dataclasses.replace(settings, pool_min=1, pool_max=max(1, min(settings.pool_max, 2)))
     with translated_errors(), open_database(settings) as database:
         # One plain connection first: an unreachable server fails at once with libpq's own message,
         # where the pool would retry until its acquire timeout.
-        psycopg.connect(database.url, **settings.connection_kwargs()).close()
+        connect(database.url, settings).close()
         client = SyncClient(database.url, settings=settings)
         try:
             yield client
@@ -244,10 +242,11 @@ def _enqueue_file(
                 click.progressbar(length=size, label="enqueueing", file=sys.stderr, show_pos=False)
             )
         client = stack.enter_context(_client())
-        conn: psycopg.Connection[Any] | None = None
+        conn: SyncConnection | None = None
         if atomic:
-            conn = stack.enter_context(client.pool.connection())
-            stack.enter_context(conn.transaction())
+            from jobkeeper.store.run import SyncDb
+
+            conn = stack.enter_context(SyncDb(client.pool).transaction())
         for chunk, consumed in _chunks(source, chunk_size, start_line, defaults, tally, atomic):
             jobs = _enqueue_chunk(client, chunk, conn, tally, atomic)
             tally.enqueued += sum(not job.deduplicated for job in jobs)
@@ -354,7 +353,7 @@ def _line_job(text: str) -> dict[str, Any]:
 
 
 def _enqueue_chunk(
-    client: SyncClient, chunk: Numbered, conn: psycopg.Connection[Any] | None, tally: _Tally, atomic: bool
+    client: SyncClient, chunk: Numbered, conn: SyncConnection | None, tally: _Tally, atomic: bool
 ) -> list[Job]:
     try:
         return client.enqueue_many([job for _, job in chunk], conn=conn)

@@ -15,24 +15,20 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self, TypedDict
+from typing import Any, Self, TypedDict
 
 from typing_extensions import Unpack
 
-from jobkeeper.catalog import Catalog, catalog_from_rows
+from jobkeeper.catalog import Catalog
 from jobkeeper.config import Settings
 from jobkeeper.dead_letters import DeadLetters
 from jobkeeper.enqueue import InsertBatch, check_declaration, needs_refresh, parse_job_id, prepare
 from jobkeeper.errors import ConfigError, UnknownReferenceError, UnknownTenantError
-from jobkeeper.store import jobs, tenants
+from jobkeeper.store import jobs, queues, tenants
 from jobkeeper.store.jobs import CHUNK
 from jobkeeper.store.pool import async_pool, sync_pool
-from jobkeeper.store.rows import job_type_from_row
-from jobkeeper.store.run import AsyncDb, Steps, SyncDb, named
+from jobkeeper.store.run import AsyncConnection, AsyncDb, Steps, SyncConnection, SyncDb
 from jobkeeper.types import Job, JobType, JsonValue
-
-if TYPE_CHECKING:
-    import psycopg
 
 __all__ = ["CHUNK", "Client", "JobOptions", "SyncClient"]
 
@@ -85,17 +81,9 @@ def _item(type: str, payload: JsonValue, options: JobOptions) -> dict[str, Any]:
     return item
 
 
-def _load_catalog() -> Steps[Catalog]:
-    # The catalog's queries belong to the queues' store module (issue 16, WP3): `queues.load_catalog`.
-    queue_rows = yield named("load_queues")
-    type_rows = yield named("load_job_types")
-    return catalog_from_rows(queue_rows, type_rows)
-
-
-def _declare(params: dict[str, Any]) -> Steps[JobType]:
-    # As `_load_catalog`: WP3's queues module takes this query over.
-    rows = yield named("declare_job_type", params)
-    return job_type_from_row(rows[0])
+def _declare(name: str, queue: str | None, default_queue: str) -> Steps[JobType]:
+    declared = yield from queues.declare_job_type(name, queue, default_queue=default_queue)
+    return declared.job_type
 
 
 class _Core:
@@ -113,7 +101,7 @@ class _Core:
         return self.catalog
 
     def load_catalog(self) -> Steps[Catalog]:
-        self.catalog = yield from _load_catalog()
+        self.catalog = yield from queues.load_catalog()
         return self.catalog
 
     def stale_for(self, items: list[Mapping[str, Any]], catalog: Catalog, validate: bool) -> bool:
@@ -136,7 +124,7 @@ class _Core:
     def declare(self, name: str, queue: str | None, catalog: Catalog) -> Steps[JobType]:
         checked = check_declaration(name, queue, catalog)
         self.catalog = None  # the next enqueue reads the new type
-        return _declare({"name": checked, "queue": queue, "default_queue": self.settings.default_queue})
+        return _declare(checked, queue, self.settings.default_queue)
 
 
 def _refused_tenant(exc: UnknownReferenceError, missing: list[uuid.UUID]) -> Exception:
@@ -174,7 +162,7 @@ class Client:
         type: str,
         payload: JsonValue = None,
         *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
+        conn: AsyncConnection | None = None,
         **options: Unpack[JobOptions],
     ) -> Job:
         """Enqueue one job. A duplicate idempotency key returns the original job instead. With
@@ -189,7 +177,7 @@ class Client:
         payload: JsonValue,
         at: datetime | timedelta | float,
         *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
+        conn: AsyncConnection | None = None,
         **options: Unpack[JobOptions],
     ) -> Job:
         """Enqueue a job to run at `at` (a datetime) or after it (seconds or a timedelta)."""
@@ -200,7 +188,7 @@ class Client:
         self,
         jobs: Iterable[Mapping[str, Any]],
         *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
+        conn: AsyncConnection | None = None,
         now: datetime | None = None,
         validate: bool = True,
         catalog: Catalog | None = None,
@@ -229,9 +217,7 @@ class Client:
     async def get_job(self, job_id: uuid.UUID | str) -> Job | None:
         return await self._db.run(jobs.get(parse_job_id(job_id)))
 
-    async def cancel(
-        self, job_id: uuid.UUID | str, *, conn: psycopg.AsyncConnection[Any] | None = None
-    ) -> Job | None:
+    async def cancel(self, job_id: uuid.UUID | str, *, conn: AsyncConnection | None = None) -> Job | None:
         """Cancel a job: a pending one at once; a running one is asked to stop (its worker cancels it
         within a second and it ends `cancelled`). Returns the job as updated, or None when there is no such
         job; cancelling a cancelled job again returns it unchanged. Raises `JobFinishedError` when it
@@ -274,7 +260,7 @@ class SyncClient:
         type: str,
         payload: JsonValue = None,
         *,
-        conn: psycopg.Connection[Any] | None = None,
+        conn: SyncConnection | None = None,
         **options: Unpack[JobOptions],
     ) -> Job:
         """Enqueue one job; see `Client.enqueue`."""
@@ -287,7 +273,7 @@ class SyncClient:
         payload: JsonValue,
         at: datetime | timedelta | float,
         *,
-        conn: psycopg.Connection[Any] | None = None,
+        conn: SyncConnection | None = None,
         **options: Unpack[JobOptions],
     ) -> Job:
         """Enqueue a job to run at or after `at`; see `Client.schedule`."""
@@ -298,7 +284,7 @@ class SyncClient:
         self,
         jobs: Iterable[Mapping[str, Any]],
         *,
-        conn: psycopg.Connection[Any] | None = None,
+        conn: SyncConnection | None = None,
         now: datetime | None = None,
         validate: bool = True,
         catalog: Catalog | None = None,
@@ -322,7 +308,7 @@ class SyncClient:
     def get_job(self, job_id: uuid.UUID | str) -> Job | None:
         return self._db.run(jobs.get(parse_job_id(job_id)))
 
-    def cancel(self, job_id: uuid.UUID | str, *, conn: psycopg.Connection[Any] | None = None) -> Job | None:
+    def cancel(self, job_id: uuid.UUID | str, *, conn: SyncConnection | None = None) -> Job | None:
         """Cancel a job; see `Client.cancel` (raises `JobFinishedError` for a completed or failed job)."""
         return self._db.run(jobs.cancel(parse_job_id(job_id)), conn)
 

@@ -14,6 +14,7 @@ from jobkeeper.api.schemas import Check, Health
 from jobkeeper.api.tenancy import Tenancy
 from jobkeeper.config import Settings
 from jobkeeper.store import migrate, server
+from jobkeeper.store import workers as workers_ops
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,7 @@ class Readiness:
             async with asyncio.timeout(self.settings.api_acquire_timeout + 1.0):
                 async with self.tenancy.transaction(None) as tx:
                     ping = await tx.run(server.ping())
-                    # WP2's workers.count_live replaces this query by name (issue 16).
-                    workers = await tx.row(
-                        "api_live_workers", {"max_age": self.settings.ready_worker_max_age}
-                    )
+                    workers = await tx.run(workers_ops.count_live(self.settings.ready_worker_max_age))
         except Exception as exc:
             log.warning("readiness: database unreachable: %s", exc)
             skipped = Check(ok=False, detail="not checked: the database is unreachable")

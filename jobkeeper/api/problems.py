@@ -1,7 +1,8 @@
 """Errors as `application/problem+json` (RFC 9457), from this one module.
 
-Routes raise `Problem` (or let a jobkeeper, psycopg or validation error through); `install` registers the
-handlers that turn each into a problem document. Internals never reach the caller: unexpected errors are
+Routes raise `Problem` (or let a jobkeeper or validation error through: the store translates the
+database's errors into jobkeeper's); `install` registers the handlers that turn each into a problem
+document. Internals never reach the caller: unexpected errors are
 logged with their traceback and answered with a generic 500 that names nothing inside.
 """
 
@@ -13,11 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobkeeper.errors import (
@@ -302,25 +301,6 @@ async def _refused(request: Request, exc: Exception) -> JSONResponse:
     ).response()
 
 
-async def _database(_request: Request, exc: Exception) -> JSONResponse:
-    # Errors that input could still provoke are answered as such; anything else is ours.
-    if isinstance(exc, psycopg.errors.QueryCanceled):
-        log.warning("statement cancelled: %s", exc)
-        return unavailable("the request took too long and was cancelled; try again shortly").response()
-    if isinstance(exc, psycopg.errors.DataError):
-        log.info("value rejected by the database: %s", exc)
-        return invalid([], "a value is outside what the database accepts").response()
-    if isinstance(exc, psycopg.errors.UniqueViolation):
-        return conflict("this conflicts with an existing record").response()
-    if isinstance(exc, psycopg.errors.IntegrityError):
-        log.info("integrity error: %s", exc)
-        return conflict("this refers to a record that does not exist or is still in use").response()
-    if isinstance(exc, psycopg.OperationalError):
-        return await _unavailable(_request, exc)
-    log.error("database error", exc_info=exc)
-    return Problem(500, "an internal error occurred", slug="internal-error").response()
-
-
 async def _jobkeeper(_request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected jobkeeper error", exc_info=exc)
     return Problem(500, "an internal error occurred", slug="internal-error").response()
@@ -341,7 +321,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(StatementTimeoutError, _statement_timeout)
     app.add_exception_handler(DatabaseUnavailableError, _unavailable)
-    app.add_exception_handler(PoolTimeout, _unavailable)
-    app.add_exception_handler(psycopg.Error, _database)
     app.add_exception_handler(JobkeeperError, _jobkeeper)
     app.add_exception_handler(Exception, _unexpected)

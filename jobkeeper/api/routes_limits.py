@@ -14,7 +14,7 @@ from jobkeeper.api.access import tenant_filter
 from jobkeeper.api.auth import Caller, PlatformAdmin
 from jobkeeper.api.schemas import QUEUE_PATTERN, REQUEST
 from jobkeeper.api.state import State
-from jobkeeper.store import limiters
+from jobkeeper.store import limiters, metrics
 from jobkeeper.types import Limiter
 
 PREFIX = "/api/v1/queue"
@@ -136,8 +136,6 @@ async def queue_metrics(
     scope = tenant_filter(principal, tenant_id)
     since = datetime.now(UTC) - timedelta(hours=hours)
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows(
-            "api_queue_metrics_history", {"queue": queue, "tenant_id": scope, "since": since, "limit": 50_000}
-        )
+        rows = await tx.run(metrics.history(queue, scope, since=since, limit=50_000))
     points = [MetricsPoint(**{k: v for k, v in row.items() if k != "tenant_id"}) for row in reversed(rows)]
     return MetricsHistory(queue=queue, tenant_id=scope, points=points)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
-from psycopg_pool import AsyncConnectionPool
 
 from jobkeeper.api.auth import AuthConfig
 from jobkeeper.api.cache import TtlCache
@@ -18,7 +17,7 @@ from jobkeeper.api.schemas import QueueStats
 from jobkeeper.api.tenancy import Tenancy
 from jobkeeper.client import Client
 from jobkeeper.config import Settings
-from jobkeeper.store.pool import async_pool
+from jobkeeper.store.pool import AsyncPool, async_pool
 
 CLIENT_POOL_MAX = 2
 
@@ -31,7 +30,7 @@ class Connections:
     def __init__(self, settings: Settings, database_url: str) -> None:
         self.settings = settings
         self.database_url = database_url
-        self._pool: AsyncConnectionPool[Any] | None = None
+        self._pool: AsyncPool | None = None
         self._client: Client | None = None
 
     async def open(self) -> None:
@@ -56,7 +55,7 @@ class Connections:
             await pool.close()
 
     @property
-    def pool(self) -> AsyncConnectionPool[Any]:
+    def pool(self) -> AsyncPool:
         """Request transactions."""
         if self._pool is None:
             raise RuntimeError("the API app is not started (run it with its lifespan)")
@@ -83,7 +82,7 @@ class ApiState:
     readiness: Readiness
 
     @property
-    def pool(self) -> AsyncConnectionPool[Any]:
+    def pool(self) -> AsyncPool:
         return self.connections.pool
 
     @property

@@ -27,15 +27,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-import psycopg
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
-
 from jobkeeper.api import problems
 from jobkeeper.api.auth import Principal
+from jobkeeper.errors import DatabaseUnavailableError
 from jobkeeper.store import server
-from jobkeeper.store.queries import info
-from jobkeeper.store.run import Steps, run
+from jobkeeper.store.pool import AsyncPool
+from jobkeeper.store.run import AsyncConnection, AsyncDb, Steps, run
 
 T = TypeVar("T")
 
@@ -57,7 +54,7 @@ class Tx:
 
     def __init__(
         self,
-        conn: psycopg.AsyncConnection[Any],
+        conn: AsyncConnection,
         principal: Principal | None,
         entered: dict[str, Any],
     ) -> None:
@@ -77,23 +74,6 @@ class Tx:
         """Run a store operation in the request's transaction; its errors come as jobkeeper's."""
         return await run(self.conn, steps)
 
-    # The shims below query by name and let psycopg's errors through, as before `run`; they go once every
-    # caller runs store operations (issue 16, WP5).
-
-    async def rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        named = info(name)
-        cur = self.conn.cursor(row_factory=dict_row)
-        await cur.execute(named.text, params or {}, prepare=False if named.per_call else None)
-        return await cur.fetchall()
-
-    async def batch(self, *statements: tuple[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
-        """Several queries in order; their rows."""
-        return [await self.rows(name, params) for name, params in statements]
-
-    async def row(self, name: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        found = await self.rows(name, params)
-        return found[0] if found else None
-
     async def now(self) -> datetime:
         """The transaction's time on the database clock."""
         now: datetime = self._entered["now"]
@@ -110,12 +90,12 @@ class Tx:
 
 
 class Tenancy:
-    def __init__(self, pools: Callable[[], AsyncConnectionPool[Any]], *, acquire_timeout: float) -> None:
+    def __init__(self, pools: Callable[[], AsyncPool], *, acquire_timeout: float) -> None:
         self._pools = pools
         self.acquire_timeout = acquire_timeout
 
     @property
-    def pool(self) -> AsyncConnectionPool[Any]:
+    def pool(self) -> AsyncPool:
         return self._pools()
 
     @asynccontextmanager
@@ -139,15 +119,20 @@ class Tenancy:
             synchronous_commit=synchronous_commit,
             principal_tenant=None if principal is None else principal.tenant_id,
         )
+        acquired = False
         try:
-            async with self.pool.connection(timeout=self.acquire_timeout) as conn:
+            # The store translates the pool's errors and the commit's at the block's end.
+            async with AsyncDb(self.pool, timeout=self.acquire_timeout).connection() as conn:
+                acquired = True
                 if ahead is not None:
                     ahead.row = await run(conn, ahead.steps)
                 async with conn.transaction():
                     tx = Tx(conn, principal, await run(conn, enter))
                     tx.check()
                     yield tx
-        except PoolTimeout:
+        except DatabaseUnavailableError:
+            if acquired:
+                raise
             raise problems.unavailable(
                 f"no database connection within {self.acquire_timeout:g} s; try again shortly"
             ) from None

@@ -24,6 +24,7 @@ from jobkeeper.dashboard.web import (
 )
 from jobkeeper.errors import JobFinishedError
 from jobkeeper.store import dependencies, jobs, tenants
+from jobkeeper.store import queues as queue_ops
 from jobkeeper.types import JobStatus, Page
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
@@ -39,10 +40,9 @@ ACTIONABLE = {"retry": ["failed", "cancelled"], "cancel": ["pending", "waiting",
 
 async def _choices(tx: Tx, viewer: Viewer) -> dict[str, Any]:
     """Queues (and, for platform admins, tenants) for the filter form's drop-downs."""
-    # The queues as this request's role sees them: WP3's queues module takes this query over.
-    queues = await tx.rows("load_queues")
+    queues = await tx.run(queue_ops.list_queues())  # as this request's role sees them
     return {
-        "queues": [row["name"] for row in queues],
+        "queues": [queue.name for queue in queues],
         "tenants": await tx.run(tenants.list_all()) if viewer.principal.is_platform_admin else [],
         "statuses": [s.value for s in JobStatus],
     }

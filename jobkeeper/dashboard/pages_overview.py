@@ -22,6 +22,7 @@ from jobkeeper.dashboard.web import (
 )
 from jobkeeper.store import metrics
 from jobkeeper.store import queues as queue_ops
+from jobkeeper.store import workers as worker_ops
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -55,10 +56,7 @@ async def overview_context(viewer: Viewer) -> dict[str, Any]:
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
         queues = await tx.run(queue_ops.counts(viewer.scope, cap=COUNT_CAP, finished_cap=FINISHED_CAP))
         snapshots = await tx.run(metrics.recent(viewer.scope, CHART_WINDOW_SECONDS))
-        # WP2's workers.list_live replaces this query by name (issue 16).
-        workers = await tx.rows(
-            "dashboard_workers", {"max_age": WORKER_MAX_AGE_SECONDS, "tenant_id": viewer.scope}
-        )
+        workers = await tx.run(worker_ops.list_live(WORKER_MAX_AGE_SECONDS, viewer.scope))
     series: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in snapshots:
         series[row["queue"]].append(row)

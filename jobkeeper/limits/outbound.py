@@ -16,12 +16,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import psycopg
 
 from jobkeeper.store import limiters
-from jobkeeper.store.run import run
+from jobkeeper.store.run import AsyncConnection, run
 
 CONCURRENCY_RETRY_SECONDS = 0.25
 
@@ -115,7 +112,7 @@ def plan(
 
 
 async def gate(
-    conn: psycopg.AsyncConnection[Any],
+    conn: AsyncConnection,
     requests: Sequence[tuple[uuid.UUID, str]],
     *,
     worker_id: uuid.UUID,

@@ -22,11 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
-
 from jobkeeper.store import alerts as alert_ops
-from jobkeeper.store.queries import query
+from jobkeeper.store import dead_letters, metrics
+from jobkeeper.store.pool import AsyncPool
 from jobkeeper.store.run import AsyncDb, run
 
 log = logging.getLogger(__name__)
@@ -147,25 +145,18 @@ def evaluate(stats: Sequence[dict[str, Any]], config: AlertConfig) -> list[Candi
 
 
 async def check(
-    pool: AsyncConnectionPool[Any], config: AlertConfig = AlertConfig(), *, now: datetime | None = None
+    pool: AsyncPool, config: AlertConfig = AlertConfig(), *, now: datetime | None = None
 ) -> list[Alert]:
     """Evaluate every rule once and store the alerts that are not in their cooldown; returns them."""
-    async with pool.connection() as conn, conn.transaction():
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            query("alert_queue_stats"),
-            {
-                "now": now,
-                "rate_window": config.failure_window_seconds,
-                "worker_lease": config.worker_lease_seconds,
-            },
+    async with AsyncDb(pool).connection() as conn, conn.transaction():
+        inputs = metrics.alert_inputs(
+            rate_window=config.failure_window_seconds, worker_lease=config.worker_lease_seconds, now=now
         )
-        candidates = evaluate(await cur.fetchall(), config)
-        await cur.execute(
-            query("unhandled_job_types"), {"now": now, "worker_lease": config.worker_lease_seconds}
-        )
+        candidates = evaluate(await run(conn, inputs), config)
         unhandled: dict[str, list[dict[str, Any]]] = {}
-        for row in await cur.fetchall():
+        for row in await run(
+            conn, metrics.unhandled_job_types(worker_lease=config.worker_lease_seconds, now=now)
+        ):
             unhandled.setdefault(row["queue"], []).append({"type": row["type"], "waiting": row["waiting"]})
         for queue, types in unhandled.items():
             names = ", ".join(f"{t['type']} ({t['waiting']})" for t in types)
@@ -179,11 +170,8 @@ async def check(
                     config.cooldown_seconds,
                 )
             )
-        await cur.execute(query("dead_letter_watermark"))
-        last = await cur.fetchone()
-        since = last["latest"] if last and last["latest"] else "-infinity"
-        await cur.execute(query("new_dead_letters"), {"since": since})
-        for row in await cur.fetchall():
+        latest = await run(conn, dead_letters.watermark())
+        for row in await run(conn, dead_letters.since(latest if latest else "-infinity")):
             candidates.append(
                 Candidate(
                     "money_dead_letter",
@@ -219,7 +207,7 @@ async def check(
 
 
 async def deliver_alerts(
-    pool: AsyncConnectionPool[Any],
+    pool: AsyncPool,
     alerts: Sequence[Alert],
     channels: Sequence[Channel],
     *,
@@ -273,7 +261,7 @@ class AlertChecker:
         self.interval = interval
         self._deliveries: set[asyncio.Task[int]] = set()
 
-    async def run(self, pool: AsyncConnectionPool[Any]) -> None:
+    async def run(self, pool: AsyncPool) -> None:
         alerts = await check(pool, self.config)
         if alerts and self.channels:
             task = asyncio.create_task(deliver_alerts(pool, alerts, self.channels), name="alert-delivery")

@@ -9,12 +9,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
+from jobkeeper.store import alerts as store_alerts
+from jobkeeper.store import jobs as store_jobs
 from jobkeeper.store import metrics
-from jobkeeper.store.run import AsyncDb, Steps, named
+from jobkeeper.store.pool import AsyncPool
+from jobkeeper.store.run import AsyncDb, Steps
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +39,14 @@ class PruneResult:
     statements: int
 
 
-def _by_name(name: str, params: dict[str, Any]) -> Callable[[int], Steps[int]]:
-    """A prune still run by its query's name, until its subject's store module has the operation (issue
-    16: prune_finished_jobs and prune_idempotency_keys go to store/jobs.py, prune_alerts to alerts.py)."""
-
-    def delete(limit: int) -> Steps[int]:
-        deleted: int = yield named(name, params | {"limit": limit}, rows="count")
-        return deleted
-
-    return delete
-
-
 async def _prune(
-    pool: AsyncConnectionPool[Any], delete: Callable[[int], Steps[int]], batch: int, max_batches: int
+    pool: AsyncPool, delete: Callable[[int], Steps[int]], batch: int, max_batches: int
 ) -> tuple[int, int]:
     """Run `delete(batch)` until it deletes fewer than `batch` rows, at most `max_batches` times, on one
     connection; returns the rows deleted and the statements run."""
     deleted = statements = 0
     db = AsyncDb(pool)
-    async with pool.connection() as conn:
+    async with db.connection() as conn:
         for _ in range(max_batches):
             count = await db.run(delete(batch), conn)
             statements += 1
@@ -68,7 +57,7 @@ async def _prune(
 
 
 async def prune(
-    pool: AsyncConnectionPool[Any],
+    pool: AsyncPool,
     horizons: Horizons = Horizons(),
     *,
     batch: int = 1000,
@@ -79,11 +68,13 @@ async def prune(
     (what is left is taken by the next run)."""
     jobs, s1 = await _prune(
         pool,
-        _by_name("prune_finished_jobs", {"now": now, "older_than": horizons.finished_jobs}),
+        lambda limit: store_jobs.prune_finished(older_than=horizons.finished_jobs, now=now, limit=limit),
         batch,
         max_batches,
     )
-    keys, s2 = await _prune(pool, _by_name("prune_idempotency_keys", {"now": now}), batch, max_batches)
+    keys, s2 = await _prune(
+        pool, lambda limit: store_jobs.prune_idempotency_keys(now=now, limit=limit), batch, max_batches
+    )
     snapshots, s3 = await _prune(
         pool,
         lambda limit: metrics.prune(older_than=horizons.queue_metrics, now=now, limit=limit),
@@ -92,7 +83,7 @@ async def prune(
     )
     alerts, s4 = await _prune(
         pool,
-        _by_name("prune_alerts", {"now": now, "older_than": horizons.acknowledged_alerts}),
+        lambda limit: store_alerts.prune(older_than=horizons.acknowledged_alerts, now=now, limit=limit),
         batch,
         max_batches,
     )
@@ -104,9 +95,7 @@ async def prune(
     return result
 
 
-async def snapshot(
-    pool: AsyncConnectionPool[Any], *, window: float = 60.0, now: datetime | None = None
-) -> int:
+async def snapshot(pool: AsyncPool, *, window: float = 60.0, now: datetime | None = None) -> int:
     """Write one `queue_metrics` row per queue (and per queue and tenant with activity); returns rows."""
     return await AsyncDb(pool).run(metrics.write_snapshot(window=window, now=now))
 
@@ -118,7 +107,7 @@ class Pruner:
         self.horizons = horizons
         self.interval = interval
 
-    async def run(self, pool: AsyncConnectionPool[Any]) -> None:
+    async def run(self, pool: AsyncPool) -> None:
         await prune(pool, self.horizons)
 
 
@@ -128,5 +117,5 @@ class MetricsSnapshot:
     def __init__(self, *, interval: float = 60.0) -> None:
         self.interval = interval
 
-    async def run(self, pool: AsyncConnectionPool[Any]) -> None:
+    async def run(self, pool: AsyncPool) -> None:
         await snapshot(pool, window=self.interval)

@@ -33,18 +33,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
-
 from jobkeeper import cron
-from jobkeeper.catalog import Catalog, load_catalog
+from jobkeeper.catalog import Catalog
 from jobkeeper.config import Settings
 from jobkeeper.enqueue import prepare
 from jobkeeper.errors import InvalidJobError
-from jobkeeper.store import limiters, schedules
-from jobkeeper.store.queries import query
-from jobkeeper.store.run import run
+from jobkeeper.store import jobs, limiters, queues, schedules
+from jobkeeper.store.pool import AsyncPool
+from jobkeeper.store.run import AsyncConnection, run
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +126,17 @@ class Scheduler:
         self.grace = grace
         self.max_fires = max_fires if max_fires is not None else settings.scheduler_max_fires
 
-    async def run(self, pool: AsyncConnectionPool[Any]) -> None:
+    async def run(self, pool: AsyncPool) -> None:
         await self.tick(pool)
 
-    async def tick(self, pool: AsyncConnectionPool[Any], *, now: datetime | None = None) -> TickResult:
+    async def tick(self, pool: AsyncPool, *, now: datetime | None = None) -> TickResult:
         started = time.perf_counter()
         result = TickResult()
         async with pool.connection() as conn:
             rows = await run(conn, schedules.due(now=now, limit=self.max_fires, bucket_key=BUCKET_KEY))
             if not rows:
                 return result
-            catalog = await load_catalog(conn)
+            catalog = await run(conn, queues.load_catalog())
         chosen = await asyncio.to_thread(self._plan, rows, rows[0]["now"], catalog, result)
         spent = await self._take_tokens(pool, chosen, result)
         await self._write(pool, chosen, spent, result, explicit_now=now)
@@ -206,7 +202,7 @@ class Scheduler:
         return _Due(row, p, items)
 
     async def _take_tokens(
-        self, pool: AsyncConnectionPool[Any], chosen: list[_Due], result: TickResult
+        self, pool: AsyncPool, chosen: list[_Due], result: TickResult
     ) -> dict[uuid.UUID, int]:
         """Take each tenant's jobs from its bucket; drop (defer) the schedules its tokens do not cover.
         Returns the tokens kept per tenant."""
@@ -232,7 +228,7 @@ class Scheduler:
         chosen[:] = [entry for entry in chosen if id(entry) not in dropped]
         return spent
 
-    async def _take(self, conn: psycopg.AsyncConnection[Any], tenant: uuid.UUID, cost: int) -> int:
+    async def _take(self, conn: AsyncConnection, tenant: uuid.UUID, cost: int) -> int:
         """Take `cost` tokens, or as many whole tokens as the bucket holds: how many were taken."""
         return await run(
             conn,
@@ -245,12 +241,12 @@ class Scheduler:
             ),
         )
 
-    async def _give_back(self, conn: psycopg.AsyncConnection[Any], tenant: uuid.UUID, tokens: int) -> None:
+    async def _give_back(self, conn: AsyncConnection, tenant: uuid.UUID, tokens: int) -> None:
         await run(conn, limiters.give_back_tokens(tenant_id=tenant, key=BUCKET_KEY, cost=float(tokens)))
 
     async def _write(
         self,
-        pool: AsyncConnectionPool[Any],
+        pool: AsyncPool,
         chosen: list[_Due],
         spent: dict[uuid.UUID, int],
         result: TickResult,
@@ -280,7 +276,7 @@ class Scheduler:
 
     async def _enqueue(
         self,
-        conn: psycopg.AsyncConnection[Any],
+        conn: AsyncConnection,
         writing: list[_Due],
         result: TickResult,
         explicit_now: datetime | None,
@@ -292,17 +288,15 @@ class Scheduler:
         owners = [entry.row["id"] for entry in writing for _ in entry.items]
         # Type and payload were checked when the schedule was created; one schedule made before those
         # checks must not stop every other schedule's run.
-        batch = prepare(items, await load_catalog(conn), self.settings, validate=False)
+        batch = prepare(items, await run(conn, queues.load_catalog()), self.settings, validate=False)
         batch.key_ttls = [SCHEDULE_KEY_TTL] * len(batch)
-        # Until the store's `jobs.insert_many` exists (issue 16, WP1), the scheduler inserts by name.
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(query("insert_jobs"), batch.params(own_transaction=False, now=explicit_now))
-        rows = await cur.fetchall()
+        # A slot fired already (two leaders overlapping) gives back its original job, with its id.
+        inserted = await run(conn, jobs.insert_many(batch, own_transaction=False, now=explicit_now))
         last: dict[uuid.UUID, uuid.UUID] = {}
-        for owner, row in zip(owners, rows, strict=True):
-            last[owner] = row["resolved_id"]
-        result.job_ids.extend(row["resolved_id"] for row in rows)
-        result.fired += len(rows)
+        for owner, job in zip(owners, inserted, strict=True):
+            last[owner] = job.id
+        result.job_ids.extend(job.id for job in inserted)
+        result.fired += len(inserted)
         return last
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
-
-from psycopg_pool import AsyncConnectionPool
 
 from jobkeeper.config import Settings
 from jobkeeper.errors import ConfigError
@@ -21,6 +18,7 @@ from jobkeeper.maintenance.scheduler import Scheduler
 from jobkeeper.providers.pagerduty import PagerDutyConfig
 from jobkeeper.providers.smtp import SmtpConfig
 from jobkeeper.providers.twilio import TwilioConfig
+from jobkeeper.store.pool import AsyncPool
 
 SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
@@ -82,11 +80,11 @@ def maintenance_tasks(settings: Settings) -> list[MaintenanceTask]:
     ]
 
 
-def maintenance_service(settings: Settings) -> Callable[[AsyncConnectionPool[Any], uuid.UUID], Service]:
+def maintenance_service(settings: Settings) -> Callable[[AsyncPool, uuid.UUID], Service]:
     """A `Worker` service factory: the worker competes for the lease and, as leader, runs the tasks."""
     tasks = maintenance_tasks(settings)  # built once: a misconfigured channel fails at start-up
 
-    def factory(pool: AsyncConnectionPool[Any], worker_id: uuid.UUID) -> Service:
+    def factory(pool: AsyncPool, worker_id: uuid.UUID) -> Service:
         return Leader(pool, worker_id, tasks, ttl=settings.lease_seconds)
 
     return factory

@@ -41,9 +41,9 @@ def scrape(*, window: float, bounds: Sequence[float], worker_max_age: float) -> 
     finished = yield named("metrics_finished", {"window": window, "bounds": list(bounds)})
     dead = yield named("metrics_dead_letters", {"window": window})
     # The limiters' and the workers' queries belong to their own subjects (sql/limiters.sql, workers.sql).
-    limiters = yield named("api_metrics_limiters")
+    limiters = yield named("list_limiters")
     alerts = yield named("metrics_alerts", {"window": window})
-    workers = yield named("api_live_workers", {"max_age": worker_max_age})
+    workers = yield named("count_live_workers", {"max_age": worker_max_age})
     names = shared[0]
     return Scrape(
         shared_queues=frozenset(names["queues"]),

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import psycopg
 import sqlalchemy
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from jobkeeper.errors import MigrationError
+from jobkeeper.errors import DatabaseUnavailableError, MigrationError
+from jobkeeper.store.errors import first_line
 
 SCHEMA = "jobkeeper"
 _SCRIPTS = Path(__file__).parent / "migrations"
@@ -37,6 +39,10 @@ def _connection(database_url: str) -> Iterator[sqlalchemy.Connection]:
     try:
         with engine.begin() as connection:
             yield connection
+    except sqlalchemy.exc.DBAPIError as exc:  # psycopg's error, as SQLAlchemy wraps it
+        if isinstance(exc.orig, psycopg.OperationalError):
+            raise DatabaseUnavailableError(f"database unreachable: {first_line(exc.orig)}") from exc
+        raise MigrationError(f"database error: {first_line(exc.orig or exc)}") from exc
     except psycopg.Error as exc:
         raise MigrationError(f"migration failed: {exc}") from exc
     finally:

@@ -5,10 +5,10 @@ A file holds queries introduced by `-- name: NAME` lines. Right after it come th
 
 - `-- plan: per call`: run the query unprepared, so the server plans it for the values it gets each time.
   Optional filters written `%(x)s IS NULL OR …` can use an index only in such a plan, and a prepared
-  statement may switch to one generic plan for all values after five runs.
-- `-- alias: OLD_NAME`: the query also answers to its former name, while callers move to the new one.
+  statement may switch to one generic plan for all values after five runs (docs/benchmarks.md#named-queries).
 
-An unknown key, or a name (or alias) defined twice, fails the load.
+An unknown key, or a name defined twice, fails the load. Only the store runs queries by name
+(`jobkeeper.store.run.named`); outside it, code calls the store's operations.
 
 Query text is trusted package data, so it is typed `LiteralString` for psycopg; values always travel as
 parameters, never inside the text. Whole-line comments are dropped from the text sent to the server:
@@ -37,28 +37,24 @@ class QueryInfo:
     name: str
     text: LiteralString
     per_call: bool = False
-    aliases: tuple[str, ...] = ()
 
 
 def load_queries(*dirs: Path) -> dict[str, QueryInfo]:
-    """Every query of the `.sql` files in `dirs`, by name and by alias. The benchmarks load the package's
+    """Every query of the `.sql` files in `dirs`, by name. The benchmarks load the package's
     directory with theirs, so that a name of theirs cannot shadow one of the package."""
     infos: dict[str, QueryInfo] = {}
     for path in sorted(p for d in dirs for p in d.glob("*.sql")):
         parts = _NAME.split(path.read_text(encoding="utf-8"))
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
-            info = _parse(name, body.strip(), path)
-            for key in (info.name, *info.aliases):
-                if key in infos:
-                    raise RuntimeError(f"query {key!r} is defined twice ({path.name})")
-                infos[key] = info
+            if name in infos:
+                raise RuntimeError(f"query {name!r} is defined twice ({path.name})")
+            infos[name] = _parse(name, body.strip(), path)
     return infos
 
 
 def _parse(name: str, body: str, path: Path) -> QueryInfo:
     lines = body.splitlines()
     per_call = False
-    aliases: list[str] = []
     header = 0
     for line in lines:
         match = _KEY.match(line)
@@ -68,13 +64,11 @@ def _parse(name: str, body: str, path: Path) -> QueryInfo:
         key, value = match.groups()
         if key == "plan" and value == "per call":
             per_call = True
-        elif key == "alias" and re.fullmatch(r"[a-z_]+", value):
-            aliases.append(value)
         else:
             raise RuntimeError(f"query {name!r} ({path.name}): unknown header `-- {key}: {value}`")
     text = "\n".join(line for line in lines[header:] if not _COMMENT.match(line))
     # mypy treats LiteralString as str here; the text is package data, never built from input.
-    return QueryInfo(name, text, per_call, tuple(aliases))
+    return QueryInfo(name, text, per_call)
 
 
 @cache
@@ -82,10 +76,9 @@ def _infos() -> dict[str, QueryInfo]:
     return load_queries(SQL_DIR)
 
 
-@cache
 def query_infos() -> dict[str, QueryInfo]:
-    """Each query by its name (aliases left out, so each is listed once)."""
-    return {name: info for name, info in _infos().items() if info.name == name}
+    """Each query by its name."""
+    return _infos()
 
 
 @cache
@@ -95,12 +88,8 @@ def all_queries() -> dict[str, LiteralString]:
 
 
 def info(name: str) -> QueryInfo:
-    """The query named `name` (or aliased so) with its header keys."""
+    """The query named `name` with its header keys."""
     try:
         return _infos()[name]
     except KeyError:
         raise KeyError(f"no SQL query named {name!r} in {SQL_DIR}") from None
-
-
-def query(name: str) -> LiteralString:
-    return info(name).text

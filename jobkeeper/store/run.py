@@ -15,7 +15,7 @@ execute (docs/benchmarks.md#store-drivers).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, LiteralString, TypeAlias, TypeVar
 
@@ -23,6 +23,7 @@ import psycopg
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from jobkeeper.config import Settings
 from jobkeeper.store.errors import translate
 from jobkeeper.store.queries import info
 
@@ -30,6 +31,9 @@ T = TypeVar("T")
 
 AsyncConnection: TypeAlias = psycopg.AsyncConnection[Any]
 """A connection as parts outside the store hold it, to hand to `run`."""
+
+SyncConnection: TypeAlias = psycopg.Connection[Any]
+"""A sync connection as parts outside the store hold it, to hand to `run_sync`."""
 
 Rows = Literal["dict", "tuple", "count"]
 Isolation = Literal["read committed", "repeatable read", "serializable"]
@@ -186,12 +190,31 @@ class AsyncDb:
             raise translate(exc) from exc
 
 
+def connect(url: str, settings: Settings) -> SyncConnection:
+    """One autocommit connection with dict rows and the settings' options (timeouts, TLS), for one-shot
+    commands; an unreachable server raises `DatabaseUnavailableError` with libpq's own words."""
+    try:
+        return psycopg.connect(url, autocommit=True, row_factory=dict_row, **settings.connection_kwargs())
+    except psycopg.Error as exc:
+        raise translate(exc) from exc
+
+
 class SyncDb:
     """`AsyncDb` over a sync pool."""
 
     def __init__(self, pool: ConnectionPool[Any], *, timeout: float | None = None) -> None:
         self.pool = pool
         self.timeout = timeout
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of the pool inside one transaction, for several operations that commit together
+        at the block's end; a psycopg error (the pool's, the commit's) comes out as jobkeeper's."""
+        try:
+            with self.pool.connection(timeout=self.timeout) as conn, conn.transaction():
+                yield conn
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
 
     def run(self, steps: Steps[T], conn: psycopg.Connection[Any] | None = None) -> T:
         if conn is not None:

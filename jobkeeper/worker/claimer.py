@@ -20,18 +20,13 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
-import psycopg
-
-from jobkeeper import catalog
 from jobkeeper.errors import JobkeeperError
 from jobkeeper.lifecycle import Service
 from jobkeeper.limits import outbound
-from jobkeeper.store import outcomes
-from jobkeeper.store.errors import translate
+from jobkeeper.store import outcomes, queues
 from jobkeeper.store.outcomes import Claimed
-from jobkeeper.store.run import run
+from jobkeeper.store.run import AsyncConnection, run
 from jobkeeper.worker.connection import DedicatedConnection
 from jobkeeper.worker.executor import Policies
 
@@ -178,7 +173,7 @@ class ClaimLoop(Service):
             # locked some rows, or tenants' windows were small); only an empty claim waits.
             more = bool(claimed)
 
-    async def _gate(self, conn: psycopg.AsyncConnection[Any], claimed: list[Claimed]) -> list[Claimed]:
+    async def _gate(self, conn: AsyncConnection, claimed: list[Claimed]) -> list[Claimed]:
         """Take outbound rate-limiter tokens for the claimed jobs whose type names a limiter; the ones
         without a token are already back to pending (at their token's time) and are not started."""
         requests = []
@@ -212,16 +207,8 @@ class ClaimLoop(Service):
         if self.backlog() > 2 * self.slots.size:
             await self.wait_written(1.0)
 
-    async def _refresh_policies(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    async def _refresh_policies(self, conn: AsyncConnection) -> None:
         if time.monotonic() - self._policies_loaded < POLICY_REFRESH_SECONDS:
             return
         self._policies_loaded = time.monotonic()  # one refresh, whichever claim in flight comes first
-        self.policies.catalog = await load_catalog(conn)
-
-
-async def load_catalog(conn: psycopg.AsyncConnection[Any]) -> catalog.Catalog:
-    """The queues and job types, with the store's errors."""
-    try:
-        return await catalog.load_catalog(conn)
-    except psycopg.Error as exc:  # until the catalog is read through the store (issue 16, WP3)
-        raise translate(exc) from exc
+        self.policies.catalog = await run(conn, queues.load_catalog())

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from jobkeeper.config import Settings
 from jobkeeper.errors import ConfigError, DatabaseUnavailableError, JobkeeperError
 from jobkeeper.lifecycle import Service
+from jobkeeper.store import queues as queue_ops
 from jobkeeper.store import workers
 from jobkeeper.store.outcomes import Claimed, JobRef
 from jobkeeper.store.pool import AsyncPool, async_pool
 from jobkeeper.store.run import AsyncConnection, AsyncDb, run
-from jobkeeper.worker import operations
-from jobkeeper.worker.claimer import ClaimLoop, Slots, load_catalog, wait_any
+from jobkeeper.worker.claimer import ClaimLoop, Slots, wait_any
 from jobkeeper.worker.completer import Completer
 from jobkeeper.worker.connection import DedicatedConnection
 from jobkeeper.worker.context import JobContext
@@ -296,7 +296,7 @@ class Worker:
         return connection
 
     async def _register(self, conn: AsyncConnection) -> None:
-        catalog = await load_catalog(conn)
+        catalog = await run(conn, queue_ops.load_catalog())
         known = sorted(catalog.queues)
         for spec in self.registry:
             if spec.queue is not None and spec.queue not in catalog.queues:
@@ -310,8 +310,11 @@ class Worker:
                     f"the worker is asked to serve unknown queue {name!r}; known queues: "
                     f"{', '.join(known)}{_hint(name, known)}"
                 )
-        await operations.register_job_types(conn, self.registry, self.settings.default_queue)
-        self.policies.catalog = await load_catalog(conn)
+        specs = [
+            queue_ops.TypeSpec(s.name, s.queue, s.max_attempts, s.timeout, s.priority) for s in self.registry
+        ]
+        await run(conn, queue_ops.register_job_types(specs, default_queue=self.settings.default_queue))
+        self.policies.catalog = await run(conn, queue_ops.load_catalog())
         await run(
             conn,
             workers.register(

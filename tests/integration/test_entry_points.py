@@ -10,16 +10,18 @@ import psycopg
 import pytest
 
 from jobkeeper import Client, Settings, SyncClient
-from jobkeeper.catalog import Catalog, load_catalog
+from jobkeeper.catalog import Catalog
 from jobkeeper.enqueue import prepare
 from jobkeeper.errors import InvalidJobError, InvalidPayloadError, UnknownJobTypeError
+from jobkeeper.store import queues
+from jobkeeper.store.run import run
 from tests.payloads import INVALID, VALID
 
 
 @pytest.fixture
 async def catalog(shared_db_url: str) -> Catalog:
     async with await psycopg.AsyncConnection.connect(shared_db_url) as conn:
-        return await load_catalog(conn)
+        return await run(conn, queues.load_catalog())
 
 
 def _client_field(api_field: str) -> str:

@@ -46,7 +46,7 @@ def test_count_rows_give_the_rows_touched(conn: psycopg.Connection[Any]) -> None
 
 
 def test_named_statements_carry_the_headers_plan(conn: psycopg.Connection[Any]) -> None:
-    assert named("api_list_jobs").prepare is False
+    assert named("list_jobs").prepare is False
     assert named("claim_jobs", binary=True).prepare is None
     assert run_sync(conn, first_row("database_now")) is not None
 

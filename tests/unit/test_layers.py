@@ -1,9 +1,6 @@
 """The layers (STYLE, "No SQL outside store/"): outside jobkeeper/store, no module names a query nor
-imports psycopg; they call the store's operations.
-
-Issue 16 moves the callers over work package by work package. Until it is done, `TODAY` lists the modules
-that still offend, and what they do: a new offence fails, and so does an entry that no longer offends, so
-that each work package shrinks the list as it switches its callers (WP5 empties it).
+imports psycopg; they call the store's operations, which translate the database's errors once. Only the
+few modules whose job is a connection itself (PLUMBING) may import the driver.
 """
 
 from __future__ import annotations
@@ -16,34 +13,12 @@ PACKAGE = Path(__file__).parents[2] / "jobkeeper"
 PSYCOPG = "imports psycopg"
 BY_NAME = "names a query"  # query(), the queries module, or the by-name wrappers rows/row/batch
 
-# Modules whose job is the connection itself: they may import psycopg for good.
+# Modules whose job is the connection itself: they may import psycopg (never name a query), for good.
 PLUMBING = {
-    "embedded.py",  # the embedded server's readiness check
-    "worker/connection.py",  # the worker connections' session settings
-    "worker/notifier.py",  # LISTEN's notifies() generator
-    "cli_doctor.py",  # connecting is what the doctor checks
-}
-
-TODAY: dict[str, set[str]] = {
-    "api/health.py": {BY_NAME},
-    "api/problems.py": {PSYCOPG},
-    "api/routes_limits.py": {BY_NAME},
-    "api/state.py": {PSYCOPG},
-    "api/tenancy.py": {BY_NAME, PSYCOPG},
-    "cli_admin.py": {BY_NAME, PSYCOPG},
-    "cli_common.py": {BY_NAME, PSYCOPG},
-    "cli_doctor.py": {BY_NAME},
-    "cli_enqueue.py": {PSYCOPG},
-    "client.py": {BY_NAME, PSYCOPG},
-    "dashboard/pages_jobs.py": {BY_NAME},
-    "dashboard/pages_overview.py": {BY_NAME},
-    "limits/outbound.py": {PSYCOPG},
-    "maintenance/alerts.py": {BY_NAME, PSYCOPG},
-    "maintenance/retention.py": {BY_NAME, PSYCOPG},
-    "maintenance/scheduler.py": {BY_NAME, PSYCOPG},
-    "maintenance/service.py": {PSYCOPG},
-    "worker/claimer.py": {PSYCOPG},
-    "worker/operations.py": {BY_NAME, PSYCOPG},
+    "embedded.py",  # the embedded server's readiness check connects before there is a schema
+    "worker/connection.py",  # the worker's dedicated connections: connect, reconnect, session settings
+    "worker/notifier.py",  # LISTEN's notifies() generator, whose errors are psycopg's
+    "cli_doctor.py",  # connecting (and reporting libpq's own failure) is what the doctor checks
 }
 
 _DRIVER_MODULES = {"psycopg", "psycopg_pool"}
@@ -88,23 +63,19 @@ def _scan() -> dict[str, set[str]]:
     return found
 
 
-def test_no_new_module_reaches_past_the_store() -> None:
-    new = {
-        module: sorted(offences - TODAY.get(module, set()))
-        for module, offences in _scan().items()
-        if offences - TODAY.get(module, set())
-    }
-    assert new == {}, "call the store's operations (jobkeeper/store) instead"
+def test_no_module_reaches_past_the_store() -> None:
+    assert _scan() == {}, "call the store's operations (jobkeeper/store) instead"
 
 
-def test_the_list_of_todays_offenders_only_shrinks() -> None:
-    found = _scan()
-    fixed = {
-        module: sorted(offences - found.get(module, set()))
-        for module, offences in TODAY.items()
-        if offences - found.get(module, set())
-    }
-    assert fixed == {}, "these no longer offend: take them out of TODAY"
+def test_each_plumbing_module_still_needs_the_driver() -> None:
+    # Keeps PLUMBING short: an entry whose module moved or no longer imports psycopg must go.
+    needless = [
+        module
+        for module in sorted(PLUMBING)
+        if not (PACKAGE / module).exists()
+        or PSYCOPG not in _offences(ast.parse((PACKAGE / module).read_text(encoding="utf-8")))
+    ]
+    assert needless == []
 
 
 def test_the_scan_finds_what_it_looks_for() -> None:

@@ -2,14 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from jobkeeper.store.queries import SQL_DIR, QueryInfo, all_queries, info, load_queries, query, query_infos
+from jobkeeper.store.queries import SQL_DIR, QueryInfo, all_queries, info, load_queries, query_infos
 
 
 def test_named_queries_load_and_are_not_empty() -> None:
     queries = all_queries()
     assert {"insert_jobs", "get_jobs", "load_queues", "load_job_types"} <= set(queries)
     assert all(text.strip() for text in queries.values())
-    assert query("get_jobs") is queries["get_jobs"]
+    assert info("get_jobs").text is queries["get_jobs"]
 
 
 def test_queries_are_sent_without_comments_and_hot_ones_fit_psycopgs_cache() -> None:
@@ -19,12 +19,12 @@ def test_queries_are_sent_without_comments_and_hot_ones_fit_psycopgs_cache() -> 
         assert not any(line.lstrip().startswith("--") for line in text.splitlines()), name
     # psycopg converts placeholders once per text only below this size; above it, on every execution.
     for name in ("claim_jobs", "record_outcomes", "insert_jobs", "heartbeat"):
-        assert len(query(name).encode()) <= MAX_CACHED_STATEMENT_LENGTH, name
+        assert len(info(name).text.encode()) <= MAX_CACHED_STATEMENT_LENGTH, name
 
 
 def test_plan_per_call_is_read_from_the_header() -> None:
     marked = {name for name, query_info in query_infos().items() if query_info.per_call}
-    assert {"list_jobs", "list_jobs_edge", "dashboard_list_jobs", "count_jobs_for_action"} <= marked
+    assert {"list_jobs", "list_jobs_edge", "count_jobs_for_action"} <= marked
     assert "claim_jobs" not in marked
 
 
@@ -41,14 +41,11 @@ def _load(tmp_path: Path, text: str) -> dict[str, QueryInfo]:
     return load_queries(tmp_path)
 
 
-def test_header_keys_and_aliases(tmp_path: Path) -> None:
+def test_header_keys(tmp_path: Path) -> None:
     loaded = _load(
-        tmp_path,
-        "-- name: new_name\n-- plan: per call\n-- alias: old_name\n"
-        "-- Why: a comment, not a key.\nSELECT 1;\n",
+        tmp_path, "-- name: new_name\n-- plan: per call\n-- Why: a comment, not a key.\nSELECT 1;\n"
     )
-    assert loaded["new_name"] is loaded["old_name"]
-    assert loaded["new_name"] == QueryInfo("new_name", "SELECT 1;", per_call=True, aliases=("old_name",))
+    assert loaded["new_name"] == QueryInfo("new_name", "SELECT 1;", per_call=True)
 
 
 @pytest.mark.parametrize(
@@ -57,7 +54,7 @@ def test_header_keys_and_aliases(tmp_path: Path) -> None:
         "-- name: a\n-- prepare: never\nSELECT 1;\n",  # an unknown key
         "-- name: a\n-- plan: generic\nSELECT 1;\n",  # an unknown value
         "-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n",  # a name twice
-        "-- name: a\nSELECT 1;\n-- name: b\n-- alias: a\nSELECT 2;\n",  # an alias that is a name
+        "-- name: a\n-- alias: b\nSELECT 1;\n",  # aliases are gone: every caller names the query
     ],
 )
 def test_a_bad_header_or_a_duplicate_fails_the_load(tmp_path: Path, text: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 from jobkeeper import DEV_TENANT_ID, Client, Settings
 from jobkeeper.store import outcomes
 from jobkeeper.store.outcomes import Claimed
-from jobkeeper.store.queries import query
+from jobkeeper.store.queries import info
 from jobkeeper.store.run import run
 from jobkeeper.worker.connection import connection_kwargs
 from tests.payloads import VALID, unique
@@ -164,7 +164,7 @@ def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
 async def _explain_as_the_worker(db_url: str, settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
     """EXPLAIN ANALYZE of the plan the worker runs: the claim connection's settings, the statement
     prepared (so its generic plan), executed in a transaction that is rolled back."""
-    sql = query("claim_jobs")
+    sql = info("claim_jobs").text
     order = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
     async with (
         await psycopg.AsyncConnection.connect(db_url, **connection_kwargs(settings, "claim")) as conn,

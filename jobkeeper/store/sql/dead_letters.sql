@@ -79,7 +79,6 @@ WHERE (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[]))
 RETURNING d.id;
 
 -- name: count_dead_letters
--- alias: dashboard_count_dead_letters
 SELECT count(*) AS total
 FROM jobkeeper.dead_letter_jobs d
 WHERE (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[]))

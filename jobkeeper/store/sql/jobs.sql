@@ -183,7 +183,6 @@ LEFT JOIN jobkeeper.tenants t ON t.id = j.tenant_id
 WHERE j.id = %(id)s::uuid;
 
 -- name: list_jobs
--- alias: api_list_jobs
 -- plan: per call
 -- Newest first, keyset-paged on (created_at, id): a platform admin's list reads jobs_created_idx, a
 -- tenant's jobs_tenant_created_idx, so page N costs what page 1 costs. A queue filter also names the
@@ -216,7 +215,6 @@ ORDER BY w.created_at DESC, w.id DESC
 LIMIT %(limit)s;
 
 -- name: list_jobs_edge
--- alias: api_list_jobs_edge
 -- plan: per call
 -- The oldest job a payload filter's window (`list_jobs`) looked at, when the window was full: the next
 -- page starts there. No row: the window reached the end of the list.
@@ -237,63 +235,7 @@ ORDER BY j.created_at DESC, j.id DESC
 OFFSET %(scan_limit)s::int - 1
 LIMIT 1;
 
--- name: dashboard_list_jobs
--- plan: per call
--- Merged into `list_jobs` (which takes %(payload)s); kept for bench/paging.py until issue 16's WP5.
--- Newest first, keyset-paged on (created_at, id): a page costs the same at row one million as at row one
--- (the platform admin's list reads jobs_created_idx, a tenant's jobs_tenant_created_idx). A queue filter
--- also names the queue's tier, so only its partition is read (run-time pruning).
--- The payload filter (JSON containment, @>) has no index (one would be written on every claim and
--- completion): it looks at no more than the %(scan_limit)s jobs past the cursor, newest first, and stops
--- as soon as it has %(limit)s matches. When it finds fewer, `dashboard_scan_edge` says where its window
--- ended, and the next page goes on from there.
-SELECT w.id, w.tenant_id, w.queue, w.type, w.status, w.priority, w.attempts, w.max_attempts, w.last_error,
-       w.scheduled_at, w.started_at, w.completed_at, w.created_at
-FROM (
-    SELECT j.*
-    FROM jobkeeper.jobs j
-    WHERE
-      (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
-      AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
-      AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
-      AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
-      AND (%(queue)s::text IS NULL
-           OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
-      AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
-      AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
-      AND (%(before_created_at)s::timestamptz IS NULL
-           OR (j.created_at, j.id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
-    ORDER BY j.created_at DESC, j.id DESC
-    LIMIT CASE WHEN %(filter)s::jsonb IS NULL THEN %(limit)s::int ELSE %(scan_limit)s::int END
-) w
-WHERE %(filter)s::jsonb IS NULL OR w.payload @> %(filter)s::jsonb
-ORDER BY w.created_at DESC, w.id DESC
-LIMIT %(limit)s;
-
--- name: dashboard_scan_edge
--- plan: per call
--- Merged into `list_jobs_edge`; kept for bench/paging.py until issue 16's WP5.
--- The oldest job a payload filter's window (`dashboard_list_jobs`) looked at, when the window was full:
--- older jobs may match too. No row: the window reached the end of the list.
-SELECT j.created_at, j.id
-FROM jobkeeper.jobs j
-WHERE
-      (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
-      AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
-      AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
-      AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
-      AND (%(queue)s::text IS NULL
-           OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
-      AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
-      AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
-      AND (%(before_created_at)s::timestamptz IS NULL
-           OR (j.created_at, j.id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
-ORDER BY j.created_at DESC, j.id DESC
-OFFSET %(scan_limit)s::int - 1
-LIMIT 1;
-
 -- name: count_jobs_for_action
--- alias: dashboard_count_jobs
 -- plan: per call
 -- How many jobs a bulk action on this filter would touch (shown on its confirmation page), counted up to
 -- %(cap)s + 1: one click acts on at most %(cap)s, so "more than that" is all the page needs to say.

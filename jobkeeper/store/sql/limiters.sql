@@ -38,7 +38,6 @@ FROM unnest(%(ids)s::uuid[], %(run_ats)s::timestamptz[]) AS u(id, run_at)
 WHERE j.id = u.id AND j.status = 'processing' AND j.worker_id = %(worker_id)s;
 
 -- name: list_limiters
--- alias: api_metrics_limiters
 -- Outbound rate limiters as the workers share them: tokens available now (refilled to the database
 -- clock), calls in flight (jobs processing whose type names the limiter: the slots the gate counts), and
 -- jobs put back so far for want of a token or slot.

@@ -4,7 +4,6 @@
 
 -- name: list_outbox
 -- plan: per call
--- alias: dashboard_outbox
 -- Messages kept in the outbox, newest first, keyset-paged on (created_at, id) through
 -- jobs_type_created_idx. Only the embedded development setup has any.
 SELECT j.id, j.tenant_id, j.type, j.result, j.completed_at, j.created_at
