@@ -21,7 +21,7 @@ PLUMBING = {
     "embedded.py",  # the embedded server's readiness check
     "worker/connection.py",  # the worker connections' session settings
     "worker/notifier.py",  # LISTEN's notifies() generator
-    "cli_doctor.py",  # connecting is what the doctor checks
+    "cli/doctor.py",  # connecting is what the doctor checks
 }
 
 TODAY: dict[str, set[str]] = {
@@ -30,10 +30,10 @@ TODAY: dict[str, set[str]] = {
     "api/routes_limits.py": {BY_NAME},
     "api/state.py": {PSYCOPG},
     "api/tenancy.py": {BY_NAME, PSYCOPG},
-    "cli_admin.py": {BY_NAME, PSYCOPG},
-    "cli_common.py": {BY_NAME, PSYCOPG},
-    "cli_doctor.py": {BY_NAME},
-    "cli_enqueue.py": {PSYCOPG},
+    "cli/admin.py": {BY_NAME, PSYCOPG},
+    "cli/common.py": {BY_NAME, PSYCOPG},
+    "cli/doctor.py": {BY_NAME},
+    "cli/enqueue.py": {PSYCOPG},
     "client.py": {BY_NAME, PSYCOPG},
     "dashboard/pages_jobs.py": {BY_NAME},
     "dashboard/pages_overview.py": {BY_NAME},

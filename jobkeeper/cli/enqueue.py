@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from jobkeeper.cli_common import (
+from jobkeeper.cli.common import (
     JSON_OPTION,
     BadInput,
     DatabaseUnreachable,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import click
 
 from jobkeeper import __version__
-from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse, renamed
+from jobkeeper.cli.common import FiniteFloatRange, confirm_or_refuse, renamed
 from jobkeeper.config import Settings
 from jobkeeper.errors import ConfigError, JobkeeperError
 
@@ -55,7 +55,7 @@ def _configure_logging(settings: Settings) -> None:
 def _with_database(body: Callable[[Database], None], *, supervise: bool = False) -> None:
     settings = _settings()
     _configure_logging(settings)
-    from jobkeeper.cli_common import translated_errors
+    from jobkeeper.cli.common import translated_errors
     from jobkeeper.database import open_database
 
     try:
@@ -474,7 +474,7 @@ def schedules() -> None:
 @_JSON
 def schedules_list(tenant: Any, as_json: bool) -> None:
     """List schedules with their next run."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     _with_database(lambda db: cli_admin.list_schedules(db.url, tenant, as_json))
 
@@ -518,7 +518,7 @@ def schedules_add(
     as_json: bool,
 ) -> None:
     """Add a schedule NAME that enqueues a job of --type on every --cron slot."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     options = {
         "tenant_id": _tenant_or_default(tenant),
@@ -542,7 +542,7 @@ def schedules_add(
 @_JSON
 def schedules_pause(schedule: str, tenant: Any, as_json: bool) -> None:
     """Stop firing SCHEDULE (an id or a name)."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     tid = _tenant_or_default(tenant)
     _with_database(lambda db: cli_admin.set_schedule_active(db.url, tid, schedule, False, as_json))
@@ -554,7 +554,7 @@ def schedules_pause(schedule: str, tenant: Any, as_json: bool) -> None:
 @_JSON
 def schedules_resume(schedule: str, tenant: Any, as_json: bool) -> None:
     """Fire SCHEDULE again from its next slot (missed slots while paused are skipped)."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     tid = _tenant_or_default(tenant)
     _with_database(lambda db: cli_admin.set_schedule_active(db.url, tid, schedule, True, as_json))
@@ -566,7 +566,7 @@ def schedules_resume(schedule: str, tenant: Any, as_json: bool) -> None:
 @_JSON
 def schedules_delete(schedule: str, tenant: Any, as_json: bool) -> None:
     """Delete SCHEDULE (an id or a name)."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     tid = _tenant_or_default(tenant)
     _with_database(lambda db: cli_admin.delete_schedule(db.url, tid, schedule, as_json))
@@ -581,7 +581,7 @@ def limits() -> None:
 @_JSON
 def limits_list(as_json: bool) -> None:
     """Every limiter with its tokens now, calls in flight and waits so far."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     _with_database(lambda db: cli_admin.list_limits(db.url, as_json))
 
@@ -608,7 +608,7 @@ def limits_set(
     as_json: bool,
 ) -> None:
     """Change limiter NAME; every worker uses the new values from its next claim."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     changes = {
         "rate_per_second": rate_per_second,
@@ -621,14 +621,14 @@ def limits_set(
 
 def _register_admin_commands() -> None:
     """The admin verbs live in modules of their own (docs/cli.md)."""
-    from jobkeeper.cli_alerts import alerts
-    from jobkeeper.cli_dead_letters import dead_letters
-    from jobkeeper.cli_doctor import doctor
-    from jobkeeper.cli_enqueue import enqueue
-    from jobkeeper.cli_jobs import jobs
-    from jobkeeper.cli_queues import queues
-    from jobkeeper.cli_types import types
-    from jobkeeper.cli_workers import workers
+    from jobkeeper.cli.alerts import alerts
+    from jobkeeper.cli.dead_letters import dead_letters
+    from jobkeeper.cli.doctor import doctor
+    from jobkeeper.cli.enqueue import enqueue
+    from jobkeeper.cli.jobs import jobs
+    from jobkeeper.cli.queues import queues
+    from jobkeeper.cli.types import types
+    from jobkeeper.cli.workers import workers
 
     for command in (enqueue, jobs, queues, types, dead_letters, alerts, workers, doctor):
         main.add_command(command)

@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from jobkeeper import cron
-from jobkeeper.cli_common import Session, emit_rows, load_settings
+from jobkeeper.cli.common import Session, emit_rows, load_settings
 from jobkeeper.errors import ConflictError, InvalidJobError, UnknownJobTypeError, UnknownReferenceError
 from jobkeeper.payloads import check_payload
 from jobkeeper.store import limiters, schedules
