@@ -19,7 +19,7 @@ from jobkeeper.config import Settings
 from jobkeeper.errors import ConfigError, JobkeeperError
 
 if TYPE_CHECKING:  # imported where used: `jobkeeper --help` must not pay for psycopg and Alembic
-    from jobkeeper.database import Database
+    from jobkeeper.process.database import Database
 
 log = logging.getLogger("jobkeeper")
 
@@ -56,7 +56,7 @@ def _with_database(body: Callable[[Database], None], *, supervise: bool = False)
     settings = _settings()
     _configure_logging(settings)
     from jobkeeper.cli.common import translated_errors
-    from jobkeeper.database import open_database
+    from jobkeeper.process.database import open_database
 
     try:
         with translated_errors(), open_database(settings, supervise=supervise) as database:
@@ -115,8 +115,8 @@ def up(
 
     if verbose:
         os.environ["JOBKEEPER_LOG_LEVEL"] = "DEBUG"
-    from jobkeeper.devauth import dev_auth, needs_dev_auth
-    from jobkeeper.supervisor import Supervisor, child_environment
+    from jobkeeper.process.devauth import dev_auth, needs_dev_auth
+    from jobkeeper.process.supervisor import Supervisor, child_environment
 
     stop = threading.Event()
     stopping: list[Any] = []  # the supervisor, once it is stopping its children
@@ -198,7 +198,7 @@ def up(
                 "only shown at /dashboard/outbox"
             )
         if api_child is not None:
-            from jobkeeper.supervisor import wait_until_serving
+            from jobkeeper.process.supervisor import wait_until_serving
 
             host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
             health = f"http://{host}:{settings.port}/health"
@@ -327,7 +327,7 @@ def worker(
     import dataclasses
     import os
 
-    from jobkeeper.runtime import build_worker, import_handlers, prepare_registry
+    from jobkeeper.process.runtime import build_worker, import_handlers, prepare_registry
     from jobkeeper.worker.worker import run_worker
 
     settings = _settings()
@@ -434,7 +434,7 @@ def token(role: str, tenant: str | None, subject: str, ttl: int) -> None:
     import uuid
 
     from jobkeeper.api.auth import Role, mint_token
-    from jobkeeper.devauth import existing_dev_auth, needs_dev_auth
+    from jobkeeper.process.devauth import existing_dev_auth, needs_dev_auth
 
     settings = _settings()
     try:

@@ -156,7 +156,7 @@ def session(settings: Settings | None = None) -> Iterator[Session]:
     import psycopg
     from psycopg.rows import dict_row
 
-    from jobkeeper.database import open_database
+    from jobkeeper.process.database import open_database
 
     settings = settings or load_settings()
     with translated_errors(), open_database(settings) as database:

@@ -149,7 +149,7 @@ def _database(report: Report, settings: Settings) -> Iterator[Connected]:
     import psycopg
     from psycopg.rows import dict_row
 
-    from jobkeeper.embedded import EmbeddedPostgres
+    from jobkeeper.process.embedded import EmbeddedPostgres
 
     url = settings.database_url
     if url is None and os.environ.get("DATABASE_URL", "").strip():
@@ -310,7 +310,7 @@ def _workers_and_handlers(
 
 def _api_auth(report: Report, settings: Settings) -> None:
     from jobkeeper.api.app import check_settings
-    from jobkeeper.devauth import KEY_FILE, needs_dev_auth
+    from jobkeeper.process.devauth import KEY_FILE, needs_dev_auth
 
     if needs_dev_auth(settings):
         report.add(

@@ -198,7 +198,7 @@ def _client() -> Iterator[SyncClient]:
     import psycopg
 
     from jobkeeper.client import SyncClient
-    from jobkeeper.database import open_database
+    from jobkeeper.process.database import open_database
 
     settings = load_settings()
     settings = dataclasses.replace(settings, pool_min=1, pool_max=max(1, min(settings.pool_max, 2)))

@@ -18,7 +18,7 @@ BY_NAME = "names a query"  # query(), the queries module, or the by-name wrapper
 
 # Modules whose job is the connection itself: they may import psycopg for good.
 PLUMBING = {
-    "embedded.py",  # the embedded server's readiness check
+    "process/embedded.py",  # the embedded server's readiness check
     "worker/connection.py",  # the worker connections' session settings
     "worker/notifier.py",  # LISTEN's notifies() generator
     "cli/doctor.py",  # connecting is what the doctor checks
