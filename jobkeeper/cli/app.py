@@ -129,7 +129,7 @@ def up(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     settings = _settings()
-    from jobkeeper.outbox import up_environment
+    from jobkeeper.processors.outbox import up_environment
 
     try:
         outbox_env = up_environment(settings)  # the development outbox: embedded setup only
