@@ -389,7 +389,8 @@ def api(host: str | None, port: int | None, trusted_proxies: str | None) -> None
     import asyncio
     import dataclasses
 
-    from jobkeeper.api.app import check_settings, serve_api
+    from jobkeeper.api.app import check_settings
+    from jobkeeper.server import serve_api
 
     settings = _settings()
     overrides: dict[str, Any] = {}
