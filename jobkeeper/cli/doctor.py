@@ -8,7 +8,6 @@ Exit status: 0 nothing to fix (warnings allowed, unless --strict); 2 the configu
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ import click
 
 from jobkeeper.cli.common import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, to_json
 from jobkeeper.config import Settings
-from jobkeeper.errors import ConfigError
+from jobkeeper.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     import psycopg
@@ -133,8 +132,7 @@ def _configuration(report: Report, env: Mapping[str, str]) -> Settings:
     report.config_invalid = bool(problems)
     for name in sorted(env):
         if name.startswith("JOBKEEPER_") and name not in known and name not in NOT_SETTINGS:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f"did you mean {close[0]}?" if close else "remove it"
+            hint = did_you_mean(name, sorted(known), "did you mean {}?") or "remove it"
             report.add("configuration", "warn", f"unknown setting {name} is ignored", hint)
     if not problems:
         report.add("configuration", "ok", f"{len(present)} settings from the environment, all valid")
