@@ -27,7 +27,7 @@ from typing import Any
 from bench_queries import bench_query  # bench/ is sys.path[0] when run as a script
 
 from jobkeeper import Client, JobContext, Settings, Worker
-from jobkeeper.database import open_database
+from jobkeeper.process.database import open_database
 from jobkeeper.store import migrate
 from jobkeeper.worker import Registry
 

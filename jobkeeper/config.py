@@ -10,7 +10,6 @@ built-in processor's beside the processors (`jobkeeper.processors.settings`), ma
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import ipaddress
 import logging
@@ -41,7 +40,7 @@ from jobkeeper.environment import (
     whole,
     writable_file,
 )
-from jobkeeper.errors import ConfigError
+from jobkeeper.errors import ConfigError, did_you_mean
 from jobkeeper.maintenance.settings import MaintenanceSettings
 from jobkeeper.processors.settings.analytics import AnalyticsSettings
 from jobkeeper.processors.settings.cleanup import RetentionSettings
@@ -352,8 +351,7 @@ class Settings(
             declared = _BY_VARIABLE.get(name)
             if declared is None:
                 if name.startswith("JOBKEEPER_") and name not in _NOT_SETTINGS:
-                    close = difflib.get_close_matches(name, _VARIABLES, n=1)
-                    hint = f"; did you mean {close[0]}?" if close else ""
+                    hint = did_you_mean(name, _VARIABLES, "; did you mean {}?")
                     log.warning("ignoring unknown setting %s%s", name, hint)
                 continue
             value = raw.strip()

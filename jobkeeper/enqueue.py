@@ -6,7 +6,6 @@ column of each array that `insert_jobs` unnests.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import uuid
@@ -17,7 +16,13 @@ from typing import Any
 
 from jobkeeper.catalog import Catalog
 from jobkeeper.config import Settings
-from jobkeeper.errors import InvalidJobError, PayloadTooLargeError, UnknownJobTypeError, UnknownQueueError
+from jobkeeper.errors import (
+    InvalidJobError,
+    PayloadTooLargeError,
+    UnknownJobTypeError,
+    UnknownQueueError,
+    did_you_mean,
+)
 from jobkeeper.idempotency import MONEY_TYPES, derive
 from jobkeeper.types import JsonValue, Tier
 
@@ -139,8 +144,7 @@ def _add(
     if unknown:
         name = str(unknown[0])
         # `data` is the HTTP API's word for the payload (docs/decisions.md): point at this surface's.
-        close = ["payload"] if name == "data" else difflib.get_close_matches(name, ENQUEUE_OPTIONS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean("payload" if name == "data" else name, ENQUEUE_OPTIONS)
         raise InvalidJobError(name, f"unknown option{hint}; options are {', '.join(ENQUEUE_OPTIONS)}")
 
     job_type = _type_name(item.get("type"))

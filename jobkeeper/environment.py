@@ -11,13 +11,12 @@ module imports nothing heavy, because every CLI command reads its settings (docs
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, dataclass_transform
 
-from jobkeeper.errors import ConfigError
+from jobkeeper.errors import ConfigError, did_you_mean
 from jobkeeper.types import DEV_TENANT_ID
 
 Parser = Callable[[str, str], Any]
@@ -86,8 +85,7 @@ def choice(options: tuple[str, ...], *, upper: bool = False) -> Parser:
     def parse(name: str, raw: str) -> str:
         value = raw.upper() if upper else raw
         if value not in options:
-            hint = difflib.get_close_matches(value, options, n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            extra = did_you_mean(value, options)
             raise ConfigError(f"{name} must be one of {', '.join(options)}, got {raw!r}{extra}")
         return value
 

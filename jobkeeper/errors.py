@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from jobkeeper.types import Job
 
 
@@ -41,7 +43,7 @@ class InvalidJobError(JobkeeperError, ValueError):
 
 class UnknownQueueError(InvalidJobError):
     def __init__(self, queue: str, known: list[str]) -> None:
-        hint = _did_you_mean(queue, known)
+        hint = did_you_mean(queue, known)
         super().__init__(
             "queue", f"unknown queue {queue!r}; known queues: {', '.join(known) or 'none'}{hint}"
         )
@@ -73,7 +75,7 @@ class UnknownJobTypeError(InvalidJobError):
     def __init__(self, job_type: str, known: list[str]) -> None:
         super().__init__(
             "type",
-            f"unknown job type {job_type!r}{_did_you_mean(job_type, known)}: a type is known once a worker "
+            f"unknown job type {job_type!r}{did_you_mean(job_type, known)}: a type is known once a worker "
             "handling it has started, or when declared (`jobkeeper types declare NAME`, "
             "POST /api/v1/queue/types); JOBKEEPER_ALLOW_UNKNOWN_TYPES=true accepts any type",
         )
@@ -143,11 +145,13 @@ class MigrationError(DatabaseError):
     """The schema is missing, behind, or a migration failed."""
 
 
-def _did_you_mean(value: str, options: list[str]) -> str:
-    import difflib
+def did_you_mean(value: str, options: Iterable[str], form: str = " (did you mean {!r}?)") -> str:
+    """`form` naming the option closest to `value` (a typo's fix), or "" when none is close: the one
+    "did you mean" of the settings, the CLI, the API and the client, each in the form it always had."""
+    import difflib  # imported on a typo, not by every command
 
     close = difflib.get_close_matches(value, options, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return form.format(close[0]) if close else ""
 
 
 # Job-outcome signals: a handler raises one of these to say how its attempt ends. They are not errors of

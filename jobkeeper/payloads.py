@@ -13,14 +13,13 @@ Only the light `payload` modules are imported here, never a processor (see docs/
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from jobkeeper.errors import InvalidPayloadError
+from jobkeeper.errors import InvalidPayloadError, did_you_mean
 from jobkeeper.processors.analytics import payload as analytics
 from jobkeeper.processors.cleanup import payload as cleanup
 from jobkeeper.processors.email import payload as email
@@ -128,8 +127,6 @@ def _problem(error: Any, model: type[Payload]) -> PayloadProblem:
     # Unknown fields name the accepted one they probably meant (snake_case → camelCase, typos).
     key = str(loc[-1])
     names = [info.alias or name for name, info in model.model_fields.items()]
-    guess = (
-        _camel(key) if _camel(key) in names else next(iter(difflib.get_close_matches(key, names, n=1)), None)
-    )
-    hint = f"; did you mean {guess!r}?" if guess else f"; accepted: {', '.join(names)}"
+    meant = _camel(key) if _camel(key) in names else key
+    hint = did_you_mean(meant, names, "; did you mean {!r}?") or f"; accepted: {', '.join(names)}"
     return PayloadProblem(loc, f"is not a field of this job type{hint}")

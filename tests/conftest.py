@@ -22,7 +22,7 @@ import pytest
 from psycopg import sql
 
 from jobkeeper import Client, Settings, SyncClient
-from jobkeeper.embedded import EmbeddedPostgres
+from jobkeeper.process.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
 from tests.support import with_database
 

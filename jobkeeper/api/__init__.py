@@ -1,5 +1,6 @@
-"""The HTTP API (FastAPI): `create_app(settings, database_url)` and `serve_api(settings, database_url)`."""
+"""The HTTP API (FastAPI): `create_api(settings, database_url)`. The app as served, with the dashboard, is
+`jobkeeper.server.create_app`; `jobkeeper.server.serve_api` serves it."""
 
-from jobkeeper.api.app import create_app, serve_api
+from jobkeeper.api.app import create_api
 
-__all__ = ["create_app", "serve_api"]
+__all__ = ["create_api"]

@@ -1,21 +1,17 @@
-"""The FastAPI application: `create_app(settings, database_url)` and `serve_api` (uvicorn).
+"""The FastAPI application of the API: `create_api(settings, database_url)`; jobkeeper.server adds the
+dashboard to it and serves both.
 
-`create_app` refuses to build an app without authentication configured (`ConfigError`), so no code path
+`create_api` refuses to build an app without authentication configured (`ConfigError`), so no code path
 serves requests with a default key. Request bodies are capped at `JOBKEEPER_API_MAX_BODY_BYTES` before any
 parsing (413); every error leaves as `application/problem+json` (jobkeeper.api.problems).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,8 +40,6 @@ from jobkeeper.api.state import ApiState, Connections
 from jobkeeper.api.tenancy import Tenancy
 from jobkeeper.config import Settings
 from jobkeeper.payloads import MODELS
-
-log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 A durable, multi-tenant job queue on PostgreSQL.
@@ -116,8 +110,9 @@ def check_settings(settings: Settings) -> None:
     RateLimiter.check(settings)
 
 
-def create_app(settings: Settings, database_url: str) -> FastAPI:
-    """The API app on `database_url`. Raises `ConfigError` when authentication is not configured."""
+def create_api(settings: Settings, database_url: str) -> FastAPI:
+    """The API app on `database_url`, without the dashboard (jobkeeper.server adds it). Raises
+    `ConfigError` when authentication is not configured."""
     auth = AuthConfig.from_settings(settings)
     metrics = ApiMetrics()
     limiter = RateLimiter(settings, metrics.rate_limited)
@@ -167,11 +162,6 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         routes_metrics,
     ):
         app.include_router(module.router)
-    # -- dashboard: its pages and static files at /dashboard (imported here: it builds on jobkeeper.api) --
-    from jobkeeper.dashboard import install as install_dashboard
-
-    install_dashboard(app)
-    # -- end dashboard --
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(MethodsMiddleware, api=app)  # 405 before the body is read
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
@@ -206,65 +196,3 @@ def payload_schemas() -> dict[str, dict[str, Any]]:
                 raise RuntimeError(f"two payload models nest different schemas named {name!r}")
         schemas[f"Payload_{model.__name__}"] = schema
     return schemas
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: `serve_api` decides when to stop, and a stop by signal is
-    a normal exit (uvicorn would re-raise the signal at the end and kill the process that embeds it)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-async def serve_api(settings: Settings, database_url: str, *, stop: asyncio.Event | None = None) -> None:
-    """Serve the API on JOBKEEPER_HOST:JOBKEEPER_PORT until `stop` is set or the task is cancelled.
-
-    Without `stop`, SIGINT and SIGTERM stop it (a second SIGINT stops at once). In-flight requests finish
-    before it returns; the pools are closed. Raises `ConfigError` before listening when authentication is
-    not configured.
-    """
-    app = create_app(settings, database_url)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        # X-Forwarded-Proto/-For are believed only from JOBKEEPER_TRUSTED_PROXIES (none by default): from
-        # anyone else they would let a client claim https or another address.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=list(settings.trusted_proxies) or None,
-        server_header=False,
-        access_log=False,
-        log_config=None,  # uvicorn's records go through jobkeeper.logs like every other record
-        lifespan="on",
-    )
-    server = _Server(config)
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    if stop is None:
-        stop = asyncio.Event()
-
-        def _on_signal(sig: signal.Signals) -> None:
-            if stop.is_set() and sig == signal.SIGINT:
-                server.force_exit = True
-            stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, _on_signal, sig)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-                pass
-    log.info("jobkeeper API on http://%s:%s (docs at /docs)", settings.host, settings.port)
-    serving = asyncio.create_task(server.serve(), name="jobkeeper-api")
-    stopped = asyncio.create_task(stop.wait(), name="jobkeeper-api-stop")
-    try:
-        await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        server.should_exit = True
-        stopped.cancel()
-        await asyncio.wait({serving})
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-    serving.result()

@@ -1,6 +1,6 @@
 """The dashboard at `/dashboard`: server-rendered pages over the API's auth and tenancy.
 
-`install(app)` adds its routes and static files to the API app (jobkeeper.api.app.create_app), so the
+`install(app)` adds its routes and static files to the API app (jobkeeper.server.create_app), so the
 dashboard runs wherever the API does (`jobkeeper api`, `jobkeeper up`). See docs/dashboard.md.
 """
 

@@ -1,4 +1,4 @@
-"""The development outbox (jobkeeper.outbox): the messages that send-email, send-sms and
+"""The development outbox (jobkeeper.processors.outbox): the messages that send-email, send-sms and
 send-push jobs kept instead of delivering, in the embedded development setup only."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from jobkeeper.api import cursors
 from jobkeeper.dashboard.web import PREFIX, DashboardRoute, Signed, render, url
-from jobkeeper.outbox import JOB_TYPES, LABEL, TRANSPORT, enabled
+from jobkeeper.processors.outbox import JOB_TYPES, LABEL, TRANSPORT, enabled
 from jobkeeper.store import outbox as store
 from jobkeeper.types import Page
 

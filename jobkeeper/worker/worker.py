@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import logging
 import math
 import random as _random
@@ -25,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from jobkeeper.config import Settings
-from jobkeeper.errors import ConfigError, DatabaseUnavailableError, JobkeeperError
+from jobkeeper.errors import ConfigError, DatabaseUnavailableError, JobkeeperError, did_you_mean
 from jobkeeper.lifecycle import Service
 from jobkeeper.store import queues as queue_ops
 from jobkeeper.store import workers
@@ -302,13 +301,13 @@ class Worker:
             if spec.queue is not None and spec.queue not in catalog.queues:
                 raise ConfigError(
                     f"task {spec.name!r} names unknown queue {spec.queue!r}; known queues: "
-                    f"{', '.join(known)}{_hint(spec.queue, known)}"
+                    f"{', '.join(known)}{did_you_mean(spec.queue, known)}"
                 )
         for name in self.queues or ():
             if name not in catalog.queues:
                 raise ConfigError(
                     f"the worker is asked to serve unknown queue {name!r}; known queues: "
-                    f"{', '.join(known)}{_hint(name, known)}"
+                    f"{', '.join(known)}{did_you_mean(name, known)}"
                 )
         specs = [
             queue_ops.TypeSpec(s.name, s.queue, s.max_attempts, s.timeout, s.priority) for s in self.registry
@@ -535,8 +534,3 @@ def run_worker(worker: Worker) -> bool:
         return True
     runner.close()
     return False
-
-
-def _hint(value: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(value, options, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -14,8 +14,8 @@ import pytest
 from fastapi import FastAPI
 
 from jobkeeper import Settings
-from jobkeeper.api import create_app
 from jobkeeper.api.auth import Role, mint_token
+from jobkeeper.server import create_app
 from tests.api.support import Conn, api_settings, create_tenant
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 from fastapi import FastAPI
 
-from jobkeeper.api import create_app
+from jobkeeper.server import create_app
 from jobkeeper.store import migrate
 from tests.api.conftest import Tokens
 from tests.api.support import Conn, api_settings, assert_problem, insert_worker, running

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
-from jobkeeper.api import create_app
+from jobkeeper.server import create_app
 from tests.api.support import api_settings, assert_problem
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -15,8 +15,8 @@ import pytest
 from fastapi import FastAPI
 from openapi_spec_validator import validate
 
-from jobkeeper.api import create_app
 from jobkeeper.api.auth import Role, mint_token
+from jobkeeper.server import create_app
 from jobkeeper.types import DEV_TENANT_ID
 from tests.api.support import api_settings, assert_problem
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from jobkeeper import cron
-from jobkeeper.api import create_app
+from jobkeeper.server import create_app
 from tests.api.conftest import Tokens
 from tests.api.support import Conn, api_settings, assert_problem, running
 

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, Phase, settings
 from psycopg import sql
 from schemathesis.python import asgi
 
-from jobkeeper.api import create_app
 from jobkeeper.api.auth import Role, mint_token
+from jobkeeper.server import create_app
 from jobkeeper.types import DEV_TENANT_ID
 from tests.api.support import api_settings
 from tests.support import with_database

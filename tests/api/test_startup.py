@@ -16,9 +16,9 @@ import jwt
 import pytest
 
 from jobkeeper import Settings
-from jobkeeper.api import serve_api
 from jobkeeper.api.app import check_settings
 from jobkeeper.errors import ConfigError
+from jobkeeper.server import serve_api
 from tests.api.support import AUDIENCE, ISSUER, SECRET, api_settings
 from tests.support import eventually, wait_for
 

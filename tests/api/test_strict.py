@@ -12,8 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from jobkeeper.api import create_app
 from jobkeeper.api.auth import Role, mint_token
+from jobkeeper.server import create_app
 from jobkeeper.types import DEV_TENANT_ID
 from tests.api.support import api_settings, assert_problem
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobkeeper import cli_dead_letters
+from jobkeeper.cli import dead_letters as cli_dead_letters
 from jobkeeper.store import migrate
 from tests.cli.conftest import History, Run, output_json, query
 

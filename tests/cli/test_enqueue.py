@@ -11,7 +11,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from jobkeeper.cli_enqueue import PROGRESS_MIN_BYTES
+from jobkeeper.cli.enqueue import PROGRESS_MIN_BYTES
 from tests.cli.conftest import Run, output_json, query
 
 JOBKEEPER = str(Path(sys.executable).parent / "jobkeeper")

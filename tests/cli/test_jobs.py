@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from jobkeeper import SyncClient, cli_jobs
+from jobkeeper import SyncClient
+from jobkeeper.cli import jobs as cli_jobs
 from tests.cli.conftest import (
     History,
     Run,

@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from jobkeeper import Settings, Worker
-from jobkeeper.api import create_app
 from jobkeeper.api.auth import Role
+from jobkeeper.server import create_app
 from jobkeeper.worker import Registry
 from tests.api.support import Conn, api_settings, create_tenant
 from tests.dashboard.support import COOKIE, csrf, token

@@ -7,8 +7,8 @@ import pytest
 
 from jobkeeper import Client, Settings, Worker
 from jobkeeper.api.auth import Role
-from jobkeeper.outbox import LABEL
 from jobkeeper.processors.email import processor as email
+from jobkeeper.processors.outbox import LABEL
 from jobkeeper.worker import Registry
 from tests.api.support import Conn, api_settings
 from tests.dashboard.conftest import SignIn, Tenants

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from jobkeeper.api.app import create_app
 from jobkeeper.config import Settings
+from jobkeeper.server import create_app
 from tests.api.support import api_settings
 
 ROOT = Path(__file__).resolve().parents[2]

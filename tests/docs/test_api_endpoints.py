@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from jobkeeper.api import create_app
+from jobkeeper.server import create_app
 from tests.api.support import api_settings
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"

@@ -19,8 +19,8 @@ import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from jobkeeper import Settings, Worker
-from jobkeeper.api import create_app
 from jobkeeper.api.auth import Role
+from jobkeeper.server import create_app
 from jobkeeper.worker import Registry
 from tests.api.support import Conn, api_settings, create_tenant
 from tests.dashboard.support import COOKIE, token

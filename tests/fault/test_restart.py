@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from jobkeeper import Client
-from jobkeeper.embedded import EmbeddedPostgres
+from jobkeeper.process.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
 from tests.fault.harness import (
     ApiProbe,

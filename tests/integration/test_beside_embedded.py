@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from jobkeeper import Settings, SyncClient
-from jobkeeper.embedded import EmbeddedPostgres
+from jobkeeper.process.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
 from tests.integration.test_embedded import JOBKEEPER, ROOT, _env
 from tests.support import wait_for

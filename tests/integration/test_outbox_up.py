@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from jobkeeper.dashboard import session
-from jobkeeper.outbox import LABEL
+from jobkeeper.processors.outbox import LABEL
 from tests.integration.test_embedded import JOBKEEPER, ROOT, _env
 from tests.support import wait_for
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from jobkeeper import Client, Settings, Tier
-from jobkeeper.embedded import EmbeddedPostgres
+from jobkeeper.process.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
 from tests.payloads import VALID
 from tests.support import wait_for

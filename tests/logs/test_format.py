@@ -14,7 +14,7 @@ import structlog
 
 from jobkeeper.config import Settings
 from jobkeeper.logs import JOB_FIELDS, configure_logging, resolve_format
-from jobkeeper.supervisor import _own_log_file
+from jobkeeper.process.supervisor import _own_log_file
 from jobkeeper.types import Job, JobStatus, Tier
 from jobkeeper.worker.context import job_logger
 from jobkeeper.worker.executor import log_failure

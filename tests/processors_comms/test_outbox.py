@@ -1,4 +1,4 @@
-"""The development outbox (jobkeeper.outbox) under a real Worker: with JOBKEEPER_DEV_OUTBOX on and no
+"""The development outbox (processors.outbox) under a real Worker: with JOBKEEPER_DEV_OUTBOX on and no
 provider, send-email, send-sms and send-push complete with the rendered message as a result labelled not
 delivered; without it, or with a provider half configured, they fail naming the missing setting."""
 
@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from jobkeeper import Client, ConfigError, Settings
-from jobkeeper.outbox import LABEL, TRANSPORT, announce, up_environment
 from jobkeeper.processors import configuration_problems, register_builtins
 from jobkeeper.processors.email import processor as email
+from jobkeeper.processors.outbox import LABEL, TRANSPORT, announce, up_environment
 from jobkeeper.processors.push import processor as push
 from jobkeeper.processors.sms import processor as sms
 from jobkeeper.worker import Registry
@@ -132,7 +132,7 @@ def test_a_worker_with_the_outbox_warns_once_and_reports_what_it_does_not_replac
     registry = Registry()
     register_builtins(registry, current)
     found = configuration_problems(registry, current)
-    with caplog.at_level(logging.WARNING, logger="jobkeeper.outbox"):
+    with caplog.at_level(logging.WARNING, logger="jobkeeper.processors.outbox"):
         left = announce(current, found)
     assert {"send-email", "send-sms", "send-push"} <= set(found)
     assert not {"send-email", "send-sms", "send-push"} & set(left)

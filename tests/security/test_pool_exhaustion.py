@@ -23,9 +23,9 @@ import pytest
 from fastapi import FastAPI
 from psycopg import sql
 
-from jobkeeper.api import create_app
 from jobkeeper.api.auth import Role
 from jobkeeper.dashboard.session import COOKIE
+from jobkeeper.server import create_app
 from jobkeeper.store.pool import RECONNECT_MAX_DELAY
 from tests.api.conftest import Tokens
 from tests.api.support import Conn, api_settings, assert_problem, insert_worker, running

@@ -21,10 +21,10 @@ import pytest
 from click.testing import CliRunner
 
 from jobkeeper import Settings
-from jobkeeper.api import serve_api
 from jobkeeper.api.auth import Role, mint_token
 from jobkeeper.cli import main
 from jobkeeper.errors import ConfigError
+from jobkeeper.server import serve_api
 from tests.api.support import api_settings
 from tests.support import eventually
 

@@ -15,10 +15,10 @@ BY_NAME = "names a query"  # query(), the queries module, or the by-name wrapper
 
 # Modules whose job is the connection itself: they may import psycopg (never name a query), for good.
 PLUMBING = {
-    "embedded.py",  # the embedded server's readiness check connects before there is a schema
+    "process/embedded.py",  # the embedded server's readiness check connects before there is a schema
     "worker/connection.py",  # the worker's dedicated connections: connect, reconnect, session settings
     "worker/notifier.py",  # LISTEN's notifies() generator, whose errors are psycopg's
-    "cli_doctor.py",  # connecting (and reporting libpq's own failure) is what the doctor checks
+    "cli/doctor.py",  # connecting (and reporting libpq's own failure) is what the doctor checks
 }
 
 _DRIVER_MODULES = {"psycopg", "psycopg_pool"}

@@ -55,7 +55,7 @@ def test_bad_worker_settings_name_their_variable(environ: dict[str, str], messag
 def test_the_worker_command_needs_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JOBKEEPER_IMPORTS", raising=False)
     # Handler modules other tests import register into the process-wide default registry.
-    monkeypatch.setattr("jobkeeper.runtime.default_registry", Registry())
+    monkeypatch.setattr("jobkeeper.process.runtime.default_registry", Registry())
     result = CliRunner().invoke(main, ["worker", "--no-builtins"])
     assert result.exit_code == 2
     assert "--import MODULE" in result.output

@@ -31,9 +31,9 @@ from typing import Any
 import jinja2
 from email_validator import EmailNotValidError, validate_email
 
-from jobkeeper import outbox
 from jobkeeper.config import Settings
 from jobkeeper.errors import PermanentError
+from jobkeeper.processors import outbox
 from jobkeeper.processors.email.payload import JOB_TYPE, SendEmail
 from jobkeeper.processors.support import (
     InvalidPayloadError,

@@ -41,8 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from py_vapid import Vapid02
 from pywebpush import WebPusher
 
-from jobkeeper import outbox
 from jobkeeper.config import Settings
+from jobkeeper.processors import outbox
 from jobkeeper.processors.push.payload import JOB_TYPE, PushSubscription, SendPush
 from jobkeeper.processors.support import (
     InvalidPayloadError,

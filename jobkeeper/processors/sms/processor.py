@@ -21,8 +21,8 @@ from typing import Any
 import jinja2
 import phonenumbers
 
-from jobkeeper import outbox
 from jobkeeper.config import Settings
+from jobkeeper.processors import outbox
 from jobkeeper.processors.email.processor import has_template, render_template, template_name
 from jobkeeper.processors.sms.payload import JOB_TYPE, MAX_BODY, SendSms
 from jobkeeper.processors.support import (

@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from jobkeeper.cli_common import (
+from jobkeeper.cli.common import (
     JSON_OPTION,
     BadInput,
     DatabaseUnreachable,
@@ -195,7 +195,7 @@ def _job_dict(job: Job) -> dict[str, Any]:
 @contextlib.contextmanager
 def _client() -> Iterator[SyncClient]:
     from jobkeeper.client import SyncClient
-    from jobkeeper.database import open_database
+    from jobkeeper.process.database import open_database
     from jobkeeper.store.run import connect
 
     settings = load_settings()

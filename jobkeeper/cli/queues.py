@@ -7,7 +7,7 @@ import uuid
 
 import click
 
-from jobkeeper.cli_common import JSON_OPTION, TENANT_FILTER, Duration, Failed, Session, emit_rows, session
+from jobkeeper.cli.common import JSON_OPTION, TENANT_FILTER, Duration, Failed, Session, emit_rows, session
 from jobkeeper.errors import UnknownQueueError
 from jobkeeper.types import JobStatus
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import click
 
 from jobkeeper import __version__
-from jobkeeper.cli_common import FiniteFloatRange, confirm_or_refuse, renamed
+from jobkeeper.cli.common import FiniteFloatRange, confirm_or_refuse, renamed
 from jobkeeper.config import Settings
 from jobkeeper.errors import ConfigError, JobkeeperError
 
 if TYPE_CHECKING:  # imported where used: `jobkeeper --help` must not pay for psycopg and Alembic
-    from jobkeeper.database import Database
+    from jobkeeper.process.database import Database
 
 log = logging.getLogger("jobkeeper")
 
@@ -55,8 +55,8 @@ def _configure_logging(settings: Settings) -> None:
 def _with_database(body: Callable[[Database], None], *, supervise: bool = False) -> None:
     settings = _settings()
     _configure_logging(settings)
-    from jobkeeper.cli_common import translated_errors
-    from jobkeeper.database import open_database
+    from jobkeeper.cli.common import translated_errors
+    from jobkeeper.process.database import open_database
 
     try:
         with translated_errors(), open_database(settings, supervise=supervise) as database:
@@ -115,8 +115,8 @@ def up(
 
     if verbose:
         os.environ["JOBKEEPER_LOG_LEVEL"] = "DEBUG"
-    from jobkeeper.devauth import dev_auth, needs_dev_auth
-    from jobkeeper.supervisor import Supervisor, child_environment
+    from jobkeeper.process.devauth import dev_auth, needs_dev_auth
+    from jobkeeper.process.supervisor import Supervisor, child_environment
 
     stop = threading.Event()
     stopping: list[Any] = []  # the supervisor, once it is stopping its children
@@ -129,7 +129,7 @@ def up(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     settings = _settings()
-    from jobkeeper.outbox import up_environment
+    from jobkeeper.processors.outbox import up_environment
 
     try:
         outbox_env = up_environment(settings)  # the development outbox: embedded setup only
@@ -198,7 +198,7 @@ def up(
                 "only shown at /dashboard/outbox"
             )
         if api_child is not None:
-            from jobkeeper.supervisor import wait_until_serving
+            from jobkeeper.process.supervisor import wait_until_serving
 
             host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
             health = f"http://{host}:{settings.port}/health"
@@ -327,7 +327,7 @@ def worker(
     import dataclasses
     import os
 
-    from jobkeeper.runtime import build_worker, import_handlers, prepare_registry
+    from jobkeeper.process.runtime import build_worker, import_handlers, prepare_registry
     from jobkeeper.worker.worker import run_worker
 
     settings = _settings()
@@ -389,7 +389,8 @@ def api(host: str | None, port: int | None, trusted_proxies: str | None) -> None
     import asyncio
     import dataclasses
 
-    from jobkeeper.api.app import check_settings, serve_api
+    from jobkeeper.api.app import check_settings
+    from jobkeeper.server import serve_api
 
     settings = _settings()
     overrides: dict[str, Any] = {}
@@ -434,7 +435,7 @@ def token(role: str, tenant: str | None, subject: str, ttl: int) -> None:
     import uuid
 
     from jobkeeper.api.auth import Role, mint_token
-    from jobkeeper.devauth import existing_dev_auth, needs_dev_auth
+    from jobkeeper.process.devauth import existing_dev_auth, needs_dev_auth
 
     settings = _settings()
     try:
@@ -474,7 +475,7 @@ def schedules() -> None:
 @_JSON
 def schedules_list(tenant: Any, as_json: bool) -> None:
     """List schedules with their next run."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     _with_database(lambda db: cli_admin.list_schedules(db.url, tenant, as_json))
 
@@ -518,7 +519,7 @@ def schedules_add(
     as_json: bool,
 ) -> None:
     """Add a schedule NAME that enqueues a job of --type on every --cron slot."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     options = {
         "tenant_id": _tenant_or_default(tenant),
@@ -542,7 +543,7 @@ def schedules_add(
 @_JSON
 def schedules_pause(schedule: str, tenant: Any, as_json: bool) -> None:
     """Stop firing SCHEDULE (an id or a name)."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     tid = _tenant_or_default(tenant)
     _with_database(lambda db: cli_admin.set_schedule_active(db.url, tid, schedule, False, as_json))
@@ -554,7 +555,7 @@ def schedules_pause(schedule: str, tenant: Any, as_json: bool) -> None:
 @_JSON
 def schedules_resume(schedule: str, tenant: Any, as_json: bool) -> None:
     """Fire SCHEDULE again from its next slot (missed slots while paused are skipped)."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     tid = _tenant_or_default(tenant)
     _with_database(lambda db: cli_admin.set_schedule_active(db.url, tid, schedule, True, as_json))
@@ -566,7 +567,7 @@ def schedules_resume(schedule: str, tenant: Any, as_json: bool) -> None:
 @_JSON
 def schedules_delete(schedule: str, tenant: Any, as_json: bool) -> None:
     """Delete SCHEDULE (an id or a name)."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     tid = _tenant_or_default(tenant)
     _with_database(lambda db: cli_admin.delete_schedule(db.url, tid, schedule, as_json))
@@ -581,7 +582,7 @@ def limits() -> None:
 @_JSON
 def limits_list(as_json: bool) -> None:
     """Every limiter with its tokens now, calls in flight and waits so far."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     _with_database(lambda db: cli_admin.list_limits(db.url, as_json))
 
@@ -608,7 +609,7 @@ def limits_set(
     as_json: bool,
 ) -> None:
     """Change limiter NAME; every worker uses the new values from its next claim."""
-    from jobkeeper import cli_admin
+    from jobkeeper.cli import admin as cli_admin
 
     changes = {
         "rate_per_second": rate_per_second,
@@ -621,14 +622,14 @@ def limits_set(
 
 def _register_admin_commands() -> None:
     """The admin verbs live in modules of their own (docs/cli.md)."""
-    from jobkeeper.cli_alerts import alerts
-    from jobkeeper.cli_dead_letters import dead_letters
-    from jobkeeper.cli_doctor import doctor
-    from jobkeeper.cli_enqueue import enqueue
-    from jobkeeper.cli_jobs import jobs
-    from jobkeeper.cli_queues import queues
-    from jobkeeper.cli_types import types
-    from jobkeeper.cli_workers import workers
+    from jobkeeper.cli.alerts import alerts
+    from jobkeeper.cli.dead_letters import dead_letters
+    from jobkeeper.cli.doctor import doctor
+    from jobkeeper.cli.enqueue import enqueue
+    from jobkeeper.cli.jobs import jobs
+    from jobkeeper.cli.queues import queues
+    from jobkeeper.cli.types import types
+    from jobkeeper.cli.workers import workers
 
     for command in (enqueue, jobs, queues, types, dead_letters, alerts, workers, doctor):
         main.add_command(command)

@@ -123,7 +123,7 @@ class Session:
 def session(settings: Settings | None = None) -> Iterator[Session]:
     """A session on DATABASE_URL, or on the embedded server (started for the command when it is not
     running, and stopped again after it), with the settings' timeouts and TLS options."""
-    from jobkeeper.database import open_database
+    from jobkeeper.process.database import open_database
     from jobkeeper.store.run import connect
 
     settings = settings or load_settings()

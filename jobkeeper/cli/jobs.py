@@ -1,5 +1,5 @@
 """`jobkeeper jobs list|show|retry|cancel|wait`: one job or many, through the same named SQL as the API
-and the dashboard. Exit statuses as in `jobkeeper.cli_common`; `jobs wait` exits with the job's fate."""
+and the dashboard. Exit statuses as in `jobkeeper.cli.common`; `jobs wait` exits with the job's fate."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from jobkeeper.cli_common import (
+from jobkeeper.cli.common import (
     EXIT_FAILED,
     EXIT_TIMEOUT,
     JSON_OPTION,

@@ -44,8 +44,7 @@ def prepare_registry(
     target = registry if registry is not None else default_registry
     import_handlers(modules)
     if builtins:
-        from jobkeeper import outbox
-        from jobkeeper.processors import configuration_problems, register_builtins
+        from jobkeeper.processors import configuration_problems, outbox, register_builtins
 
         offered = Registry()
         register_builtins(offered, settings)

@@ -6,7 +6,7 @@ import dataclasses
 
 import click
 
-from jobkeeper.cli_common import JSON_OPTION, Duration, emit_rows, session
+from jobkeeper.cli.common import JSON_OPTION, Duration, emit_rows, session
 
 
 @click.group()

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from jobkeeper import cron
-from jobkeeper.cli_common import Session, emit_rows, load_settings
+from jobkeeper.cli.common import Session, emit_rows, load_settings
 from jobkeeper.errors import ConflictError, InvalidJobError, UnknownJobTypeError, UnknownReferenceError
 from jobkeeper.payloads import check_payload
 from jobkeeper.store import limiters, queues, schedules

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from jobkeeper.cli_common import (
+from jobkeeper.cli.common import (
     JSON_OPTION,
     BadInput,
     Failed,

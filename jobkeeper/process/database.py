@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobkeeper.config import Settings
-from jobkeeper.embedded import EmbeddedPostgres
 from jobkeeper.errors import ConfigError
+from jobkeeper.process.embedded import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from jobkeeper.cli_common import JSON_OPTION, Failed, emit_rows, parse_uuid, session, truncate
+from jobkeeper.cli.common import JSON_OPTION, Failed, emit_rows, parse_uuid, session, truncate
 
 MAX_PAGE = 1000
 SEVERITIES = ["info", "warning", "critical"]

@@ -8,7 +8,6 @@ Exit status: 0 nothing to fix (warnings allowed, unless --strict); 2 the configu
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from jobkeeper.cli_common import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, to_json
+from jobkeeper.cli.common import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, to_json
 from jobkeeper.config import Settings
-from jobkeeper.errors import ConfigError
+from jobkeeper.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     import psycopg
@@ -133,8 +132,7 @@ def _configuration(report: Report, env: Mapping[str, str]) -> Settings:
     report.config_invalid = bool(problems)
     for name in sorted(env):
         if name.startswith("JOBKEEPER_") and name not in known and name not in NOT_SETTINGS:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f"did you mean {close[0]}?" if close else "remove it"
+            hint = did_you_mean(name, sorted(known), "did you mean {}?") or "remove it"
             report.add("configuration", "warn", f"unknown setting {name} is ignored", hint)
     if not problems:
         report.add("configuration", "ok", f"{len(present)} settings from the environment, all valid")
@@ -149,7 +147,7 @@ def _database(report: Report, settings: Settings) -> Iterator[Connected]:
     import psycopg
     from psycopg.rows import dict_row
 
-    from jobkeeper.embedded import EmbeddedPostgres
+    from jobkeeper.process.embedded import EmbeddedPostgres
 
     url = settings.database_url
     if url is None and os.environ.get("DATABASE_URL", "").strip():
@@ -309,7 +307,7 @@ def _workers_and_handlers(
 
 def _api_auth(report: Report, settings: Settings) -> None:
     from jobkeeper.api.app import check_settings
-    from jobkeeper.devauth import KEY_FILE, needs_dev_auth
+    from jobkeeper.process.devauth import KEY_FILE, needs_dev_auth
 
     if needs_dev_auth(settings):
         report.add(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from jobkeeper.cli_common import JSON_OPTION, BadInput, emit_rows, session
+from jobkeeper.cli.common import JSON_OPTION, BadInput, emit_rows, session
 
 if TYPE_CHECKING:
     from jobkeeper.types import JobType
