@@ -6,8 +6,8 @@ import uuid
 
 import httpx
 
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, assert_problem, insert_alert
+from tests.fixtures import Tokens
 
 A = "/api/v1/queue/alerts"
 

@@ -6,8 +6,8 @@ import uuid
 
 import httpx
 
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, assert_problem, dead_letter
+from tests.fixtures import Tokens
 
 DL = "/api/v1/queue/dead-letters"
 

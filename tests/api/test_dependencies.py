@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, assert_problem
+from tests.fixtures import Tokens
 
 JOBS = "/api/v1/queue/jobs"
 SMS = {"to": "+14155552671", "body": "hi"}

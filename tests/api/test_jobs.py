@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from jobkeeper.api.auth import Role
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, assert_problem, create_queue, dead_letter, declare_types, insert_job
+from tests.fixtures import Tokens
 
 JOBS = "/api/v1/queue/jobs"
 SMS = {"to": "+14155552671", "body": "hi"}

@@ -14,8 +14,8 @@ from jobkeeper import Settings
 from jobkeeper.limits.outbound import gate
 from jobkeeper.maintenance.retention import snapshot
 from jobkeeper.store.pool import async_pool
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, assert_problem
+from tests.fixtures import Tokens
 
 P = "/api/v1/queue"
 

@@ -7,8 +7,8 @@ import re
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, dead_letter, insert_alert, insert_job, insert_worker
+from tests.fixtures import Tokens
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

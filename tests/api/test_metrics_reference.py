@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, dead_letter, insert_alert, insert_job, insert_worker
+from tests.fixtures import Tokens
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
 ROW = re.compile(r"^\| `(?P<name>[a-z_:]+)` \| (?P<type>\w+) \|(?P<labels>[^|]*)\|", re.MULTILINE)

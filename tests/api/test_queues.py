@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, assert_problem, create_queue, dead_letter, insert_job
+from tests.fixtures import Tokens
 
 Q = "/api/v1/queue"
 SMS = {"type": "send-sms", "data": {"to": "+14155552671", "body": "hi"}}

@@ -10,8 +10,8 @@ import httpx
 
 from jobkeeper import cron
 from jobkeeper.api import create_app
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, api_settings, assert_problem, running
+from tests.fixtures import Tokens
 
 S = "/api/v1/queue/schedules"
 NIGHTLY: dict[str, Any] = {

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 
 from jobkeeper import SyncClient
-from tests.cli.conftest import History, Run, handlers, output_json, query, running_worker, settings, statuses
-from tests.support import wait_for
+from tests.cli.conftest import History, Run, handlers, output_json, query, running_worker, statuses
+from tests.support import client_settings, wait_for
 
 MISSING = "5a1d0c1e-0000-4000-8000-000000000000"
 
 
 def _second_dead_letter(db_url: str) -> uuid.UUID:
-    with SyncClient(db_url, settings=settings()) as client:
+    with SyncClient(db_url, settings=client_settings()) as client:
         job = client.enqueue("boom", {"n": 5}, queue="communication")
     with running_worker(db_url, handlers()):
         wait_for(lambda: statuses(db_url, [job.id]) == {job.id: "failed"}, timeout=15, what="the job to fail")

@@ -19,10 +19,9 @@ from tests.cli.conftest import (
     output_json,
     query,
     running_worker,
-    settings,
     statuses,
 )
-from tests.support import wait_for
+from tests.support import client_settings, wait_for
 
 JOBKEEPER = str(Path(sys.executable).parent / "jobkeeper")
 MISSING = "5a1d0c1e-0000-4000-8000-000000000000"
@@ -151,7 +150,7 @@ def test_jobs_wait_exit_status_follows_the_job(run: Run, db_url: str, history: H
     assert run("jobs", "wait", MISSING).exit_code == 1
 
     # A real wait: the command polls before the job runs, and ends when a worker completes it.
-    with SyncClient(db_url, settings=settings()) as client:
+    with SyncClient(db_url, settings=client_settings()) as client:
         job = client.enqueue("echo", {"n": 4})
         slow = client.enqueue("slow", {"seconds": 60})
     env = {k: v for k, v in cli_env(db_url).items() if v is not None}
@@ -201,7 +200,7 @@ def test_jobs_wait_summarises_a_long_result(run: Run, db_url: str) -> None:
     async def report_like(payload: dict[str, object], ctx: object) -> dict[str, object]:
         return {"storage": "result", "html": page, "summary": {"jobs": 3}}
 
-    with SyncClient(db_url, settings=settings()) as client:
+    with SyncClient(db_url, settings=client_settings()) as client:
         client.declare_type("report-like", queue="background")
         job = client.enqueue("report-like", {})
     with running_worker(db_url, registry):

@@ -6,8 +6,9 @@ import uuid
 
 from jobkeeper.api.auth import Role
 from tests.api.support import Conn
-from tests.dashboard.conftest import SignIn, Tenants
+from tests.dashboard.conftest import SignIn
 from tests.dashboard.support import insert_job
+from tests.fixtures import Tenants
 
 
 async def _link(owner: Conn, tenant: uuid.UUID, child: uuid.UUID, *parents: uuid.UUID) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 from jobkeeper import Client, JobContext, Retry
 from jobkeeper.worker import Registry
 from tests.api.support import Conn
-from tests.dashboard.conftest import Browser, SignIn, Tenants, WorkerFactory
+from tests.dashboard.conftest import Browser, SignIn, WorkerFactory
 from tests.dashboard.support import attempt_error, insert_job
+from tests.fixtures import Tenants
 from tests.worker.helpers import wait_for_status
 
 RAW_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")

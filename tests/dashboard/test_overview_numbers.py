@@ -14,7 +14,8 @@ from psycopg_pool import AsyncConnectionPool
 from jobkeeper.api.auth import Role
 from jobkeeper.maintenance.retention import snapshot
 from tests.api.support import Conn
-from tests.dashboard.conftest import SignIn, Tenants
+from tests.dashboard.conftest import SignIn
+from tests.fixtures import Tenants
 
 
 @pytest.fixture

@@ -33,8 +33,8 @@ from psycopg import sql
 from jobkeeper.api.auth import Role
 from jobkeeper.api.state import ApiState
 from jobkeeper.client import Client
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, dead_letter, insert_alert, insert_job, running
+from tests.fixtures import Tokens
 
 # psycopg_pool's background tasks (new connections, reconnect delays) draw from the global `random` for
 # their jitter; when one runs while hypothesis generates an example, hypothesis reports "random used inside
