@@ -37,9 +37,8 @@ from typing import Any
 import psycopg
 
 from jobkeeper import Settings
-from jobkeeper.store import migrate
-from jobkeeper.store.queries import query
-from jobkeeper.worker import operations
+from jobkeeper.store import migrate, outcomes, workers
+from jobkeeper.store.run import run as run_steps
 from jobkeeper.worker.connection import connection_kwargs
 
 HERE = Path(__file__).resolve().parent
@@ -110,35 +109,35 @@ async def measure(url: str, jobs: int, batch: int, options: str | None) -> dict[
     claim_conn = await psycopg.AsyncConnection.connect(url, **claim_kwargs)
     outcome_conn = await psycopg.AsyncConnection.connect(url, **connection_kwargs(settings, "outcomes"))
     worker_id = uuid.uuid4()
-    await operations.register_worker(outcome_conn, worker_id, queues=[], job_types=[], concurrency=batch)
+    await run_steps(
+        outcome_conn, workers.register(worker_id=worker_id, queues=[], job_types=[], concurrency=batch)
+    )
     claim_pid, outcome_pid = claim_conn.info.backend_pid, outcome_conn.info.backend_pid
     claim_start, outcome_start = backend_cpu(claim_pid), backend_cpu(outcome_pid)
     done, py_claim, py_outcome = 0, 0.0, 0.0
     while done < jobs:
         t0 = time.process_time()
-        claimed = await operations.claim(
-            claim_conn, worker_id=worker_id, types=[TYPES["durable"]], limit=min(batch, jobs - done)
+        claimed = await run_steps(
+            claim_conn,
+            outcomes.claim(worker_id=worker_id, types=[TYPES["durable"]], limit=min(batch, jobs - done)),
         )
         t1 = time.process_time()
         if not claimed:
             break
         claimed.sort(key=lambda c: c.job.id)
-        cur = await outcome_conn.execute(
-            query("record_outcomes"),
-            {
-                "ids": [c.job.id for c in claimed],
-                "tiers": [c.job.tier.value for c in claimed],
-                "attempts": [c.job.attempts for c in claimed],
-                "kinds": ["complete"] * len(claimed),
-                "results": [None] * len(claimed),
-                "errors": [None] * len(claimed),
-                "delays": [0.0] * len(claimed),
-                "worker_id": worker_id,
-                "now": None,
-            },
-            binary=True,
+        await run_steps(
+            outcome_conn,
+            outcomes.record(
+                worker_id=worker_id,
+                ids=[c.job.id for c in claimed],
+                tiers=[c.job.tier.value for c in claimed],
+                attempts=[c.job.attempts for c in claimed],
+                kinds=["complete"] * len(claimed),
+                results=[None] * len(claimed),
+                errors=[None] * len(claimed),
+                delays=[0.0] * len(claimed),
+            ),
         )
-        await cur.fetchall()
         py_claim += t1 - t0
         py_outcome += time.process_time() - t1
         done += len(claimed)

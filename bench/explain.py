@@ -29,8 +29,9 @@ import psycopg
 from jobkeeper import Settings
 from jobkeeper.catalog import load_catalog
 from jobkeeper.enqueue import prepare
-from jobkeeper.store import migrate
+from jobkeeper.store import jobs, migrate
 from jobkeeper.store.queries import query
+from jobkeeper.store.run import Statement
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -144,8 +145,10 @@ def main() -> None:
                         }
                         for i in range(size)
                     ]
-                    batch = prepare(items, cat, settings).params(own_transaction=True, notify=False)
-                    samples.append(explain(conn, query("insert_jobs"), batch))
+                    # The insert statement exactly as `jobs.insert_many` sends it (its first step).
+                    step = next(jobs.insert_many(prepare(items, cat, settings), own_transaction=True))
+                    assert isinstance(step, Statement)
+                    samples.append(explain(conn, step.sql, dict(step.params or {})))
                 results[name] = samples
             conn.execute("TRUNCATE jobkeeper.jobs, jobkeeper.idempotency_keys, jobkeeper.dead_letter_jobs")
     finally:

@@ -347,6 +347,7 @@ def scenarios(w: World) -> list[Scenario]:
         )
         bulk = dashboard | {"limit": None}
         del bulk["before_created_at"], bulk["before_id"], bulk["limit"]
+        bulk["payload"] = bulk.pop("filter")  # count_jobs_for_action names it `payload`
         for label, extra, actionable in (
             (
                 "retry failed payment-process, last hour",
@@ -358,7 +359,7 @@ def scenarios(w: World) -> list[Scenario]:
             ("retry all (no filter)", {}, ["failed", "cancelled"]),
             (
                 "retry failed, payload venueId",
-                {"filter": json.dumps({"venueId": "v-7"})},
+                {"payload": json.dumps({"venueId": "v-7"})},
                 ["failed", "cancelled"],
             ),
         ):

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 # Inclusive buckets, first match wins, looked for from the leaf up (the innermost jobkeeper part counts).
+# The store's frames (jobkeeper/store/run.py driving an operation, store/outcomes.py's claim and record) are
+# in no bucket on purpose: one module holds both the claim and the outcomes, so a sample there counts for
+# the worker part that ran the operation, the claim loop or the completer, found further up the stack.
 COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
-    (
-        "claim: claim_jobs statement, rows to Job objects",
-        ("jobkeeper/worker/claimer.py", "jobkeeper/worker/operations.py"),
-    ),
+    ("claim: claim_jobs statement, rows to Job objects", ("jobkeeper/worker/claimer.py",)),
     ("outcomes: record_outcomes statement", ("jobkeeper/worker/completer.py",)),
     ("heartbeat", ("jobkeeper/worker/heartbeat.py",)),
     ("LISTEN notifications", ("jobkeeper/worker/notifier.py",)),

@@ -1,17 +1,14 @@
-"""A cached snapshot of the queues and job types, used to resolve and validate enqueue requests."""
+"""A cached snapshot of the queues and job types, used to resolve and validate enqueue requests. The store
+reads it (`jobkeeper.store.queues.load_catalog`)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jobkeeper.store.queries import query
 from jobkeeper.store.rows import job_type_from_row, queue_from_row
 from jobkeeper.types import JobType, Queue
-
-if TYPE_CHECKING:  # psycopg is imported on use: the CLI's `--help` imports this module through enqueue
-    import psycopg
 
 CATALOG_TTL_SECONDS = 5.0
 
@@ -33,12 +30,11 @@ def catalog_from_rows(queue_rows: list[dict[str, Any]], type_rows: list[dict[str
     )
 
 
-async def load_catalog(conn: psycopg.AsyncConnection[Any]) -> Catalog:
-    """Every queue and job type, read in two small queries."""
-    from psycopg.rows import dict_row
+async def load_catalog(conn: Any) -> Catalog:
+    """`queues.load_catalog()` run on the async connection `conn`. A shim for the callers that have not
+    switched to the store operation yet (issue 16: WP1, WP2, WP4); WP5 removes it. `conn` is typed Any so
+    that this module names no driver: the CLI's `--help` imports it through enqueue."""
+    from jobkeeper.store import queues
+    from jobkeeper.store.run import run
 
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(query("load_queues"))
-    queue_rows = await cur.fetchall()
-    await cur.execute(query("load_job_types"))
-    return catalog_from_rows(queue_rows, await cur.fetchall())
+    return await run(conn, queues.load_catalog())

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
@@ -75,7 +75,17 @@ _trusted_proxies = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The top command. A verb's former name still runs it, without being listed (docs/decisions.md,
+    "One spelling of dead letters")."""
+
+    FORMER_NAMES: ClassVar[dict[str, str]] = {"dlq": "dead-letters"}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.FORMER_NAMES.get(cmd_name, cmd_name))
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jobkeeper")
 def main() -> None:
     """jobkeeper: a durable, multi-tenant job queue on PostgreSQL."""
@@ -612,7 +622,7 @@ def limits_set(
 def _register_admin_commands() -> None:
     """The admin verbs live in modules of their own (docs/cli.md)."""
     from jobkeeper.cli_alerts import alerts
-    from jobkeeper.cli_dlq import dlq
+    from jobkeeper.cli_dead_letters import dead_letters
     from jobkeeper.cli_doctor import doctor
     from jobkeeper.cli_enqueue import enqueue
     from jobkeeper.cli_jobs import jobs
@@ -620,7 +630,7 @@ def _register_admin_commands() -> None:
     from jobkeeper.cli_types import types
     from jobkeeper.cli_workers import workers
 
-    for command in (enqueue, jobs, queues, types, dlq, alerts, workers, doctor):
+    for command in (enqueue, jobs, queues, types, dead_letters, alerts, workers, doctor):
         main.add_command(command)
 
 

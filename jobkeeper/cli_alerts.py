@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import socket
 import uuid
@@ -45,25 +46,33 @@ def alerts_list(
     as_json: bool,
 ) -> None:
     """Alerts, newest first, with their deliveries and acknowledgement."""
+    from jobkeeper.store import alerts as alert_ops  # the store loads psycopg: not on `--help`
+
     after_id = parse_uuid(after, "alert id") if after else None
-    params: dict[str, Any] = {
-        "ids": None,
-        "tenant_id": tenant,
-        "acknowledged": None if unacknowledged is None else not unacknowledged,
-        "severity": severity,
-        "queue": queue,
-        "rule": rule,
-        "before_created_at": None,
-        "before_id": None,
-        "limit": limit,
-    }
     with session() as s:
+        before = None
         if after_id is not None:
-            anchor = s.row("api_list_alerts", params | {"ids": [after_id], "acknowledged": None, "limit": 1})
-            if anchor is None:
+            # The anchor within the same filters, but acknowledged or not: it may have been since.
+            anchor = s.run(
+                alert_ops.list(
+                    tenant_id=tenant, severity=severity, queue=queue, rule=rule, ids=[after_id], limit=1
+                )
+            )
+            if not anchor:
                 raise Failed(f"no alert {after_id}")
-            params |= {"before_created_at": anchor["created_at"], "before_id": after_id}
-        rows = s.rows("api_list_alerts", params)
+            before = (anchor[0].created_at, after_id)
+        found = s.run(
+            alert_ops.list(
+                tenant_id=tenant,
+                acknowledged=None if unacknowledged is None else not unacknowledged,
+                severity=severity,
+                queue=queue,
+                rule=rule,
+                before=before,
+                limit=limit,
+            )
+        )
+    rows = [dataclasses.asdict(alert) for alert in found]
     for row in rows:
         row["text"] = truncate(row["message"], 60)
         row["acknowledged"] = row["acknowledged_at"] is not None
@@ -79,17 +88,19 @@ def alerts_list(
 def alerts_ack(ids: tuple[str, ...], by: str | None, as_json: bool) -> None:
     """Acknowledge alerts. Acknowledging twice keeps the first acknowledgement. Exit 1 when an ID does
     not exist (the others are acknowledged)."""
+    from jobkeeper.store import alerts as alert_ops  # the store loads psycopg: not on `--help`
+
     who = by or f"{getpass.getuser()}@{socket.gethostname()}"
     idents = [parse_uuid(i, "alert id") for i in ids]
     done: list[dict[str, Any]] = []
     missing: list[uuid.UUID] = []
     with session() as s:
         for ident in idents:
-            row = s.row("api_acknowledge_alert", {"id": ident, "by": who})
-            if row is None:
+            acknowledged = s.run(alert_ops.acknowledge(ident, by=who))
+            if acknowledged is None:
                 missing.append(ident)
             else:
-                done.append(row)
+                done.append(dataclasses.asdict(acknowledged))
     emit_rows(done, as_json, ["id", "rule", "severity", "acknowledged_at", "acknowledged_by"])
     if missing:
         raise Failed("no alert " + ", ".join(str(m) for m in missing))

@@ -256,19 +256,19 @@ def _migrations(report: Report, url: str) -> None:
 def _workers_and_handlers(
     report: Report, settings: Settings, conn: psycopg.Connection[dict[str, Any]]
 ) -> None:
-    import psycopg
-
-    from jobkeeper.store.queries import query
+    from jobkeeper.errors import JobkeeperError
+    from jobkeeper.store import metrics, queues
+    from jobkeeper.store.errors import first_line
+    from jobkeeper.store.run import first_row, run_sync
 
     max_age = settings.ready_worker_max_age
     try:
-        live = conn.execute(query("api_live_workers"), {"max_age": max_age}).fetchone()
-        queues = conn.execute(query("dashboard_queues"), {"tenant_id": None}).fetchall()
-        unhandled = conn.execute(
-            query("unhandled_job_types"), {"now": None, "worker_lease": max_age}
-        ).fetchall()
-    except psycopg.Error as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # WP2's workers.count_live replaces this query by name (issue 16).
+        live = run_sync(conn, first_row("api_live_workers", {"max_age": max_age}))
+        stats = run_sync(conn, queues.stats(None))
+        unhandled = run_sync(conn, metrics.unhandled_job_types(worker_lease=max_age))
+    except JobkeeperError as exc:  # the database's own words, as the other checks report them
+        text = first_line(exc.__cause__ or exc)
         for name in ("workers", "queues", "handlers"):
             report.add(name, "skip", f"not checked: {text}")
         return
@@ -282,16 +282,16 @@ def _workers_and_handlers(
             f"no live worker (none sent a heartbeat within {max_age:g} s): jobs are not processed",
             "start `jobkeeper worker --import YOUR.TASKS` (or `jobkeeper up`)",
         )
-    paused = [q for q in queues if q["paused"] and q["waiting"]]
+    paused = [q for q in stats if q.paused and q.waiting]
     for q in paused:
         report.add(
             "queues",
             "warn",
-            f"queue {q['name']} is paused with {q['waiting']} jobs waiting",
-            f"`jobkeeper queues resume {q['name']}` when it should run again",
+            f"queue {q.name} is paused with {q.waiting} jobs waiting",
+            f"`jobkeeper queues resume {q.name}` when it should run again",
         )
     if not paused:
-        report.add("queues", "ok", f"{len(queues)} queues, none paused with jobs waiting")
+        report.add("queues", "ok", f"{len(stats)} queues, none paused with jobs waiting")
     if not count:
         report.add("handlers", "skip", "not checked: no live worker")
         return

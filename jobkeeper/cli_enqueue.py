@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import re
 import sys
 import time
 import uuid
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
 
 MAX_CHUNK = 5000
 PROGRESS_MIN_BYTES = 1 << 20
-_LOCATED = re.compile(r"^jobs\[(\d+)\]\.(.*)$")
 
 
 @click.command()
@@ -361,9 +359,8 @@ def _enqueue_chunk(
     try:
         return client.enqueue_many([job for _, job in chunk], conn=conn)
     except InvalidJobError as exc:
-        located = _LOCATED.match(exc.field)
-        if located is not None:
-            number, field = chunk[int(located.group(1))][0], located.group(2)
+        if exc.index is not None:
+            number, field = chunk[exc.index][0], exc.name
         elif len(chunk) == 1:
             number, field = chunk[0][0], exc.field
         else:

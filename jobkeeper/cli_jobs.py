@@ -3,11 +3,12 @@ and the dashboard. Exit statuses as in `jobkeeper.cli_common`; `jobs wait` exits
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,8 +31,11 @@ from jobkeeper.cli_common import (
     to_json,
     truncate,
 )
-from jobkeeper.dependencies import needs_settle
-from jobkeeper.types import JobStatus
+from jobkeeper.errors import JobFinishedError
+from jobkeeper.types import JobStatus, Page
+
+if TYPE_CHECKING:
+    from jobkeeper.types import Job
 
 MAX_PAGE = 1000
 PAYLOAD_SCAN = 20_000
@@ -61,11 +65,20 @@ def jobs() -> None:
     """Jobs: list, show, retry, cancel, wait."""
 
 
+def _row(job: Job) -> dict[str, Any]:
+    """The job as the row the commands print: its columns, states as their text."""
+    row = {f.name: getattr(job, f.name) for f in dataclasses.fields(job) if f.name != "deduplicated"}
+    return row | {"status": job.status.value, "tier": job.tier.value}
+
+
 def _job_or_fail(s: Session, job_id: uuid.UUID) -> dict[str, Any]:
-    row = s.row("get_jobs", {"ids": [job_id]})
-    if row is None:
+    # The store is imported on use, in every command: it imports psycopg, which `--help` must not load.
+    from jobkeeper.store import jobs as store_jobs
+
+    job = s.run(store_jobs.get(job_id))
+    if job is None:
         raise Failed(f"no job {job_id}")
-    return row
+    return _row(job)
 
 
 @jobs.command("list")
@@ -98,41 +111,36 @@ def jobs_list(
     as_json: bool,
 ) -> None:
     """Jobs, newest first. When a page is full, the command to fetch the next one goes to stderr."""
-    import json
-
     document = payload_filter(where)
+    from jobkeeper.store import jobs as store_jobs
+
     after_id = parse_uuid(after, "job id") if after else None
     with session() as s:
         now = s.now()
-        before_created_at = None
+        before = None
         if after_id is not None:
-            before_created_at = _job_or_fail(s, after_id)["created_at"]
-        params: dict[str, Any] = {
-            "tenant_id": tenant,
-            "statuses": list(statuses) or None,
-            "type": job_type,
-            "queue": queue,
-            "created_after": resolve_instant(since, now),
-            "created_before": resolve_instant(until, now),
-            "payload": json.dumps(document) if document is not None else None,
-            "before_created_at": before_created_at,
-            "before_id": after_id,
-            "limit": limit,
-            "scan_limit": PAYLOAD_SCAN,
-        }
-        rows = s.rows("api_list_jobs", params)
+            before = (_job_or_fail(s, after_id)["created_at"], after_id)
+        where_jobs = store_jobs.JobFilter(
+            tenant_id=tenant,
+            statuses=list(statuses) or None,
+            type=job_type,
+            queue=queue,
+            created_after=resolve_instant(since, now),
+            created_before=resolve_instant(until, now),
+            payload=document,
+        )
+        found: list[Job] = []
         # A payload filter looks at PAYLOAD_SCAN jobs per statement (the API's window, no index): go on
         # from each window's edge until the page is full or the history ends, each statement bounded.
-        while document is not None and len(rows) < limit:
-            edge = s.row("api_list_jobs_edge", params)
-            if edge is None:
+        while True:
+            page = s.run(
+                store_jobs.list_page(where_jobs, Page(before, limit - len(found)), scan_limit=PAYLOAD_SCAN)
+            )
+            found += page.jobs
+            before = page.next_before
+            if document is None or len(found) >= limit or before is None:
                 break
-            params |= {
-                "before_created_at": edge["created_at"],
-                "before_id": edge["id"],
-                "limit": limit - len(rows),
-            }
-            rows += s.rows("api_list_jobs", params)
+        rows = [_row(job) for job in found]
     emit_rows(
         rows,
         as_json,
@@ -155,9 +163,11 @@ def jobs_list(
 @JSON_OPTION
 def jobs_show(job_id: str, with_traceback: bool, as_json: bool) -> None:
     """One job: its fields, payload, result, progress and every attempt's error."""
+    from jobkeeper.store import jobs as store_jobs
+
     ident = parse_uuid(job_id, "job id")
     with session() as s:
-        row = s.row("dashboard_job", {"id": ident})
+        row = s.run(store_jobs.detail(ident))
     if row is None:
         raise Failed(f"no job {ident}")
     if as_json:
@@ -199,12 +209,15 @@ def _indent(text: str, spaces: int = 2) -> str:
 def jobs_retry(job_id: str, as_json: bool) -> None:
     """Put a failed or cancelled job back to pending with a fresh attempt budget (its error history is
     kept; its dead letter, if any, is marked replayed). Exit 1 when the job is in another state."""
+    from jobkeeper.store import jobs as store_jobs
+
     ident = parse_uuid(job_id, "job id")
     with session() as s:
-        row = s.row("api_retry_job", {"id": ident})
-    if row is None:
+        retried = s.run(store_jobs.retry(ident))
+    if retried is None:
         raise Failed(f"no job {ident}")
-    if not row["changed"]:
+    row = _row(retried.job) | {"changed": retried.changed}
+    if not retried.changed:
         raise Failed(f"job {ident} is {row['status']}: only failed or cancelled jobs can be retried")
     emit_object(row, as_json, ["id", "status", "queue", "type", "attempts", "max_attempts", "scheduled_at"])
 
@@ -216,15 +229,17 @@ def jobs_cancel(job_id: str, as_json: bool) -> None:
     """Cancel a pending or waiting job at once (its waiting dependents too); ask a running one to stop
     (its worker cancels it within about a second). Cancelling a cancelled job again is a no-op; exit 1
     when it completed or failed already."""
+    from jobkeeper.store import jobs as store_jobs
+
     ident = parse_uuid(job_id, "job id")
     with session() as s:
-        row = s.row("cancel_job", {"id": ident})
-        if row is not None and needs_settle([row]):
-            s.row("settle_dependents", {"ids": [ident]})
-    if row is None:
+        try:
+            job = s.run(store_jobs.cancel(ident))
+        except JobFinishedError as exc:
+            raise Failed(f"job {ident} is {exc.job.status.value} already: nothing to cancel") from None
+    if job is None:
         raise Failed(f"no job {ident}")
-    if row["status"] in (JobStatus.COMPLETED.value, JobStatus.FAILED.value):
-        raise Failed(f"job {ident} is {row['status']} already: nothing to cancel")
+    row = _row(job)
     row["cancel"] = "requested" if row["status"] == JobStatus.PROCESSING.value else "done"
     emit_object(row, as_json, ["id", "status", "cancel", "queue", "type"])
 

@@ -1,9 +1,9 @@
-"""`jobkeeper queues list|pause|resume|clean`, through the dashboard's and the API's named SQL."""
+"""`jobkeeper queues list|pause|resume|clean`, through the store's queue operations."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from typing import Any
 
 import click
 
@@ -20,9 +20,14 @@ def queues() -> None:
     """Queues: list with counts, pause, resume, clean finished jobs."""
 
 
+def _known(s: Session) -> list[str]:
+    from jobkeeper.store import queues as store
+
+    return [queue.name for queue in s.run(store.list_queues())]
+
+
 def _unknown(s: Session, name: str) -> Failed:
-    known = [row["name"] for row in s.rows("load_queues")]
-    return Failed(UnknownQueueError(name, known).reason)
+    return Failed(UnknownQueueError(name, _known(s)).reason)
 
 
 @queues.command("list")
@@ -31,8 +36,10 @@ def _unknown(s: Session, name: str) -> Failed:
 def queues_list(tenant: uuid.UUID | None, as_json: bool) -> None:
     """Every queue with its jobs counted by state, whether it is paused, the wait of its oldest ready
     job (seconds) and its dead letters not yet replayed."""
+    from jobkeeper.store import queues as store
+
     with session() as s:
-        rows = s.rows("dashboard_queues", {"tenant_id": tenant})
+        rows = [dataclasses.asdict(stats) for stats in s.run(store.stats(tenant))]
     emit_rows(
         rows,
         as_json,
@@ -59,11 +66,13 @@ def _seconds(value: float | None) -> str | None:
 
 
 def _set_paused(name: str, paused: bool, as_json: bool) -> None:
+    from jobkeeper.store import queues as store
+
     with session() as s:
-        row = s.row("api_set_queue_paused", {"queue": name, "paused": paused})
-        if row is None:
+        queue = s.run(store.set_paused(name, paused))
+        if queue is None:
             raise _unknown(s, name)
-    emit_rows([row], as_json, ["name", "tier", "paused"])
+    emit_rows([dataclasses.asdict(queue)], as_json, ["name", "tier", "paused"])
 
 
 @queues.command("pause")
@@ -111,21 +120,17 @@ def queues_clean(
     """Delete finished jobs of queue NAME, in batches of 10,000 (each its own transaction). Jobs whose
     idempotency key is still alive are kept until it expires (deleting them would let a duplicate
     payment through); dead letters are kept."""
+    from jobkeeper.store import queues as store
+
     chosen = sorted(set(statuses) or {JobStatus.COMPLETED.value})
     deleted = 0
     with session() as s:
-        if name not in {row["name"] for row in s.rows("load_queues")}:
-            raise _unknown(s, name)
+        known = _known(s)
+        if name not in known:
+            raise Failed(UnknownQueueError(name, known).reason)
         while limit is None or deleted < limit:
             batch = CLEAN_BATCH if limit is None else min(CLEAN_BATCH, limit - deleted)
-            params: dict[str, Any] = {
-                "queue": name,
-                "statuses": chosen,
-                "grace_seconds": older_than,
-                "limit": batch,
-                "tenant_id": tenant,
-            }
-            count = len(s.rows("api_clean_queue", params))
+            count = s.run(store.clean(name, chosen, grace=older_than, tenant_id=tenant, limit=batch))
             deleted += count
             if count < batch:
                 break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from jobkeeper.cli_common import JSON_OPTION, Duration, emit_rows, session
@@ -24,12 +26,17 @@ def workers() -> None:
 def workers_list(max_age: float | None, as_json: bool) -> None:
     """Live workers: host and pid, the queues they serve (`*`: all), their load (jobs running of their
     concurrency), when they started and how long ago they last sent a heartbeat."""
+    from jobkeeper.store import workers as store_workers  # psycopg loads when a command runs
+
     with session() as s:
         age = max_age if max_age is not None else s.settings.ready_worker_max_age
-        rows = s.rows("dashboard_workers", {"max_age": age, "tenant_id": None})  # an operator: every name
+        live = s.run(store_workers.list_live(age))  # no tenant: an operator sees every name
         now = s.now()
-    for row in rows:
-        row["heartbeat_age_seconds"] = round((now - row["heartbeat_at"]).total_seconds(), 1)
+    rows = [
+        dataclasses.asdict(worker)
+        | {"heartbeat_age_seconds": round((now - worker.heartbeat_at).total_seconds(), 1)}
+        for worker in live
+    ]
     emit_rows(
         rows,
         as_json,

@@ -68,8 +68,9 @@ class InsertBatch:
     def params(
         self, *, own_transaction: bool, now: datetime | None = None, notify: bool = True
     ) -> dict[str, Any]:
-        """Parameters of `insert_jobs`. In its own transaction, a batch with no durable job commits
-        asynchronously (DESIGN §2); inside the caller's transaction the caller's setting is kept."""
+        """Parameters of `insert_jobs`, which `jobkeeper.store.jobs.insert_many` sends. In its own
+        transaction, a batch with no durable job commits asynchronously (DESIGN §2); inside the caller's
+        transaction the caller's setting is kept."""
         synchronous_commit: str | None = None
         if own_transaction:
             synchronous_commit = "on" if Tier.DURABLE in self.tiers else "off"
@@ -119,7 +120,9 @@ def prepare(
             parents = _depends_on(item.get("depends_on"), index)
         except InvalidJobError as exc:
             if len(items) > 1:
+                # locate, not at: a payload error prefixes every problem it lists (InvalidPayloadError).
                 exc.locate(f"jobs[{index}]")
+                exc.index = index
             raise
         batch.depends_on.append(parents)
         batch.referenced.append(False)

@@ -13,7 +13,7 @@ import time
 from jobkeeper.api.schemas import Check, Health
 from jobkeeper.api.tenancy import Tenancy
 from jobkeeper.config import Settings
-from jobkeeper.store import migrate
+from jobkeeper.store import migrate, server
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,10 @@ class Readiness:
         try:
             async with asyncio.timeout(self.settings.api_acquire_timeout + 1.0):
                 async with self.tenancy.transaction(None) as tx:
-                    ping, workers = await tx.batch(
-                        ("api_ping", {}),
-                        ("api_live_workers", {"max_age": self.settings.ready_worker_max_age}),
+                    ping = await tx.run(server.ping())
+                    # WP2's workers.count_live replaces this query by name (issue 16).
+                    workers = await tx.row(
+                        "api_live_workers", {"max_age": self.settings.ready_worker_max_age}
                     )
         except Exception as exc:
             log.warning("readiness: database unreachable: %s", exc)
@@ -47,9 +48,9 @@ class Readiness:
                 "workers": skipped,
             }
             return Health(status="unavailable", checks=checks)
-        checks["database"] = Check(ok=bool(ping), detail="reachable")
+        checks["database"] = Check(ok=ping, detail="reachable")
         checks["migrations"] = await self._check_migrations()
-        live = int(workers[0]["live"]) if workers else 0
+        live = int(workers["live"]) if workers else 0
         age = self.settings.ready_worker_max_age
         checks["workers"] = Check(
             ok=live > 0,

@@ -1,20 +1,19 @@
 """Request rate limiting of job creation, per principal, kept in PostgreSQL (seed 004 warning #2).
 
 Each principal (tenant and token subject) has a token bucket row in `jobkeeper.rate_limits`; one atomic
-statement (`api_take_tokens`) refills it from the database clock and takes one token per job created, so
+statement (`limiters.take_tokens`) refills it from the database clock and takes one token per job created, so
 the limit holds across every API process. A single job costs 1, a batch of n jobs costs n.
 
 The take runs ahead of the request's transaction, as a transaction of its own committed asynchronously
 (`Tenancy.transaction(ahead=...)`): the bucket row is locked for that statement only, so requests of one
 principal no longer wait for each other's commits. A refused take answers 429 before anything else runs;
-a request that fails after a granted take gives its tokens back (`api_give_back_tokens`), so a failed
+a request that fails after a granted take gives its tokens back (`limiters.give_back_tokens`), so a failed
 request spends nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from prometheus_client import Counter
 
@@ -23,7 +22,7 @@ from jobkeeper.api.auth import Principal
 from jobkeeper.api.tenancy import Ahead, Tenancy
 from jobkeeper.config import Settings
 from jobkeeper.errors import ConfigError
-from jobkeeper.store.run import first_row
+from jobkeeper.store import limiters
 
 MAX_BATCH = 100
 KEY_PREFIX = "api:jobs:"
@@ -53,16 +52,15 @@ class RateLimiter:
 
     def take(self, principal: Principal, cost: int) -> Ahead:
         """The statement that takes `cost` tokens, run ahead of the request's transaction."""
-        return Ahead(first_row("api_take_tokens", self._params(principal, cost)))
-
-    def _params(self, principal: Principal, cost: int) -> dict[str, Any]:
-        return {
-            "tenant_id": principal.tenant_id,
-            "key": self.key(principal),
-            "capacity": self.capacity,
-            "refill_per_second": self.refill_per_second,
-            "cost": float(cost),
-        }
+        return Ahead(
+            limiters.take_tokens(
+                tenant_id=principal.tenant_id,
+                key=self.key(principal),
+                capacity=self.capacity,
+                refill_per_second=self.refill_per_second,
+                cost=float(cost),
+            )
+        )
 
     @staticmethod
     def granted(take: Ahead) -> bool:
@@ -84,4 +82,8 @@ class RateLimiter:
         """Return the tokens of a request that failed after its take was granted: in a transaction of the
         platform's own, since the request may have failed on its tenant (deactivated meanwhile)."""
         async with tenancy.transaction(None, synchronous_commit=False) as tx:
-            await tx.rows("api_give_back_tokens", self._params(principal, cost))
+            await tx.run(
+                limiters.give_back_tokens(
+                    tenant_id=principal.tenant_id, key=self.key(principal), cost=float(cost)
+                )
+            )

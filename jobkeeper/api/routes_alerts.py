@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -12,6 +13,8 @@ from jobkeeper.api.access import tenant_filter
 from jobkeeper.api.auth import Caller, TenantAdmin
 from jobkeeper.api.schemas import AlertOut, AlertPage, NoNul, QueueName
 from jobkeeper.api.state import State
+from jobkeeper.store import alerts
+from jobkeeper.types import Alert
 
 PREFIX = "/api/v1/queue"
 MAX_PAGE = 500
@@ -21,18 +24,8 @@ router = APIRouter(prefix=PREFIX, tags=["alerts"])
 _ERRORS = problems.responses(401, 403, 404, 422, 503)
 
 
-def _params(**overrides: Any) -> dict[str, Any]:
-    return {
-        "ids": None,
-        "tenant_id": None,
-        "acknowledged": None,
-        "severity": None,
-        "queue": None,
-        "rule": None,
-        "before_created_at": None,
-        "before_id": None,
-        "limit": 1,
-    } | overrides
+def _out(alert: Alert) -> AlertOut:
+    return AlertOut(**dataclasses.asdict(alert))
 
 
 @router.get("/alerts", response_model=AlertPage, responses=_ERRORS, summary="List alerts")
@@ -49,29 +42,30 @@ async def list_alerts(
 ) -> AlertPage:
     """Newest first. Tenants see their own tenant's alerts; platform-wide alerts only platform admins."""
     before_created_at, before_id = cursors.time_and_id(cursor)
-    params = _params(
+    listing = alerts.list(
         tenant_id=tenant_filter(principal, tenant_id),
         acknowledged=acknowledged,
         severity=severity,
         queue=queue,
         rule=rule,
-        before_created_at=before_created_at,
-        before_id=before_id,
+        before=(before_created_at, before_id)
+        if before_created_at is not None and before_id is not None
+        else None,
         limit=limit,
     )
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("api_list_alerts", params)
-    next_cursor = cursors.encode(rows[-1]["created_at"], rows[-1]["id"]) if len(rows) == limit else None
-    return AlertPage(items=[AlertOut(**row) for row in rows], next_cursor=next_cursor)
+        found = await tx.run(listing)
+    next_cursor = cursors.encode(found[-1].created_at, found[-1].id) if len(found) == limit else None
+    return AlertPage(items=[_out(alert) for alert in found], next_cursor=next_cursor)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=_ERRORS, summary="Show an alert")
 async def get_alert(alert_id: uuid.UUID, principal: Caller, state: State) -> AlertOut:
     async with state.tenancy.transaction(principal) as tx:
-        row = await tx.row("api_list_alerts", _params(ids=[alert_id]))
-    if row is None:
+        found = await tx.run(alerts.get(alert_id))
+    if found is None:
         raise problems.not_found("alert", alert_id)
-    return AlertOut(**row)
+    return _out(found)
 
 
 @router.post(
@@ -83,7 +77,7 @@ async def get_alert(alert_id: uuid.UUID, principal: Caller, state: State) -> Ale
 async def acknowledge_alert(alert_id: uuid.UUID, principal: TenantAdmin, state: State) -> AlertOut:
     """Records when and by whom (the token's subject). Acknowledging again keeps the first record."""
     async with state.tenancy.transaction(principal) as tx:
-        row = await tx.row("api_acknowledge_alert", {"id": alert_id, "by": principal.subject})
-    if row is None:
+        acknowledged = await tx.run(alerts.acknowledge(alert_id, by=principal.subject))
+    if acknowledged is None:
         raise problems.not_found("alert", alert_id)
-    return AlertOut(**row)
+    return _out(acknowledged)

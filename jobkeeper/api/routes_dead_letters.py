@@ -1,5 +1,5 @@
-"""Dead letters: list, show, replay one or a filtered set, purge (the queries of `jobkeeper.deadletters`,
-run inside the caller's tenant-scoped transaction)."""
+"""Dead letters: list, show, replay one or a filtered set, purge (the store's operations,
+`jobkeeper.store.dead_letters`, run inside the caller's tenant-scoped transaction)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from jobkeeper.api.schemas import (
     ReplayResult,
 )
 from jobkeeper.api.state import State
-from jobkeeper.deadletters import DeadLetterFilter, dead_letter_from_row
-from jobkeeper.store.rows import job_from_row
+from jobkeeper.dead_letters import DeadLetterFilter
+from jobkeeper.store import dead_letters as store
+from jobkeeper.types import Page
 
 PREFIX = "/api/v1/queue"
 MAX_PAGE = 1000
@@ -83,22 +84,19 @@ async def list_dead_letters(
         until=until,
         replayed=replayed,
     )
-    params = where.params() | {"limit": limit, "before_failed_at": before_failed_at, "before_id": before_id}
+    before = (before_failed_at, before_id) if before_failed_at is not None and before_id is not None else None
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("list_dead_letters", params)
-    items = [dead_letter_from_row(row) for row in rows]
+        items = await tx.run(store.list(where, Page(before, limit)))
     next_cursor = cursors.encode(items[-1].failed_at, items[-1].id) if len(items) == limit else None
     return DeadLetterPage(items=[DeadLetterOut.of(d) for d in items], next_cursor=next_cursor)
 
 
 async def _one(state: State, principal: Caller, dead_letter_id: uuid.UUID) -> DeadLetterOut:
-    where = DeadLetterFilter(ids=[dead_letter_id])
-    params = where.params() | {"limit": 1, "before_failed_at": None, "before_id": None}
     async with state.tenancy.transaction(principal) as tx:
-        row = await tx.row("list_dead_letters", params)
-    if row is None:
+        found = await tx.run(store.get(dead_letter_id))
+    if found is None:
         raise problems.not_found("dead letter", dead_letter_id)
-    return DeadLetterOut.of(dead_letter_from_row(row))
+    return DeadLetterOut.of(found)
 
 
 @router.get(
@@ -119,11 +117,10 @@ async def get_dead_letter(dead_letter_id: uuid.UUID, principal: Caller, state: S
     summary="Replay one dead letter as a fresh job (admin, venue_admin)",
 )
 async def replay_dead_letter(dead_letter_id: uuid.UUID, principal: TenantAdmin, state: State) -> JobOut:
-    where = DeadLetterFilter(ids=[dead_letter_id])
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("replay_dead_letters", where.params() | {"limit": 1})
-    if rows:
-        return JobOut.of(job_from_row(rows[0]))
+        jobs = await tx.run(store.replay(DeadLetterFilter(ids=[dead_letter_id]), 1))
+    if jobs:
+        return JobOut.of(jobs[0])
     existing = await _one(state, principal, dead_letter_id)
     raise problems.conflict(
         f"dead letter {dead_letter_id} was already replayed as job {existing.replayed_job_id}"
@@ -141,8 +138,8 @@ async def replay_dead_letters(body: ReplayRequest, principal: TenantAdmin, state
     every dead letter of the caller's tenant."""
     where = _filter(body, tenant_filter(principal, body.tenant_id), None)
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("replay_dead_letters", where.params() | {"limit": body.limit})
-    jobs = [JobOut.of(job_from_row(row)) for row in rows]
+        replayed = await tx.run(store.replay(where, body.limit))
+    jobs = [JobOut.of(job) for job in replayed]
     return ReplayResult(replayed=len(jobs), jobs=jobs)
 
 
@@ -161,8 +158,8 @@ async def purge_dead_letters(body: PurgeRequest, principal: TenantAdmin, state: 
         )
     where = _filter(body, tenant_filter(principal, body.tenant_id), body.replayed)
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("purge_dead_letters", where.params())
-    return PurgeResult(purged=len(rows))
+        purged = await tx.run(store.purge(where))
+    return PurgeResult(purged=len(purged))
 
 
 @router.delete(
@@ -173,9 +170,8 @@ async def purge_dead_letters(body: PurgeRequest, principal: TenantAdmin, state: 
     summary="Delete one dead letter (admin, venue_admin)",
 )
 async def delete_dead_letter(dead_letter_id: uuid.UUID, principal: TenantAdmin, state: State) -> Response:
-    where = DeadLetterFilter(ids=[dead_letter_id])
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("purge_dead_letters", where.params())
-    if not rows:
+        purged = await tx.run(store.purge(DeadLetterFilter(ids=[dead_letter_id])))
+    if not purged:
         raise problems.not_found("dead letter", dead_letter_id)
     return Response(status_code=204)

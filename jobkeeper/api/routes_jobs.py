@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -31,11 +29,19 @@ from jobkeeper.api.schemas import (
 )
 from jobkeeper.api.state import ApiState, State
 from jobkeeper.api.tenancy import Ahead
-from jobkeeper.errors import DatabaseError, InvalidJobError, JobFinishedError, PayloadTooLargeError
+from jobkeeper.catalog import Catalog
+from jobkeeper.errors import (
+    InvalidJobError,
+    InvalidValueError,
+    JobFinishedError,
+    PayloadTooLargeError,
+    UnknownReferenceError,
+    UnknownTenantError,
+)
 from jobkeeper.idempotency import MONEY_TYPES
 from jobkeeper.payloads import MAX_DEPTH
-from jobkeeper.store.rows import job_from_row
-from jobkeeper.types import Job, JobStatus, Tier
+from jobkeeper.store import dependencies, jobs
+from jobkeeper.types import Job, JobStatus, Page, Tier
 
 PREFIX = "/api/v1/queue"
 MAX_PAGE = 500
@@ -54,11 +60,11 @@ _API_FIELDS = {
     "delay": "options.delay",
     "run_at": "options.delay",
 }
-_LOCATED = re.compile(r"^jobs\[(\d+)\]\.(.*)$")
 
 
 @dataclass(slots=True)
 class Prepared:
+    catalog: Catalog
     items: list[dict[str, Any]] = field(default_factory=list)
     durable: bool = False
 
@@ -75,7 +81,7 @@ async def _prepare(
         for r in requests
     ):
         catalog = await state.client.catalog(refresh=True)
-    prepared = Prepared()
+    prepared = Prepared(catalog)
     errors: list[FieldError] = []
     for index, request in enumerate(requests):
         base: tuple[str | int, ...] = ("body", "jobs", index) if batch else ("body",)
@@ -131,9 +137,8 @@ async def _prepare(
 
 
 def _client_error(exc: InvalidJobError) -> problems.Problem:
-    located = _LOCATED.match(exc.field)
-    base, name = (f"body.jobs[{located.group(1)}]", located.group(2)) if located else ("body", exc.field)
-    where = f"{base}.{_API_FIELDS.get(name, name)}"
+    base = "body" if exc.index is None else f"body.jobs[{exc.index}]"
+    where = f"{base}.{_API_FIELDS.get(exc.name, exc.name)}"
     if isinstance(exc, PayloadTooLargeError):
         return problems.payload_too_large(exc.reason, where)
     return problems.invalid([FieldError(where, exc.reason)])
@@ -149,16 +154,16 @@ async def _enqueue(state: ApiState, principal: Principal, prepared: Prepared, *,
     try:
         async with state.tenancy.transaction(principal, synchronous_commit=synchronous, ahead=take) as tx:
             state.limiter.answer(take, principal, route=route)
-            # Types and payloads were checked by `_prepare`, with every error at once.
-            return await state.client.enqueue_many(prepared.items, conn=tx.conn, validate=False)
+            # Types and payloads were checked by `_prepare`, with every error at once, against its catalog.
+            return await state.client.enqueue_many(
+                prepared.items, conn=tx.conn, validate=False, catalog=prepared.catalog
+            )
     except InvalidJobError as exc:
         await _give_back(state, principal, take, cost)
+        refused = isinstance(exc, InvalidValueError | UnknownReferenceError)
+        if refused and not isinstance(exc, UnknownTenantError):
+            raise  # the database refused a value: problems answers it, naming only the field
         raise _client_error(exc) from None
-    except DatabaseError as exc:
-        await _give_back(state, principal, take, cost)
-        if isinstance(exc.__cause__, psycopg.DataError):  # a value the database refuses: bad input
-            raise problems.invalid([], "a value is outside what the database accepts") from None
-        raise
     except BaseException:
         await _give_back(state, principal, take, cost)
         raise
@@ -204,24 +209,24 @@ async def add_batch(
     body: BatchRequest, principal: TenantAdmin, state: State, response: Response
 ) -> BatchCreated:
     prepared = await _prepare(state, principal, body.jobs, batch=True)
-    jobs = await _enqueue(state, principal, prepared, route="/jobs/batch")
-    duplicates = sum(1 for job in jobs if job.deduplicated)
-    if duplicates == len(jobs):
+    added = await _enqueue(state, principal, prepared, route="/jobs/batch")
+    duplicates = sum(1 for job in added if job.deduplicated)
+    if duplicates == len(added):
         response.status_code = 200
     return BatchCreated(
-        jobs=[JobCreated.of(job) for job in jobs], created=len(jobs) - duplicates, deduplicated=duplicates
+        jobs=[JobCreated.of(job) for job in added], created=len(added) - duplicates, deduplicated=duplicates
     )
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetail, responses=_READ_ERRORS, summary="Get a job")
 async def get_job(job_id: uuid.UUID, principal: Caller, state: State) -> JobDetail:
     async with state.tenancy.transaction(principal) as tx:
-        row = await tx.row("get_jobs", {"ids": [job_id]})
-        parents = await tx.rows("job_parents", {"id": job_id}) if row is not None else []
-    if row is None:
+        job = await tx.run(jobs.get(job_id))
+        parents = await tx.run(dependencies.parents(job_id)) if job is not None else []
+    if job is None:
         raise problems.not_found("job", job_id)
-    detail = JobDetail.of(job_from_row(row))
-    detail.depends_on = [parent["depends_on"] for parent in parents]
+    detail = JobDetail.of(job)
+    detail.depends_on = parents
     return detail
 
 
@@ -301,31 +306,23 @@ async def list_jobs(
     for name, value in (("created_after", created_after), ("created_before", created_before)):
         if value is not None and value.tzinfo is None:
             raise problems.invalid([FieldError(f"query.{name}", "must include a time zone (e.g. Z)")])
-    params = {
-        "tenant_id": scope,
-        "statuses": [s.value for s in status] if status else None,
-        "type": type,
-        "queue": queue,
-        "created_after": created_after,
-        "created_before": created_before,
-        "payload": json.dumps(document) if document is not None else None,
-        "before_created_at": before_created_at,
-        "before_id": before_id,
-        "limit": limit,
-        "scan_limit": PAYLOAD_SCAN,
-    }
-    edge = None
+    where = jobs.JobFilter(
+        tenant_id=scope,
+        statuses=[s.value for s in status] if status else None,
+        type=type,
+        queue=queue,
+        created_after=created_after,
+        created_before=created_before,
+        payload=document,
+    )
+    before = (
+        (before_created_at, before_id) if before_created_at is not None and before_id is not None else None
+    )
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("api_list_jobs", params)
-        if len(rows) < limit and document is not None:
-            edge = await tx.row("api_list_jobs_edge", params)
-    jobs = [job_from_row(row) for row in rows]
-    next_cursor = None
-    if len(jobs) == limit:
-        next_cursor = cursors.encode(jobs[-1].created_at, jobs[-1].id)
-    elif edge is not None:  # the payload filter's window was full: older jobs may match too
-        next_cursor = cursors.encode(edge["created_at"], edge["id"])
-    return JobPage(items=[JobOut.of(job) for job in jobs], next_cursor=next_cursor)
+        page = await tx.run(jobs.list_page(where, Page(before, limit), scan_limit=PAYLOAD_SCAN))
+    # A page that is not full with a next_before: the payload filter's window ended, older jobs may match.
+    next_cursor = cursors.encode(*page.next_before) if page.next_before is not None else None
+    return JobPage(items=[JobOut.of(job) for job in page.jobs], next_cursor=next_cursor)
 
 
 @router.post(
@@ -338,14 +335,14 @@ async def retry_job(job_id: uuid.UUID, principal: TenantAdmin, state: State) -> 
     """Back to pending with a fresh attempt budget, keeping its error history; its dead letter, if any, is
     marked replayed as this same job."""
     async with state.tenancy.transaction(principal) as tx:
-        row = await tx.row("api_retry_job", {"id": job_id})
-    if row is None:
+        retried = await tx.run(jobs.retry(job_id))
+    if retried is None:
         raise problems.not_found("job", job_id)
-    if not row["changed"]:
+    if not retried.changed:
         raise problems.conflict(
-            f"job {job_id} is {row['status']}; only failed or cancelled jobs can be retried"
+            f"job {job_id} is {retried.job.status.value}; only failed or cancelled jobs can be retried"
         )
-    return JobDetail.of(job_from_row(row))
+    return JobDetail.of(retried.job)
 
 
 @router.delete(
@@ -361,7 +358,7 @@ async def cancel_job(job_id: uuid.UUID, principal: TenantAdmin, state: State) ->
     worker notices (202); cancelling a cancelled job again is a no-op (200)."""
     try:
         async with state.tenancy.transaction(principal) as tx:
-            job = await state.client.cancel(job_id, conn=tx.conn)
+            job = await tx.run(jobs.cancel(job_id))
     except JobFinishedError as exc:
         raise problems.conflict(str(exc)) from None
     if job is None:

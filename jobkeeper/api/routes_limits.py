@@ -14,6 +14,8 @@ from jobkeeper.api.access import tenant_filter
 from jobkeeper.api.auth import Caller, PlatformAdmin
 from jobkeeper.api.schemas import QUEUE_PATTERN, REQUEST
 from jobkeeper.api.state import State
+from jobkeeper.store import limiters
+from jobkeeper.types import Limiter
 
 PREFIX = "/api/v1/queue"
 router = APIRouter(prefix=PREFIX, tags=["limiters"])
@@ -65,29 +67,26 @@ class MetricsHistory(BaseModel):
     points: list[MetricsPoint] = Field(description="oldest first, one per snapshot (every minute)")
 
 
-async def _limiters(principal: Caller, state: State) -> list[LimiterOut]:
-    async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("api_metrics_limiters")
-    return [
-        LimiterOut(
-            name=row["name"],
-            rate_per_second=row["rate_per_second"],
-            burst=row["burst"],
-            max_concurrency=row["max_concurrency"],
-            group=row["limiter_group"],
-            tokens=round(row["tokens"], 3),
-            in_flight=row["in_flight"],
-            waits=row["waits"],
-        )
-        for row in rows
-    ]
+def _out(limiter: Limiter) -> LimiterOut:
+    return LimiterOut(
+        name=limiter.name,
+        rate_per_second=limiter.rate_per_second,
+        burst=limiter.burst,
+        max_concurrency=limiter.max_concurrency,
+        group=limiter.limiter_group,
+        tokens=round(limiter.tokens, 3),
+        in_flight=limiter.in_flight,
+        waits=limiter.waits,
+    )
 
 
 @router.get("/limiters", response_model=LimiterList, responses=_ERRORS, summary="List outbound rate limiters")
 async def list_limiters(principal: Caller, state: State) -> LimiterList:
     """Every outbound limiter the workers share, with its tokens now, calls in flight and waits so far.
     In-flight counts are the caller's tenant's jobs (platform admins: all)."""
-    return LimiterList(items=await _limiters(principal, state))
+    async with state.tenancy.transaction(principal) as tx:
+        found = await tx.run(limiters.list())
+    return LimiterList(items=[_out(limiter) for limiter in found])
 
 
 @router.patch(
@@ -104,20 +103,18 @@ async def update_limiter(
 ) -> LimiterOut:
     """Change a limiter's rate, burst or concurrency cap; every worker uses it from its next gate."""
     async with state.tenancy.transaction(principal) as tx:
-        updated = await tx.row(
-            "api_update_limiter",
-            {
-                "name": name,
-                "rate_per_second": change.rate_per_second,
-                "burst": change.burst,
-                "max_concurrency": change.max_concurrency,
-                "clear_max_concurrency": change.unlimited_concurrency,
-            },
+        updated = await tx.run(
+            limiters.update(
+                name,
+                rate_per_second=change.rate_per_second,
+                burst=change.burst,
+                max_concurrency=change.max_concurrency,
+                clear_max_concurrency=change.unlimited_concurrency,
+            )
         )
     if updated is None:
         raise problems.not_found("limiter", name)
-    (limiter,) = [item for item in await _limiters(principal, state) if item.name == name]
-    return limiter
+    return _out(updated)
 
 
 @router.get(

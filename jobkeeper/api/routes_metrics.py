@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from jobkeeper.api import problems
 from jobkeeper.api.metrics import CONTENT_TYPE, DURATION_BOUNDS, SharedNames, Snapshot, anonymous
 from jobkeeper.api.state import ApiState, State
+from jobkeeper.store import metrics as store
 
 log = logging.getLogger(__name__)
 
@@ -30,28 +31,23 @@ async def refresh(state: ApiState, *, every_name: bool = True) -> None:
     snapshot = Snapshot(window=window)
     try:
         async with state.tenancy.transaction(None) as tx:
-            shared, queues, depth, finished, dead, limiters, alerts, workers = await tx.batch(
-                ("api_metrics_shared_names", {}),
-                ("load_queues", {}),
-                ("api_metrics_depth", {"window": window}),
-                ("api_metrics_finished", {"window": window, "bounds": list(DURATION_BOUNDS)}),
-                ("api_metrics_dead_letters", {"window": window}),
-                ("api_metrics_limiters", {}),
-                ("api_metrics_alerts", {"window": window}),
-                ("api_live_workers", {"max_age": state.settings.ready_worker_max_age}),
+            read = await tx.run(
+                store.scrape(
+                    window=window, bounds=DURATION_BOUNDS, worker_max_age=state.settings.ready_worker_max_age
+                )
             )
     except Exception as exc:
         log.warning("metrics: the database could not be read: %s", exc)
         state.metrics.database.snapshot = Snapshot(up=False)
         return
     snapshot.up = True
-    snapshot.queues = {row["name"]: row["paused"] for row in queues}
-    snapshot.depth, snapshot.finished, snapshot.dead_letters = depth, finished, dead
-    snapshot.limiters, snapshot.alerts = limiters, alerts
-    snapshot.live_workers = int(workers[0]["live"]) if workers else 0
+    snapshot.queues = read.queues
+    snapshot.depth, snapshot.finished, snapshot.dead_letters = read.depth, read.finished, read.dead_letters
+    snapshot.limiters, snapshot.alerts = read.limiters, read.alerts
+    snapshot.live_workers = read.live_workers
     if not every_name:
-        names = {key: frozenset(value) for key, value in shared[0].items()}
-        snapshot = anonymous(snapshot, SharedNames(names["queues"], names["job_types"], names["limiters"]))
+        shared = SharedNames(read.shared_queues, read.shared_job_types, read.shared_limiters)
+        snapshot = anonymous(snapshot, shared)
     state.metrics.database.snapshot = snapshot
 
 

@@ -27,7 +27,8 @@ from jobkeeper.api.state import ApiState, State
 from jobkeeper.enqueue import check_declaration
 from jobkeeper.errors import InvalidJobError
 from jobkeeper.payloads import BUILTIN_TYPES
-from jobkeeper.types import JobStatus
+from jobkeeper.store import queues as store
+from jobkeeper.types import JobStatus, JobType, Queue
 
 PREFIX = "/api/v1/queue"
 MAX_CLEAN = 100_000
@@ -41,18 +42,18 @@ QueuePath = Annotated[str, Path(pattern=QUEUE_PATTERN, description="A queue name
 _ERRORS = problems.responses(400, 401, 403, 404, 422, 503)
 
 
-def _queue_out(row: dict[str, Any]) -> QueueOut:
+def _queue_out(queue: Queue) -> QueueOut:
     return QueueOut(
-        name=row["name"],
-        tenant_id=row["tenant_id"],
-        tier=row["tier"],
-        max_attempts=row["max_attempts"],
-        backoff=row["backoff"],
-        backoff_base_seconds=row["backoff_base_seconds"],
-        backoff_max_seconds=row["backoff_max_seconds"],
-        timeout_seconds=row["timeout_seconds"],
-        default_priority=row["default_priority"],
-        paused=row["paused"],
+        name=queue.name,
+        tenant_id=queue.tenant_id,
+        tier=queue.tier,
+        max_attempts=queue.max_attempts,
+        backoff=queue.backoff,
+        backoff_base_seconds=queue.backoff_base_seconds,
+        backoff_max_seconds=queue.backoff_max_seconds,
+        timeout_seconds=queue.timeout_seconds,
+        default_priority=queue.default_priority,
+        paused=queue.paused,
     )
 
 
@@ -60,8 +61,8 @@ def _queue_out(row: dict[str, Any]) -> QueueOut:
 async def list_queues(principal: Caller, state: State) -> QueueList:
     """Shared platform queues and the caller's tenant's own (platform admins: all)."""
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("load_queues")
-    return QueueList(items=[_queue_out(row) for row in rows])
+        queues = await tx.run(store.list_queues())
+    return QueueList(items=[_queue_out(queue) for queue in queues])
 
 
 @router.get("/queues/{queue}/stats", response_model=QueueStats, responses=_ERRORS, summary="Queue statistics")
@@ -80,26 +81,27 @@ async def queue_stats(
     if cached is not None:
         return cached.model_copy(update={"cached": True})
     async with state.tenancy.transaction(principal) as tx:
-        row = await tx.row("api_queue_stats", {"queue": queue, "tenant_id": scope})
-    if row is None:
+        found = await tx.run(store.stats(scope, queue))
+    if not found:
         raise problems.not_found("queue", queue)
+    row = found[0]
     stats = QueueStats(
-        queue=row["name"],
-        tier=row["tier"],
-        paused=row["paused"],
+        queue=row.name,
+        tier=row.tier,
+        paused=row.paused,
         tenant_id=scope,
         counts=QueueCounts(
-            waiting=row["waiting"],
-            scheduled=row["scheduled"],
-            processing=row["processing"],
-            completed=row["completed"],
-            failed=row["failed"],
-            cancelled=row["cancelled"],
-            awaiting_dependencies=row["awaiting_dependencies"],
+            waiting=row.waiting,
+            scheduled=row.scheduled,
+            processing=row.processing,
+            completed=row.completed,
+            failed=row.failed,
+            cancelled=row.cancelled,
+            awaiting_dependencies=row.awaiting_dependencies,
         ),
-        oldest_waiting_seconds=row["oldest_waiting_seconds"],
-        dead_letters=row["dead_letters"],
-        measured_at=row["measured_at"],
+        oldest_waiting_seconds=row.oldest_waiting_seconds,
+        dead_letters=row.dead_letters,
+        measured_at=row.measured_at,
         cached=False,
     )
     state.stats_cache.put(key, stats)
@@ -108,11 +110,11 @@ async def queue_stats(
 
 async def _set_paused(state: ApiState, principal: PlatformAdmin, queue: str, paused: bool) -> QueueOut:
     async with state.tenancy.transaction(principal) as tx:
-        row = await tx.row("api_set_queue_paused", {"queue": queue, "paused": paused})
-    if row is None:
+        changed = await tx.run(store.set_paused(queue, paused))
+    if changed is None:
         raise problems.not_found("queue", queue)
     state.stats_cache.flush()
-    return _queue_out(row)
+    return _queue_out(changed)
 
 
 @router.post(
@@ -157,15 +159,8 @@ async def clean_queue(
     if queue not in catalog.queues and queue not in (await state.client.catalog(refresh=True)).queues:
         raise problems.not_found("queue", queue)
     values = sorted(set(status or [JobStatus.COMPLETED.value]))
-    params = {
-        "queue": queue,
-        "statuses": values,
-        "grace_seconds": grace,
-        "limit": limit,
-        "tenant_id": tenant_id,
-    }
     async with state.tenancy.transaction(principal) as tx:
-        deleted = len(await tx.rows("api_clean_queue", params))
+        deleted = await tx.run(store.clean(queue, values, grace=grace, tenant_id=tenant_id, limit=limit))
     state.stats_cache.flush()
     return CleanResult(queue=queue, deleted=deleted, statuses=values, more=deleted == limit)
 
@@ -173,13 +168,13 @@ async def clean_queue(
 _KNOWN: dict[int | str, dict[str, Any]] = {200: {"model": JobTypeOut, "description": "A known type"}}
 
 
-def _job_type_out(row: dict[str, Any]) -> JobTypeOut:
+def _job_type_out(job_type: JobType) -> JobTypeOut:
     return JobTypeOut(
-        name=row["name"],
-        queue=row["queue"],
-        max_attempts=row["max_attempts"],
-        priority=row["priority"],
-        builtin=row["name"] in BUILTIN_TYPES,
+        name=job_type.name,
+        queue=job_type.queue,
+        max_attempts=job_type.max_attempts,
+        priority=job_type.priority,
+        builtin=job_type.name in BUILTIN_TYPES,
     )
 
 
@@ -188,8 +183,8 @@ async def list_job_types(principal: PlatformAdmin, state: State) -> JobTypeList:
     """The job types enqueue accepts: built in, registered by a worker that has started, or declared.
     Platform admins only: a type a worker registered may be one tenant's own."""
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("load_job_types")
-    return JobTypeList(items=[_job_type_out(row) for row in rows])
+        job_types = await tx.run(store.list_job_types())
+    return JobTypeList(items=[_job_type_out(job_type) for job_type in job_types])
 
 
 @router.post(
@@ -209,14 +204,14 @@ async def declare_job_type(
         check_declaration(body.name, body.queue, catalog)
     except InvalidJobError as exc:
         raise problems.invalid([problems.FieldError(f"body.{exc.field}", exc.reason)]) from None
-    params = {"name": body.name, "queue": body.queue, "default_queue": state.settings.default_queue}
     async with state.tenancy.transaction(principal) as tx:
-        row = await tx.row("declare_job_type", params)
-    assert row is not None
+        declared = await tx.run(
+            store.declare_job_type(body.name, body.queue, default_queue=state.settings.default_queue)
+        )
     await state.client.catalog(refresh=True)
-    if not row["created"]:
+    if not declared.created:
         response.status_code = 200
-    return _job_type_out(row)
+    return _job_type_out(declared.job_type)
 
 
 @router.get(

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import APIRouter, Query, Response
 
 from jobkeeper import cron
@@ -26,11 +26,12 @@ from jobkeeper.api.schemas import (
     ScheduleUpdate,
 )
 from jobkeeper.api.state import ApiState, State
-from jobkeeper.api.tenancy import Tx
+from jobkeeper.catalog import Catalog
 from jobkeeper.enqueue import encode_payload
-from jobkeeper.errors import InvalidJobError, PayloadTooLargeError
+from jobkeeper.errors import ConflictError, InvalidJobError, PayloadTooLargeError
 from jobkeeper.idempotency import MONEY_TYPES
-from jobkeeper.types import Tier
+from jobkeeper.store import schedules
+from jobkeeper.types import Schedule, Tier
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +58,23 @@ def _next_run(expression: str, timezone: str, now: datetime, min_interval: float
         raise problems.invalid([FieldError("body.cron", f"never fires: {expression!r}")]) from None
 
 
-async def _resolve_queue(
-    state: ApiState, principal: Principal, job_type: str, queue_name: str | None, tenant: uuid.UUID
+def _stale(state: ApiState, catalog: Catalog, job_type: str, queue_name: str | None) -> bool:
+    """Whether the cached catalog may not know the schedule's type or queue yet."""
+    return (queue_name is not None and queue_name not in catalog.queues) or (
+        not state.settings.allow_unknown_types and job_type not in catalog.job_types
+    )
+
+
+def _resolve_queue(
+    state: ApiState,
+    principal: Principal,
+    catalog: Catalog,
+    job_type: str,
+    queue_name: str | None,
+    tenant: uuid.UUID,
 ) -> tuple[str, list[FieldError]]:
     """The schedule's queue, and what is wrong with its type and queue."""
-    catalog = await state.client.catalog()
     allow_unknown = state.settings.allow_unknown_types
-    if (queue_name is not None and queue_name not in catalog.queues) or (
-        not allow_unknown and job_type not in catalog.job_types
-    ):
-        catalog = await state.client.catalog(refresh=True)
     type_error = unknown_type(
         job_type, catalog, allow_unknown, platform=principal.is_platform_admin, prefix=("body",)
     )
@@ -96,10 +104,21 @@ async def _validated(
     state: ApiState, principal: Principal, values: dict[str, Any], tenant: uuid.UUID
 ) -> dict[str, Any]:
     """The schedule's column values, checked: payload for its type, queue for the tenant."""
+    catalog = await state.client.catalog()
+    if _stale(state, catalog, values["job_type"], values["queue"]):
+        catalog = await state.client.catalog(refresh=True)
+    return _validated_in(state, principal, catalog, values, tenant)
+
+
+def _validated_in(
+    state: ApiState, principal: Principal, catalog: Catalog, values: dict[str, Any], tenant: uuid.UUID
+) -> dict[str, Any]:
     errors = validate_payload(values["job_type"], values["data"], ("body", "data"))
     if not errors:
         may_enqueue(principal, values["job_type"], values["data"], tenant)
-    queue, queue_errors = await _resolve_queue(state, principal, values["job_type"], values["queue"], tenant)
+    queue, queue_errors = _resolve_queue(
+        state, principal, catalog, values["job_type"], values["queue"], tenant
+    )
     errors.extend(queue_errors)
     if errors:
         raise problems.invalid(errors)
@@ -107,16 +126,35 @@ async def _validated(
     return columns | {"queue": queue, "payload": _payload_text(state, values["data"])}
 
 
+def _values(schedule: Schedule) -> dict[str, Any]:
+    """A schedule's writable values, its payload as `data` (as a request gives them)."""
+    return {
+        "tenant_id": schedule.tenant_id,
+        "name": schedule.name,
+        "cron": schedule.cron,
+        "timezone": schedule.timezone,
+        "queue": schedule.queue,
+        "job_type": schedule.job_type,
+        "data": schedule.payload,
+        "priority": schedule.priority,
+        "active": schedule.active,
+        "missed_policy": schedule.missed_policy,
+        "catch_up_window_seconds": schedule.catch_up_window_seconds,
+        "overlap_policy": schedule.overlap_policy,
+    }
+
+
 def _min_interval(state: ApiState, principal: Principal) -> float:
     # Platform admins are trusted with any cadence; a tenant's own admins are not (issue 15 #1).
     return 0.0 if principal.is_platform_admin else state.settings.schedule_min_interval
 
 
-async def _write(tx: Tx, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    try:
-        return await tx.row(name, params)
-    except psycopg.errors.UniqueViolation:
-        raise problems.conflict(f"a schedule named {params['name']!r} already exists") from None
+def _out(schedule: Schedule) -> ScheduleOut:
+    return ScheduleOut.of(dataclasses.asdict(schedule))
+
+
+def _name_taken(name: str) -> problems.Problem:
+    return problems.conflict(f"a schedule named {name!r} already exists")
 
 
 @router.post(
@@ -150,21 +188,23 @@ async def create_schedule(
         tenant,
     )
     cap = state.settings.schedules_per_tenant
-    async with state.tenancy.transaction(principal) as tx:
-        next_run = _next_run(body.cron, body.timezone, await tx.now(), _min_interval(state, principal))
-        await tx.rows("lock_tenant_schedules", {"tenant_id": tenant})
-        row = await _write(
-            tx,
-            "api_insert_schedule",
-            values | {"next_run_at": next_run if body.active else None, "max_schedules": cap},
-        )
-        if row is None:
-            raise problems.conflict(
-                f"tenant {tenant} has {cap} schedules, the most allowed (JOBKEEPER_SCHEDULES_PER_TENANT); "
-                "delete one first"
+    try:
+        async with state.tenancy.transaction(principal) as tx:
+            next_run = _next_run(body.cron, body.timezone, await tx.now(), _min_interval(state, principal))
+            created = await tx.run(
+                schedules.create(
+                    values | {"next_run_at": next_run if body.active else None}, max_schedules=cap
+                )
             )
-    response.headers["Location"] = f"{PREFIX}/schedules/{row['id']}"
-    return ScheduleOut.of(row)
+            if created is None:
+                raise problems.conflict(
+                    f"tenant {tenant} has {cap} schedules, the most allowed "
+                    "(JOBKEEPER_SCHEDULES_PER_TENANT); delete one first"
+                )
+    except ConflictError:
+        raise _name_taken(body.name) from None
+    response.headers["Location"] = f"{PREFIX}/schedules/{created.id}"
+    return _out(created)
 
 
 @router.get("/schedules", response_model=SchedulePage, responses=_ERRORS, summary="List schedules")
@@ -180,41 +220,29 @@ async def list_schedules(
 ) -> SchedulePage:
     """By name."""
     after_name, after_id = cursors.text_and_id(cursor)
-    params = {
-        "ids": None,
-        "tenant_id": tenant_filter(principal, tenant_id),
-        "active": active,
-        "queue": queue,
-        "job_type": type,
-        "after_name": after_name,
-        "after_id": after_id,
-        "limit": limit,
-    }
+    listing = schedules.list(
+        tenant_id=tenant_filter(principal, tenant_id),
+        active=active,
+        queue=queue,
+        job_type=type,
+        after=(after_name, after_id) if after_name is not None and after_id is not None else None,
+        limit=limit,
+    )
     async with state.tenancy.transaction(principal) as tx:
-        rows = await tx.rows("api_list_schedules", params)
-    next_cursor = cursors.encode(rows[-1]["name"], rows[-1]["id"]) if len(rows) == limit else None
-    return SchedulePage(items=[ScheduleOut.of(row) for row in rows], next_cursor=next_cursor)
+        found = await tx.run(listing)
+    next_cursor = cursors.encode(found[-1].name, found[-1].id) if len(found) == limit else None
+    return SchedulePage(items=[_out(schedule) for schedule in found], next_cursor=next_cursor)
 
 
 @router.get(
     "/schedules/{schedule_id}", response_model=ScheduleOut, responses=_ERRORS, summary="Show a schedule"
 )
 async def get_schedule(schedule_id: uuid.UUID, principal: Caller, state: State) -> ScheduleOut:
-    params = {
-        "ids": [schedule_id],
-        "tenant_id": None,
-        "active": None,
-        "queue": None,
-        "job_type": None,
-        "after_name": None,
-        "after_id": None,
-        "limit": 1,
-    }
     async with state.tenancy.transaction(principal) as tx:
-        row = await tx.row("api_list_schedules", params)
-    if row is None:
+        found = await tx.run(schedules.get(schedule_id))
+    if found is None:
         raise problems.not_found("schedule", schedule_id)
-    return ScheduleOut.of(row)
+    return _out(found)
 
 
 async def _update(
@@ -222,41 +250,64 @@ async def _update(
 ) -> ScheduleOut:
     """Apply `changes` under the row lock: validate the merged schedule, then recompute the next run when
     the timing changed or the schedule was resumed (a paused schedule has no next run)."""
-    async with state.tenancy.transaction(principal) as tx:
-        current = await tx.row("api_lock_schedule", {"id": schedule_id})
-        if current is None:
+    try:
+        async with state.tenancy.transaction(principal) as tx:
+            current = await tx.run(schedules.lock(schedule_id))
+            if current is None:
+                raise problems.not_found("schedule", schedule_id)
+            merged = _values(current) | changes
+            if "job_type" in changes and "queue" not in changes:
+                merged["queue"] = None  # the new type's home queue
+            values = await _validated(state, principal, merged, current.tenant_id)
+            retimed = any(key in changes for key in ("cron", "timezone")) or (
+                merged["active"] and not current.active
+            )
+            next_run = current.next_run_at
+            if not merged["active"]:
+                next_run = None
+            elif retimed or next_run is None:
+                # Only a new cadence is held to the minimum interval: renaming or pausing a schedule a
+                # platform admin made faster stays possible for its tenant.
+                minimum = (
+                    _min_interval(state, principal) if "cron" in changes or "timezone" in changes else 0.0
+                )
+                next_run = _next_run(merged["cron"], merged["timezone"], await tx.now(), minimum)
+            updated = await tx.run(schedules.update(schedule_id, values | {"next_run_at": next_run}))
+    except ConflictError:
+        raise _name_taken(merged["name"]) from None
+    assert updated is not None
+    return _out(updated)
+
+
+class _Stale(Exception):
+    """The cached catalog may not know the locked schedule's type or queue: refresh it and try again."""
+
+
+async def _set_active(
+    state: ApiState, principal: Principal, schedule_id: uuid.UUID, active: bool
+) -> ScheduleOut:
+    """Pause or resume (`schedules.set_active`, the meaning the dashboard and the CLI share), once the
+    schedule passes the checks of an update: a caller may pause or resume only what it may schedule."""
+    catalog = await state.client.catalog()
+    for refreshed in (False, True):
+
+        def check(current: Schedule, catalog: Catalog = catalog, refreshed: bool = refreshed) -> None:
+            if not refreshed and _stale(state, catalog, current.job_type, current.queue):
+                raise _Stale
+            _validated_in(state, principal, catalog, _values(current), current.tenant_id)
+
+        try:
+            async with state.tenancy.transaction(principal) as tx:
+                changed = await tx.run(schedules.set_active(schedule_id, active, check=check))
+        except _Stale:
+            catalog = await state.client.catalog(refresh=True)
+            continue
+        except InvalidJobError as exc:  # an expression that can no longer fire
+            raise problems.invalid([FieldError(f"body.{exc.field}", exc.reason)]) from None
+        if changed is None:
             raise problems.not_found("schedule", schedule_id)
-        merged = {
-            "tenant_id": current["tenant_id"],
-            "name": current["name"],
-            "cron": current["cron"],
-            "timezone": current["timezone"],
-            "queue": current["queue"],
-            "job_type": current["job_type"],
-            "data": current["payload"],
-            "priority": current["priority"],
-            "active": current["active"],
-            "missed_policy": current["missed_policy"],
-            "catch_up_window_seconds": current["catch_up_window_seconds"],
-            "overlap_policy": current["overlap_policy"],
-        } | changes
-        if "job_type" in changes and "queue" not in changes:
-            merged["queue"] = None  # the new type's home queue
-        values = await _validated(state, principal, merged, current["tenant_id"])
-        retimed = any(key in changes for key in ("cron", "timezone")) or (
-            merged["active"] and not current["active"]
-        )
-        next_run = current["next_run_at"]
-        if not merged["active"]:
-            next_run = None
-        elif retimed or next_run is None:
-            # Only a new cadence is held to the minimum interval: renaming or pausing a schedule a
-            # platform admin made faster stays possible for its tenant.
-            minimum = _min_interval(state, principal) if "cron" in changes or "timezone" in changes else 0.0
-            next_run = _next_run(merged["cron"], merged["timezone"], await tx.now(), minimum)
-        row = await _write(tx, "api_update_schedule", values | {"id": schedule_id, "next_run_at": next_run})
-    assert row is not None
-    return ScheduleOut.of(row)
+        return _out(changed)
+    raise AssertionError("unreachable: the second try does not raise _Stale")
 
 
 @router.patch(
@@ -285,7 +336,7 @@ async def update_schedule(
     summary="Pause a schedule (admin, venue_admin)",
 )
 async def pause_schedule(schedule_id: uuid.UUID, principal: TenantAdmin, state: State) -> ScheduleOut:
-    return await _update(state, principal, schedule_id, {"active": False})
+    return await _set_active(state, principal, schedule_id, False)
 
 
 @router.post(
@@ -296,7 +347,7 @@ async def pause_schedule(schedule_id: uuid.UUID, principal: TenantAdmin, state: 
 )
 async def resume_schedule(schedule_id: uuid.UUID, principal: TenantAdmin, state: State) -> ScheduleOut:
     """Slots that passed while paused are not run."""
-    return await _update(state, principal, schedule_id, {"active": True})
+    return await _set_active(state, principal, schedule_id, True)
 
 
 @router.delete(
@@ -308,7 +359,7 @@ async def resume_schedule(schedule_id: uuid.UUID, principal: TenantAdmin, state:
 )
 async def delete_schedule(schedule_id: uuid.UUID, principal: TenantAdmin, state: State) -> Response:
     async with state.tenancy.transaction(principal) as tx:
-        row = await tx.row("api_delete_schedule", {"id": schedule_id})
-    if row is None:
+        deleted = await tx.run(schedules.delete(schedule_id))
+    if not deleted:
         raise problems.not_found("schedule", schedule_id)
     return Response(status_code=204)

@@ -1,8 +1,8 @@
-"""The job list's filter: read from a query string or a form, turned into query parameters and back.
+"""The job list's filter: read from a query string or a form, turned into the store's `JobFilter` and back.
 
 Times from `<input type="datetime-local">` carry no zone and are read as UTC. The payload filter is one
 `field = value` pair (string equality; dots reach into nested objects) and/or a JSON object the payload
-must contain; both become one containment document for `payload @> %(filter)s::jsonb`.
+must contain; both become one containment document (the store's `JobFilter.payload`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from jobkeeper.api.problems import FieldError
 from jobkeeper.api.schemas import QUEUE_PATTERN
 from jobkeeper.dashboard.web import Viewer
 from jobkeeper.payloads import MAX_DEPTH
+from jobkeeper.store import jobs
 from jobkeeper.types import JobStatus
 
 MAX_TEXT = 4000
@@ -88,8 +89,8 @@ class JobFilter:
                 values[key] = text
         return cls(statuses=statuses, **values)
 
-    def params(self, viewer: Viewer) -> dict[str, Any]:
-        """The parameters of the dashboard job queries; 422 problems name what is wrong."""
+    def select(self, viewer: Viewer) -> jobs.JobFilter:
+        """The jobs this filter selects for `viewer`; 422 problems name what is wrong."""
         errors: list[FieldError] = []
         known = {s.value for s in JobStatus}
         for status in self.statuses:
@@ -112,16 +113,15 @@ class JobFilter:
                     raise problems.forbidden("only platform admins may read another tenant's records")
         if errors:
             raise problems.invalid(errors)
-        document = _containment(self.field, self.value, self.contains)
-        return {
-            "tenant_id": tenant,
-            "statuses": self.statuses or None,
-            "type": self.type or None,
-            "queue": self.queue or None,
-            "created_after": _time("after", self.after) if self.after else None,
-            "created_before": _time("before", self.before) if self.before else None,
-            "filter": json.dumps(document) if document is not None else None,
-        }
+        return jobs.JobFilter(
+            tenant_id=tenant,
+            statuses=self.statuses or None,
+            type=self.type or None,
+            queue=self.queue or None,
+            created_after=_time("after", self.after) if self.after else None,
+            created_before=_time("before", self.before) if self.before else None,
+            payload=_containment(self.field, self.value, self.contains),
+        )
 
     def pairs(self) -> list[tuple[str, str]]:
         """The filter as query-string pairs (for paging links and the bulk action's hidden fields)."""

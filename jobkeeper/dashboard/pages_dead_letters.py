@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -25,7 +24,10 @@ from jobkeeper.dashboard.web import (
     render,
     url,
 )
-from jobkeeper.deadletters import DeadLetterFilter
+from jobkeeper.dead_letters import DeadLetterFilter
+from jobkeeper.store import dead_letters as store
+from jobkeeper.store import queues
+from jobkeeper.types import DeadLetter, Page
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -106,26 +108,23 @@ async def list_dead_letters(
     selection = Selection.read(request.query_params.multi_items())
     where = selection.where(viewer)
     before_failed_at, before_id = cursors.time_and_id(cursor)
-    params = where.params() | {
-        "limit": PAGE_SIZE,
-        "before_failed_at": before_failed_at,
-        "before_id": before_id,
-    }
+    before = None if before_failed_at is None or before_id is None else (before_failed_at, before_id)
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows, queues = await tx.batch(("list_dead_letters", params), ("load_queues", {}))
+        letters = await tx.run(store.list(where, Page(before, PAGE_SIZE)))
+        known = await tx.run(queues.list_queues())
     next_page = None
-    if len(rows) == PAGE_SIZE:
-        last = rows[-1]
+    if len(letters) == PAGE_SIZE:
+        last = letters[-1]
         next_page = url(
-            "/dead-letters", [*selection.pairs(), ("cursor", cursors.encode(last["failed_at"], last["id"]))]
+            "/dead-letters", [*selection.pairs(), ("cursor", cursors.encode(last.failed_at, last.id))]
         )
     return render(
         request,
         "dead_letters.html",
         {
-            "letters": rows,
+            "letters": letters,
             "selection": selection,
-            "queues": [q["name"] for q in queues],
+            "queues": [q.name for q in known],
             "next_page": next_page,
             "replay_all": url("/dead-letters/confirm", [*selection.pairs(), ("action", "replay")]),
             "purge_all": url("/dead-letters/confirm", [*selection.pairs(), ("action", "purge")]),
@@ -148,8 +147,7 @@ async def confirm(request: Request, viewer: Signed) -> Response:
     # Replay skips dead letters already replayed; purge takes the filter as shown.
     where = selection.where(viewer, replayed=False if action == "replay" else None)
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        row = await tx.row("dashboard_count_dead_letters", where.params())
-    total = int(row["total"]) if row else 0
+        total = await tx.run(store.count(where))
     noun = f"{total} dead letter{'s' if total != 1 else ''}"
     message = (
         f"Each becomes a fresh pending job (at most {MAX_REPLAY:,} at a time, oldest first)."
@@ -180,8 +178,8 @@ async def replay_set(request: Request, viewer: Signed) -> Response:
     selection = Selection.read(form.pairs)
     where = selection.where(viewer, replayed=False)
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows("replay_dead_letters", where.params() | {"limit": MAX_REPLAY})
-    return redirect(url("/dead-letters", selection.pairs()), notice=f"replayed {len(rows)} dead letters")
+        jobs = await tx.run(store.replay(where, MAX_REPLAY))
+    return redirect(url("/dead-letters", selection.pairs()), notice=f"replayed {len(jobs)} dead letters")
 
 
 @router.post("/dead-letters/purge")
@@ -191,21 +189,16 @@ async def purge_set(request: Request, viewer: Signed) -> Response:
     selection = Selection.read(form.pairs)
     where = selection.where(viewer)
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows("purge_dead_letters", where.params())
-    return redirect(url("/dead-letters", selection.pairs()), notice=f"purged {len(rows)} dead letters")
+        purged = await tx.run(store.purge(where))
+    return redirect(url("/dead-letters", selection.pairs()), notice=f"purged {len(purged)} dead letters")
 
 
-async def _one(viewer: Viewer, dead_letter_id: uuid.UUID) -> dict[str, Any]:
-    params = DeadLetterFilter(ids=[dead_letter_id]).params() | {
-        "limit": 1,
-        "before_failed_at": None,
-        "before_id": None,
-    }
+async def _one(viewer: Viewer, dead_letter_id: uuid.UUID) -> DeadLetter:
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        row = await tx.row("list_dead_letters", params)
-    if row is None:
+        letter = await tx.run(store.get(dead_letter_id))
+    if letter is None:
         raise problems.not_found("dead letter", dead_letter_id)
-    return row
+    return letter
 
 
 @router.get("/dead-letters/{dead_letter_id}")
@@ -214,7 +207,7 @@ async def detail(request: Request, viewer: Signed, dead_letter_id: uuid.UUID) ->
     return render(
         request,
         "dead_letter.html",
-        {"letter": letter, "attempts": numbered(letter["errors"], letter["failed_at"])},
+        {"letter": letter, "attempts": numbered(letter.errors, letter.failed_at)},
         viewer=viewer,
     )
 
@@ -223,15 +216,14 @@ async def detail(request: Request, viewer: Signed, dead_letter_id: uuid.UUID) ->
 async def replay_one(request: Request, viewer: Signed, dead_letter_id: uuid.UUID) -> Response:
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
-    where = DeadLetterFilter(ids=[dead_letter_id])
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows("replay_dead_letters", where.params() | {"limit": 1})
-    if not rows:
+        jobs = await tx.run(store.replay(DeadLetterFilter(ids=[dead_letter_id]), 1))
+    if not jobs:
         letter = await _one(viewer, dead_letter_id)
         raise problems.conflict(
-            f"dead letter {dead_letter_id} was already replayed as job {letter['replayed_job_id']}"
+            f"dead letter {dead_letter_id} was already replayed as job {letter.replayed_job_id}"
         )
-    return redirect(url(f"/jobs/{rows[0]['id']}"), notice="replayed as this new job")
+    return redirect(url(f"/jobs/{jobs[0].id}"), notice="replayed as this new job")
 
 
 @router.post("/dead-letters/{dead_letter_id}/purge")
@@ -239,7 +231,7 @@ async def purge_one(request: Request, viewer: Signed, dead_letter_id: uuid.UUID)
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows("purge_dead_letters", DeadLetterFilter(ids=[dead_letter_id]).params())
-    if not rows:
+        purged = await tx.run(store.purge(DeadLetterFilter(ids=[dead_letter_id])))
+    if not purged:
         raise problems.not_found("dead letter", dead_letter_id)
     return redirect(url("/dead-letters"), notice="dead letter purged")

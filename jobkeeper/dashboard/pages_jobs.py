@@ -22,9 +22,9 @@ from jobkeeper.dashboard.web import (
     render,
     url,
 )
-from jobkeeper.dependencies import needs_settle
 from jobkeeper.errors import JobFinishedError
-from jobkeeper.types import JobStatus
+from jobkeeper.store import dependencies, jobs, tenants
+from jobkeeper.types import JobStatus, Page
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -39,13 +39,11 @@ ACTIONABLE = {"retry": ["failed", "cancelled"], "cancel": ["pending", "waiting",
 
 async def _choices(tx: Tx, viewer: Viewer) -> dict[str, Any]:
     """Queues (and, for platform admins, tenants) for the filter form's drop-downs."""
-    statements: list[tuple[str, dict[str, Any]]] = [("load_queues", {})]
-    if viewer.principal.is_platform_admin:
-        statements.append(("dashboard_tenants", {}))
-    found = await tx.batch(*statements)
+    # The queues as this request's role sees them: WP3's queues module takes this query over.
+    queues = await tx.rows("load_queues")
     return {
-        "queues": [row["name"] for row in found[0]],
-        "tenants": found[1] if len(found) > 1 else [],
+        "queues": [row["name"] for row in queues],
+        "tenants": await tx.run(tenants.list_all()) if viewer.principal.is_platform_admin else [],
         "statuses": [s.value for s in JobStatus],
     }
 
@@ -55,34 +53,25 @@ async def list_jobs(
     request: Request, viewer: Signed, cursor: str | None = Query(None, max_length=cursors.MAX_CURSOR_LENGTH)
 ) -> Response:
     where = JobFilter.read(request.query_params.multi_items())
-    params = where.params(viewer)
+    selected = where.select(viewer)
     before_created_at, before_id = cursors.time_and_id(cursor)
-    page = params | {
-        "before_created_at": before_created_at,
-        "before_id": before_id,
-        "limit": PAGE_SIZE,
-        "scan_limit": PAYLOAD_SCAN,
-    }
-    edge = None
+    before = (
+        (before_created_at, before_id) if before_created_at is not None and before_id is not None else None
+    )
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows("dashboard_list_jobs", page)
-        if len(rows) < PAGE_SIZE and params["filter"] is not None:
-            edge = await tx.row("dashboard_scan_edge", page)
+        page = await tx.run(jobs.list_page(selected, Page(before, PAGE_SIZE), scan_limit=PAYLOAD_SCAN))
         choices = await _choices(tx, viewer)
     next_page = searched = None
-    if len(rows) == PAGE_SIZE:
-        next_page = url(
-            "/jobs", [*where.pairs(), ("cursor", cursors.encode(rows[-1]["created_at"], rows[-1]["id"]))]
-        )
-    elif edge is not None:
-        # The payload filter looked at its whole window: older jobs may match too; go on from its edge.
-        next_page = url("/jobs", [*where.pairs(), ("cursor", cursors.encode(edge["created_at"], edge["id"]))])
-        searched = edge["created_at"]
+    if page.next_before is not None:
+        next_page = url("/jobs", [*where.pairs(), ("cursor", cursors.encode(*page.next_before))])
+        if len(page.jobs) < PAGE_SIZE:
+            # The payload filter looked at its whole window: older jobs may match too; go on from its edge.
+            searched = page.next_before[0]
     return render(
         request,
         "jobs.html",
         {
-            "jobs": rows,
+            "jobs": page.jobs,
             "where": where,
             "next_page": next_page,
             "searched_to": searched,
@@ -108,12 +97,10 @@ async def bulk_confirm(request: Request, viewer: Signed) -> Response:
     pairs = request.query_params.multi_items()
     action = _action(request.query_params.get("action"))
     where = JobFilter.read(pairs)
-    params = where.params(viewer)
+    selected = where.select(viewer)
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        row = await tx.row(
-            "dashboard_count_jobs", params | {"actionable": ACTIONABLE[action], "cap": MAX_BULK}
-        )
-    total = int(row["total"]) if row else 0  # counted up to MAX_BULK + 1: a click acts on MAX_BULK at most
+        total = await tx.run(jobs.count_actionable(selected, ACTIONABLE[action], MAX_BULK))
+    # counted up to MAX_BULK + 1: a click acts on MAX_BULK at most
     counted = f"more than {MAX_BULK:,}" if total > MAX_BULK else str(total)
     return render(
         request,
@@ -142,32 +129,25 @@ async def bulk(request: Request, viewer: Signed) -> Response:
     viewer.require_tenant_admin()
     action = _action(form.get("action"))
     where = JobFilter.read(form.pairs)
-    params = where.params(viewer) | {"limit": MAX_BULK}
+    selected = where.select(viewer)
+    bulk_op = jobs.retry_matching if action == "retry" else jobs.cancel_matching  # cancel settles dependents
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows(f"dashboard_bulk_{action}", params)
-        parents = needs_settle(rows) if action == "cancel" else []
-        if parents:  # their waiting dependents are cancelled too
-            await tx.rows("settle_dependents", {"ids": parents})
+        count = await tx.run(bulk_op(selected, MAX_BULK))
     verb = "retried" if action == "retry" else "cancelled"
-    return redirect(url("/jobs", where.pairs()), notice=f"{verb} {len(rows)} jobs")
+    return redirect(url("/jobs", where.pairs()), notice=f"{verb} {count} jobs")
 
 
 async def _job(
     viewer: Viewer, job_id: uuid.UUID, *, related: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]:
     """The job, its diagnosis, and (with `related`) its parents and children."""
-    statements: list[tuple[str, dict[str, Any]]] = [
-        ("dashboard_job", {"id": job_id}),
-        ("dashboard_diagnose_job", {"id": job_id, "max_age": WORKER_MAX_AGE_SECONDS}),
-    ]
-    if related:
-        statements.append(("dashboard_job_dependencies", {"id": job_id}))
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        found = await tx.batch(*statements)
-    job, diagnosis = found[0], found[1]
-    if not job:
+        job = await tx.run(jobs.detail(job_id))
+        diagnosis = await tx.run(jobs.diagnose(job_id, WORKER_MAX_AGE_SECONDS))
+        relations = await tx.run(dependencies.related(job_id)) if related else []
+    if job is None:
         raise problems.not_found("job", job_id)
-    return job[0], (diagnosis[0] if diagnosis else None), (found[2] if related else [])
+    return job, diagnosis, relations
 
 
 def _context(
@@ -204,12 +184,12 @@ async def retry(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        row = await tx.row("api_retry_job", {"id": job_id})
-    if row is None:
+        retried = await tx.run(jobs.retry(job_id))
+    if retried is None:
         raise problems.not_found("job", job_id)
-    if not row["changed"]:
+    if not retried.changed:
         raise problems.conflict(
-            f"job {job_id} is {row['status']}; only failed or cancelled jobs can be retried"
+            f"job {job_id} is {retried.job.status.value}; only failed or cancelled jobs can be retried"
         )
     return redirect(url(f"/jobs/{job_id}"), notice="retried: the job is pending again")
 
@@ -220,7 +200,7 @@ async def cancel(request: Request, viewer: Signed, job_id: uuid.UUID) -> Respons
     viewer.require_tenant_admin()
     try:
         async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-            job = await viewer.state.client.cancel(job_id, conn=tx.conn)
+            job = await tx.run(jobs.cancel(job_id))
     except JobFinishedError as exc:
         raise problems.conflict(str(exc)) from None
     if job is None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -14,6 +14,10 @@ from jobkeeper import cron
 from jobkeeper.api import cursors, problems
 from jobkeeper.dashboard.web import PREFIX, DashboardRoute, Signed, checked_form, redirect, render, url
 from jobkeeper.errors import InvalidJobError
+from jobkeeper.store import alerts as alert_ops
+from jobkeeper.store import limiters as limiter_ops
+from jobkeeper.store import schedules as schedule_ops
+from jobkeeper.types import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +27,13 @@ PAGE_SIZE = 100
 NEXT_RUNS = 3
 
 
-def _next_runs(schedule: dict[str, Any], now: datetime) -> list[datetime]:
-    if not schedule["active"]:
+def _next_runs(schedule: Schedule, now: datetime) -> list[datetime]:
+    if not schedule.active:
         return []
     try:
-        return list(
-            itertools.islice(cron.fires_after(schedule["cron"], schedule["timezone"], now), NEXT_RUNS)
-        )
+        return list(itertools.islice(cron.fires_after(schedule.cron, schedule.timezone, now), NEXT_RUNS))
     except Exception as exc:  # an expression stored before validation tightened: show it, don't fail
-        log.info("schedule %s: cannot compute next runs: %s", schedule["id"], exc)
+        log.info("schedule %s: cannot compute next runs: %s", schedule.id, exc)
         return []
 
 
@@ -40,24 +42,18 @@ async def schedules(
     request: Request, viewer: Signed, cursor: str | None = Query(None, max_length=cursors.MAX_CURSOR_LENGTH)
 ) -> Response:
     after_name, after_id = cursors.text_and_id(cursor)
-    params = {
-        "ids": None,
-        "tenant_id": viewer.scope,
-        "active": None,
-        "queue": None,
-        "job_type": None,
-        "after_name": after_name,
-        "after_id": after_id,
-        "limit": PAGE_SIZE,
-    }
+    listing = schedule_ops.list(
+        tenant_id=viewer.scope,
+        after=(after_name, after_id) if after_name is not None and after_id is not None else None,
+        limit=PAGE_SIZE,
+    )
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows("api_list_schedules", params)
+        found = await tx.run(listing)
         now = await tx.now()
-    for row in rows:
-        row["next_runs"] = _next_runs(row, now)
+    rows = [dataclasses.asdict(s) | {"next_runs": _next_runs(s, now)} for s in found]
     next_page = None
-    if len(rows) == PAGE_SIZE:
-        next_page = url("/schedules", cursor=cursors.encode(rows[-1]["name"], rows[-1]["id"]))
+    if len(found) == PAGE_SIZE:
+        next_page = url("/schedules", cursor=cursors.encode(found[-1].name, found[-1].id))
     return render(request, "schedules.html", {"schedules": rows, "next_page": next_page}, viewer=viewer)
 
 
@@ -71,40 +67,42 @@ async def schedule_action(
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
     state = viewer.state
-    async with state.tenancy.transaction(viewer.principal) as tx:
-        found = await tx.rows(
-            "api_lock_schedule",
-            {"id": schedule_id},
-        )
-        if not found:
+    if action != "run":
+        try:
+            async with state.tenancy.transaction(viewer.principal) as tx:
+                changed = await tx.run(schedule_ops.set_active(schedule_id, action == "resume"))
+        except InvalidJobError as exc:  # resuming an expression that can no longer fire
+            raise problems.conflict(f"the schedule's cron expression cannot run: {exc}") from None
+        if changed is None:
             raise problems.not_found("schedule", schedule_id)
-        schedule = found[0]
-        if action == "pause":
-            await tx.rows("dashboard_pause_schedule", {"id": schedule_id})
-            notice = f"schedule {schedule['name']} paused"
-        elif action == "resume":
-            try:
-                next_run = cron.next_fire(schedule["cron"], schedule["timezone"], await tx.now())
-            except (InvalidJobError, ValueError) as exc:
-                raise problems.conflict(f"the schedule's cron expression cannot run: {exc}") from None
-            await tx.rows("dashboard_resume_schedule", {"id": schedule_id, "next_run_at": next_run})
-            notice = f"schedule {schedule['name']} resumed; next run {next_run:%Y-%m-%d %H:%M:%S %Z}"
+        if action == "pause" or changed.next_run_at is None:
+            notice = f"schedule {changed.name} paused"
         else:
+            notice = f"schedule {changed.name} resumed; next run {changed.next_run_at:%Y-%m-%d %H:%M:%S %Z}"
+        return redirect(url("/schedules"), notice=notice)
+    async with state.tenancy.transaction(viewer.principal) as tx:
+        schedule = await tx.run(schedule_ops.lock(schedule_id))
+        if schedule is None:
+            raise problems.not_found("schedule", schedule_id)
+        try:
             (job,) = await state.client.enqueue_many(
                 [
                     {
-                        "type": schedule["job_type"],
-                        "payload": schedule["payload"],
-                        "queue": schedule["queue"],
-                        "priority": schedule["priority"],
-                        "tenant_id": schedule["tenant_id"],
+                        "type": schedule.job_type,
+                        "payload": schedule.payload,
+                        "queue": schedule.queue,
+                        "priority": schedule.priority,
+                        "tenant_id": schedule.tenant_id,
                     }
                 ],
                 conn=tx.conn,
             )
-            await tx.rows("dashboard_record_schedule_run", {"id": schedule_id, "job_id": job.id})
-            return redirect(url(f"/jobs/{job.id}"), notice=f"schedule {schedule['name']} run now")
-    return redirect(url("/schedules"), notice=notice)
+        except InvalidJobError as exc:
+            # The dashboard's error page, not the API's JSON problem: the job this schedule makes is
+            # refused (a type or payload that changed since the schedule was made).
+            raise problems.invalid([], f"schedule {schedule.name} cannot run now: {exc}") from None
+        await tx.run(schedule_ops.record_run(schedule_id, job.id))
+    return redirect(url(f"/jobs/{job.id}"), notice=f"schedule {schedule.name} run now")
 
 
 @router.get("/alerts", name="dashboard_alerts")
@@ -115,24 +113,21 @@ async def alerts(
     cursor: str | None = Query(None, max_length=cursors.MAX_CURSOR_LENGTH),
 ) -> Response:
     before_created_at, before_id = cursors.time_and_id(cursor)
-    params = {
-        "ids": None,
-        "tenant_id": viewer.scope,
-        "acknowledged": False if show == "open" else None,
-        "severity": None,
-        "queue": None,
-        "rule": None,
-        "before_created_at": before_created_at,
-        "before_id": before_id,
-        "limit": PAGE_SIZE,
-    }
+    listing = alert_ops.list(
+        tenant_id=viewer.scope,
+        acknowledged=False if show == "open" else None,
+        before=(before_created_at, before_id)
+        if before_created_at is not None and before_id is not None
+        else None,
+        limit=PAGE_SIZE,
+    )
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows("api_list_alerts", params)
+        found = await tx.run(listing)
     next_page = None
-    if len(rows) == PAGE_SIZE:
-        next_page = url("/alerts", show=show, cursor=cursors.encode(rows[-1]["created_at"], rows[-1]["id"]))
+    if len(found) == PAGE_SIZE:
+        next_page = url("/alerts", show=show, cursor=cursors.encode(found[-1].created_at, found[-1].id))
     return render(
-        request, "alerts.html", {"alerts": rows, "show": show, "next_page": next_page}, viewer=viewer
+        request, "alerts.html", {"alerts": found, "show": show, "next_page": next_page}, viewer=viewer
     )
 
 
@@ -141,8 +136,8 @@ async def acknowledge(request: Request, viewer: Signed, alert_id: uuid.UUID) -> 
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        row = await tx.row("api_acknowledge_alert", {"id": alert_id, "by": viewer.principal.subject})
-    if row is None:
+        acknowledged = await tx.run(alert_ops.acknowledge(alert_id, by=viewer.principal.subject))
+    if acknowledged is None:
         raise problems.not_found("alert", alert_id)
     return redirect(url("/alerts"), notice="alert acknowledged")
 
@@ -150,12 +145,12 @@ async def acknowledge(request: Request, viewer: Signed, alert_id: uuid.UUID) -> 
 @router.get("/limiters", name="dashboard_limiters")
 async def limiters(request: Request, viewer: Signed) -> Response:
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows("dashboard_limiters", {"tenant_id": viewer.scope})
+        rows = await tx.run(limiter_ops.list_waiting(viewer.scope))
     return render(request, "limiters.html", {"limiters": rows}, viewer=viewer)
 
 
 @router.get("/fragments/limiters")
 async def limiters_fragment(request: Request, viewer: Signed) -> Response:
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows("dashboard_limiters", {"tenant_id": viewer.scope})
+        rows = await tx.run(limiter_ops.list_waiting(viewer.scope))
     return render(request, "_limiters.html", {"limiters": rows}, viewer=viewer)

@@ -3,13 +3,13 @@ send-push jobs kept instead of delivering, in the embedded development setup onl
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query, Request, Response
 
 from jobkeeper.api import cursors
 from jobkeeper.dashboard.web import PREFIX, DashboardRoute, Signed, render, url
 from jobkeeper.outbox import JOB_TYPES, LABEL, TRANSPORT, enabled
+from jobkeeper.store import outbox as store
+from jobkeeper.types import Page
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -21,17 +21,10 @@ async def outbox(
     request: Request, viewer: Signed, cursor: str | None = Query(None, max_length=cursors.MAX_CURSOR_LENGTH)
 ) -> Response:
     before_created_at, before_id = cursors.time_and_id(cursor)
-    params: dict[str, Any] = {
-        "types": list(JOB_TYPES),
-        "transport": TRANSPORT,
-        "tenant_id": viewer.scope,
-        "before_created_at": before_created_at,
-        "before_id": before_id,
-        "limit": PAGE_SIZE,
-    }
+    before = None if before_created_at is None or before_id is None else (before_created_at, before_id)
     # Listed even when the outbox is off here: messages kept before (or by another process) stay visible.
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        rows = await tx.rows("dashboard_outbox", params)
+        rows = await tx.run(store.list(JOB_TYPES, TRANSPORT, viewer.scope, Page(before, PAGE_SIZE)))
     next_page = None
     if len(rows) == PAGE_SIZE:
         next_page = url("/outbox", cursor=cursors.encode(rows[-1]["created_at"], rows[-1]["id"]))

@@ -20,6 +20,8 @@ from jobkeeper.dashboard.web import (
     render,
     url,
 )
+from jobkeeper.store import metrics
+from jobkeeper.store import queues as queue_ops
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -51,16 +53,14 @@ def shown(count: int, cap: int) -> str:
 
 async def overview_context(viewer: Viewer) -> dict[str, Any]:
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        queues, metrics, workers = await tx.batch(
-            (
-                "dashboard_queue_counts",
-                {"tenant_id": viewer.scope, "cap": COUNT_CAP, "finished_cap": FINISHED_CAP},
-            ),
-            ("dashboard_queue_metrics", {"tenant_id": viewer.scope, "window": CHART_WINDOW_SECONDS}),
-            ("dashboard_workers", {"max_age": WORKER_MAX_AGE_SECONDS, "tenant_id": viewer.scope}),
+        queues = await tx.run(queue_ops.counts(viewer.scope, cap=COUNT_CAP, finished_cap=FINISHED_CAP))
+        snapshots = await tx.run(metrics.recent(viewer.scope, CHART_WINDOW_SECONDS))
+        # WP2's workers.list_live replaces this query by name (issue 16).
+        workers = await tx.rows(
+            "dashboard_workers", {"max_age": WORKER_MAX_AGE_SECONDS, "tenant_id": viewer.scope}
         )
     series: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in metrics:
+    for row in snapshots:
         series[row["queue"]].append(row)
     for queue in queues:
         points = series.get(queue["name"], [])
@@ -103,8 +103,8 @@ async def pause_or_resume(
     await checked_form(request, viewer)
     viewer.require_platform_admin()
     async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        row = await tx.row("api_set_queue_paused", {"queue": queue, "paused": action == "pause"})
-    if row is None:
+        changed = await tx.run(queue_ops.set_paused(queue, action == "pause"))
+    if changed is None:
         raise problems.not_found("queue", queue)
     viewer.state.stats_cache.flush()
     return redirect(url("/"), notice=f"queue {queue} {'paused' if action == 'pause' else 'resumed'}")

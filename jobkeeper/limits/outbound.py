@@ -1,16 +1,16 @@
 """Outbound rate limiters: token buckets in `jobkeeper.rate_limiters`, shared by every worker.
 
-After a worker claims a batch, the jobs whose type names a limiter are gated in one transaction: the
-limiter rows (and their groups') are locked, tokens refilled from the database clock, and each job gets a
-token and a concurrency slot, or is put back to pending at the moment its token is due, without spending
-an attempt. No worker sleeps waiting for a token. A limiter in a group takes from its own bucket and the
-group's: several services share one budget.
+After a worker claims a batch, the jobs whose type names a limiter are gated in one transaction
+(`jobkeeper.store.limiters.gate`, which calls `plan` here): the limiter rows (and their groups') are
+locked, tokens refilled from the database clock, and each job gets a token and a concurrency slot, or is
+put back to pending at the moment its token is due, without spending an attempt. No worker sleeps
+waiting for a token. A limiter in a group takes from its own bucket and the group's: several services
+share one budget.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
-from jobkeeper.store.queries import query
+from jobkeeper.store import limiters
+from jobkeeper.store.run import run
 
 CONCURRENCY_RETRY_SECONDS = 0.25
 
@@ -121,48 +121,6 @@ async def gate(
     worker_id: uuid.UUID,
     now: datetime | None = None,
 ) -> Gate:
-    """Take tokens for claimed jobs; put back the ones that must wait. One transaction, four statements."""
-    names = sorted({name for _, name in requests})
-    async with conn.transaction():
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(query("lock_limiters"), {"names": names, "now": now})
-        rows = await cur.fetchall()
-        if not rows:
-            return Gate([job_id for job_id, _ in requests], [], {}, now or datetime.now().astimezone())
-        # A bucket's clock never goes back: had this worker's clock been read before another worker's
-        # refill it waited for, storing it would count the time in between twice (more tokens than rate).
-        clock: datetime = max(rows[0]["now"], *(row["refilled_at"] for row in rows))
-        limiters = {
-            row["name"]: LimiterState(
-                row["name"],
-                row["rate_per_second"],
-                row["burst"],
-                row["max_concurrency"],
-                row["tokens"],
-                row["refilled_at"],
-                row["limiter_group"],
-            )
-            for row in rows
-        }
-        await cur.execute(query("limiter_in_flight"))
-        in_flight = {row["name"]: row["in_flight"] for row in await cur.fetchall()}
-        result = plan(requests, limiters, in_flight, clock)
-        await cur.execute(
-            query("store_limiter_tokens"),
-            {
-                "names": list(result.tokens),
-                "tokens": [max(0.0, math.floor(t * 1e9) / 1e9) for t in result.tokens.values()],
-                "refilled_ats": [clock] * len(result.tokens),
-                "waits": [result.waits.get(name, 0) for name in result.tokens],
-            },
-        )
-        if result.deferred:
-            await cur.execute(
-                query("defer_jobs"),
-                {
-                    "ids": [job_id for job_id, _ in result.deferred],
-                    "run_ats": [at for _, at in result.deferred],
-                    "worker_id": worker_id,
-                },
-            )
-    return result
+    """Take tokens for claimed jobs; put back the ones that must wait: `limiters.gate` on `conn` (one
+    transaction, four statements). Its errors are jobkeeper's DatabaseError."""
+    return await run(conn, limiters.gate(requests, worker_id=worker_id, now=now))

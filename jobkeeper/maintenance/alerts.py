@@ -16,7 +16,6 @@ transaction so a slow channel cannot hold the check.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,9 @@ from typing import Any, Protocol
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from jobkeeper.store import alerts as alert_ops
 from jobkeeper.store.queries import query
+from jobkeeper.store.run import AsyncDb, run
 
 log = logging.getLogger(__name__)
 
@@ -199,19 +200,19 @@ async def check(
             )
         if not candidates:
             return []
-        await cur.execute(
-            query("insert_alerts"),
-            {
-                "rules": [c.rule for c in candidates],
-                "queues": [c.queue for c in candidates],
-                "severities": [c.severity for c in candidates],
-                "messages": [c.message for c in candidates],
-                "details": [json.dumps(c.details) for c in candidates],
-                "cooldowns": [c.cooldown for c in candidates],
-                "now": now,
-            },
+        inserted = await run(
+            conn,
+            alert_ops.insert_many(
+                rules=[c.rule for c in candidates],
+                queues=[c.queue for c in candidates],
+                severities=[c.severity for c in candidates],
+                messages=[c.message for c in candidates],
+                details=[c.details for c in candidates],
+                cooldowns=[c.cooldown for c in candidates],
+                now=now,
+            ),
         )
-        alerts = [Alert(**row) for row in await cur.fetchall()]
+        alerts = [Alert(**row) for row in inserted]
     for alert in alerts:
         log.warning("alert %s [%s] %s", alert.rule, alert.severity, alert.message)
     return alerts
@@ -228,6 +229,7 @@ async def deliver_alerts(
     """Send each alert to each channel, retrying a failing send (`attempts` tries, backoff doubling), and
     record every outcome on the alert. Never raises; returns how many sends failed for good."""
     failures = 0
+    db = AsyncDb(pool)
     for alert in alerts:
         for channel in channels:
             error: str | None = None
@@ -251,11 +253,9 @@ async def deliver_alerts(
             if error is not None:
                 failures += 1
                 log.error("alert %s could not be sent to %s: %s", alert.id, channel.name, error)
-            async with pool.connection() as conn:
-                await conn.execute(
-                    query("record_delivery"),
-                    {"id": alert.id, "channel": channel.name, "ok": error is None, "error": error},
-                )
+            await db.run(
+                alert_ops.record_delivery(alert.id, channel=channel.name, ok=error is None, error=error)
+            )
     return failures
 
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
-from jobkeeper.dependencies import needs_settle
-from jobkeeper.store.queries import query
+from jobkeeper.store import dependencies
+from jobkeeper.store.pool import AsyncPool
+from jobkeeper.store.run import AsyncDb, run
 
 log = logging.getLogger(__name__)
 
@@ -26,23 +24,15 @@ class SweepResult:
     cancelled: int = 0
 
 
-async def sweep_waiting_jobs(
-    pool: AsyncConnectionPool[Any], *, limit: int = 1000, max_batches: int = 100
-) -> SweepResult:
+async def sweep_waiting_jobs(pool: AsyncPool, *, limit: int = 1000, max_batches: int = 100) -> SweepResult:
     """Settle waiting jobs whose parents have all finished, `limit` per transaction. A job it cancels
     takes its own waiting dependents with it (`settle_dependents`, same transaction)."""
     released = cancelled = 0
-    async with pool.connection() as conn:
+    async with AsyncDb(pool).connection() as conn:
         for _ in range(max_batches):
-            async with conn.transaction():
-                cur = await conn.execute(query("sweep_waiting_jobs"), {"limit": limit})
-                rows = await cur.fetchall()
-                found = [{"id": r[0], "status": r[1], "has_dependents": r[2]} for r in rows]
-                parents = needs_settle(found)
-                if parents:
-                    await conn.execute(query("settle_dependents"), {"ids": parents})
-            released += sum(1 for row in found if row["status"] == "pending")
-            cancelled += sum(1 for row in found if row["status"] == "cancelled")
+            rows = await run(conn, dependencies.sweep(limit))
+            released += sum(1 for row in rows if row[1] == "pending")
+            cancelled += sum(1 for row in rows if row[1] == "cancelled")
             if len(rows) < limit:
                 break
     result = SweepResult(released, cancelled)
@@ -64,5 +54,5 @@ class DependencySweep:
     def __init__(self, *, interval: float = 30.0) -> None:
         self.interval = interval
 
-    async def run(self, pool: AsyncConnectionPool[Any]) -> None:
+    async def run(self, pool: AsyncPool) -> None:
         await sweep_waiting_jobs(pool)

@@ -13,12 +13,12 @@ import logging
 import time
 import uuid
 from datetime import datetime
-from typing import Any, Protocol
-
-from psycopg_pool import AsyncConnectionPool
+from typing import Protocol
 
 from jobkeeper.lifecycle import Service
-from jobkeeper.store.queries import query
+from jobkeeper.store import leases
+from jobkeeper.store.pool import AsyncPool
+from jobkeeper.store.run import AsyncDb
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,11 @@ class MaintenanceTask(Protocol):
     name: str
     interval: float
 
-    async def run(self, pool: AsyncConnectionPool[Any]) -> None: ...
+    async def run(self, pool: AsyncPool) -> None: ...
 
 
 async def acquire(
-    pool: AsyncConnectionPool[Any],
+    pool: AsyncPool,
     holder: uuid.UUID,
     *,
     ttl: float,
@@ -41,16 +41,11 @@ async def acquire(
     now: datetime | None = None,
 ) -> bool:
     """Take or renew the lease; True when `holder` holds it afterwards."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(
-            query("acquire_lease"), {"name": name, "holder": holder, "ttl": ttl, "now": now}
-        )
-        return await cur.fetchone() is not None
+    return await AsyncDb(pool).run(leases.acquire(name=name, holder=holder, ttl=ttl, now=now))
 
 
-async def release(pool: AsyncConnectionPool[Any], holder: uuid.UUID, *, name: str = LEASE_NAME) -> None:
-    async with pool.connection() as conn:
-        await conn.execute(query("release_lease"), {"name": name, "holder": holder})
+async def release(pool: AsyncPool, holder: uuid.UUID, *, name: str = LEASE_NAME) -> None:
+    await AsyncDb(pool).run(leases.release(name=name, holder=holder))
 
 
 class Leader(Service):
@@ -58,7 +53,7 @@ class Leader(Service):
 
     def __init__(
         self,
-        pool: AsyncConnectionPool[Any],
+        pool: AsyncPool,
         holder: uuid.UUID,
         tasks: list[MaintenanceTask],
         *,

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
-from jobkeeper.dependencies import needs_settle
-from jobkeeper.store.queries import query
+from jobkeeper.store import outcomes, workers
+from jobkeeper.store.pool import AsyncPool
+from jobkeeper.store.run import AsyncDb, run
 
 log = logging.getLogger(__name__)
 
@@ -28,28 +26,16 @@ class RescueResult:
 
 
 async def rescue_stale_jobs(
-    pool: AsyncConnectionPool[Any],
+    pool: AsyncPool,
     *,
     lease_seconds: float,
     now: datetime | None = None,
     limit: int = 1000,
 ) -> RescueResult:
     """Return (or fail, or cancel) every job whose heartbeat is older than `lease_seconds`, in batches."""
-    counts = {"pending": 0, "failed": 0, "cancelled": 0}
-    params = {"lease_seconds": lease_seconds, "now": now, "limit": limit}
-    async with pool.connection() as conn:
-        while True:
-            cur = await conn.execute(query("rescue_stale_jobs"), params)
-            rows = await cur.fetchall()
-            for _, status, _ in rows:
-                counts[status] += 1
-            parents = needs_settle([{"id": r[0], "status": r[1], "has_dependents": r[2]} for r in rows])
-            if parents:
-                await conn.execute(query("settle_dependents"), {"ids": parents})
-            if len(rows) < limit:
-                break
-        cur = await conn.execute(query("mark_lost_workers"), {"lease_seconds": lease_seconds, "now": now})
-        lost = len(await cur.fetchall())
+    async with AsyncDb(pool).connection() as conn:
+        counts = await run(conn, outcomes.rescue_stale(lease_seconds=lease_seconds, now=now, limit=limit))
+        lost = await run(conn, workers.mark_lost(lease_seconds=lease_seconds, now=now))
     result = RescueResult(counts["pending"], counts["failed"], counts["cancelled"], lost)
     if result.total or lost:
         log.warning(
@@ -72,5 +58,5 @@ class Rescuer:
         self.lease_seconds = lease_seconds
         self.interval = interval
 
-    async def run(self, pool: AsyncConnectionPool[Any]) -> None:
+    async def run(self, pool: AsyncPool) -> None:
         await rescue_stale_jobs(pool, lease_seconds=self.lease_seconds)

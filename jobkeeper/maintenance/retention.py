@@ -6,13 +6,15 @@ The same pruning is what the `cleanup-old-data` job type runs when enqueued by h
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, LiteralString
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from jobkeeper.store.queries import query
+from jobkeeper.store import metrics
+from jobkeeper.store.run import AsyncDb, Steps, named
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +39,30 @@ class PruneResult:
     statements: int
 
 
+def _by_name(name: str, params: dict[str, Any]) -> Callable[[int], Steps[int]]:
+    """A prune still run by its query's name, until its subject's store module has the operation (issue
+    16: prune_finished_jobs and prune_idempotency_keys go to store/jobs.py, prune_alerts to alerts.py)."""
+
+    def delete(limit: int) -> Steps[int]:
+        deleted: int = yield named(name, params | {"limit": limit}, rows="count")
+        return deleted
+
+    return delete
+
+
 async def _prune(
-    pool: AsyncConnectionPool[Any], name: LiteralString, params: dict[str, Any], batch: int, max_batches: int
+    pool: AsyncConnectionPool[Any], delete: Callable[[int], Steps[int]], batch: int, max_batches: int
 ) -> tuple[int, int]:
+    """Run `delete(batch)` until it deletes fewer than `batch` rows, at most `max_batches` times, on one
+    connection; returns the rows deleted and the statements run."""
     deleted = statements = 0
+    db = AsyncDb(pool)
     async with pool.connection() as conn:
         for _ in range(max_batches):
-            cur = await conn.execute(query(name), params | {"limit": batch})
+            count = await db.run(delete(batch), conn)
             statements += 1
-            deleted += cur.rowcount
-            if cur.rowcount < batch:
+            deleted += count
+            if count < batch:
                 break
     return deleted, statements
 
@@ -62,19 +78,28 @@ async def prune(
     """Delete expired history, `batch` rows per statement, at most `max_batches` statements per kind
     (what is left is taken by the next run)."""
     jobs, s1 = await _prune(
-        pool, "prune_finished_jobs", {"now": now, "older_than": horizons.finished_jobs}, batch, max_batches
+        pool,
+        _by_name("prune_finished_jobs", {"now": now, "older_than": horizons.finished_jobs}),
+        batch,
+        max_batches,
     )
-    keys, s2 = await _prune(pool, "prune_idempotency_keys", {"now": now}, batch, max_batches)
-    metrics, s3 = await _prune(
-        pool, "prune_queue_metrics", {"now": now, "older_than": horizons.queue_metrics}, batch, max_batches
+    keys, s2 = await _prune(pool, _by_name("prune_idempotency_keys", {"now": now}), batch, max_batches)
+    snapshots, s3 = await _prune(
+        pool,
+        lambda limit: metrics.prune(older_than=horizons.queue_metrics, now=now, limit=limit),
+        batch,
+        max_batches,
     )
     alerts, s4 = await _prune(
-        pool, "prune_alerts", {"now": now, "older_than": horizons.acknowledged_alerts}, batch, max_batches
+        pool,
+        _by_name("prune_alerts", {"now": now, "older_than": horizons.acknowledged_alerts}),
+        batch,
+        max_batches,
     )
-    result = PruneResult(jobs, keys, metrics, alerts, s1 + s2 + s3 + s4)
-    if jobs or keys or metrics or alerts:
+    result = PruneResult(jobs, keys, snapshots, alerts, s1 + s2 + s3 + s4)
+    if jobs or keys or snapshots or alerts:
         log.info(
-            "pruned %d jobs, %d idempotency keys, %d metric rows, %d alerts", jobs, keys, metrics, alerts
+            "pruned %d jobs, %d idempotency keys, %d metric rows, %d alerts", jobs, keys, snapshots, alerts
         )
     return result
 
@@ -83,9 +108,7 @@ async def snapshot(
     pool: AsyncConnectionPool[Any], *, window: float = 60.0, now: datetime | None = None
 ) -> int:
     """Write one `queue_metrics` row per queue (and per queue and tenant with activity); returns rows."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(query("snapshot_queue_metrics"), {"window": window, "now": now})
-        return len(await cur.fetchall())
+    return await AsyncDb(pool).run(metrics.write_snapshot(window=window, now=now))
 
 
 class Pruner:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 import uuid
 from collections import defaultdict
@@ -43,7 +42,9 @@ from jobkeeper.catalog import Catalog, load_catalog
 from jobkeeper.config import Settings
 from jobkeeper.enqueue import prepare
 from jobkeeper.errors import InvalidJobError
+from jobkeeper.store import limiters, schedules
 from jobkeeper.store.queries import query
+from jobkeeper.store.run import run
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +137,7 @@ class Scheduler:
         started = time.perf_counter()
         result = TickResult()
         async with pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                query("due_schedules"), {"now": now, "limit": self.max_fires, "bucket_key": BUCKET_KEY}
-            )
-            rows = await cur.fetchall()
+            rows = await run(conn, schedules.due(now=now, limit=self.max_fires, bucket_key=BUCKET_KEY))
             if not rows:
                 return result
             catalog = await load_catalog(conn)
@@ -235,33 +232,21 @@ class Scheduler:
         chosen[:] = [entry for entry in chosen if id(entry) not in dropped]
         return spent
 
-    def _bucket(self, tenant: uuid.UUID, cost: int) -> dict[str, Any]:
-        return {
-            "tenant_id": tenant,
-            "key": BUCKET_KEY,
-            "capacity": float(self.settings.api_rate_burst),
-            "refill_per_second": self.settings.api_rate_per_second,
-            "cost": float(cost),
-        }
-
     async def _take(self, conn: psycopg.AsyncConnection[Any], tenant: uuid.UUID, cost: int) -> int:
         """Take `cost` tokens, or as many whole tokens as the bucket holds: how many were taken."""
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(query("api_take_tokens"), self._bucket(tenant, cost))
-        row = await cur.fetchone()
-        if row is None or row["granted"]:
-            return cost if row is not None else 0
-        # Refused: retry_after is (cost - available) / rate, so what the bucket holds is known.
-        available = cost - float(row["retry_after"] or cost) * self.settings.api_rate_per_second
-        partial = min(cost, math.floor(available + 1e-9))
-        if partial < 1:
-            return 0
-        await cur.execute(query("api_take_tokens"), self._bucket(tenant, partial))
-        row = await cur.fetchone()
-        return partial if row is not None and row["granted"] else 0
+        return await run(
+            conn,
+            limiters.take_up_to(
+                tenant_id=tenant,
+                key=BUCKET_KEY,
+                capacity=float(self.settings.api_rate_burst),
+                refill_per_second=self.settings.api_rate_per_second,
+                cost=cost,
+            ),
+        )
 
     async def _give_back(self, conn: psycopg.AsyncConnection[Any], tenant: uuid.UUID, tokens: int) -> None:
-        await conn.execute(query("api_give_back_tokens"), self._bucket(tenant, tokens))
+        await run(conn, limiters.give_back_tokens(tenant_id=tenant, key=BUCKET_KEY, cost=float(tokens)))
 
     async def _write(
         self,
@@ -278,21 +263,16 @@ class Scheduler:
         unlocked: dict[uuid.UUID, int] = defaultdict(int)
         async with pool.connection() as conn:
             async with conn.transaction():
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(
-                    query("lock_due_schedules"),
-                    {
-                        "ids": [e.row["id"] for e in chosen],
-                        "versions": [e.row["updated_at"] for e in chosen],
-                    },
+                locked = await run(
+                    conn,
+                    schedules.lock_due([e.row["id"] for e in chosen], [e.row["updated_at"] for e in chosen]),
                 )
-                locked = {row["id"] for row in await cur.fetchall()}
                 for entry in chosen:
                     if entry.row["id"] not in locked:
                         unlocked[entry.row["tenant_id"]] += len(entry.items)
                 writing = [entry for entry in chosen if entry.row["id"] in locked]
                 job_ids = await self._enqueue(conn, writing, result, explicit_now)
-                await conn.execute(query("advance_schedules"), _advances(writing, job_ids, result))
+                await run(conn, schedules.advance(_advances(writing, job_ids, result)))
             # Tokens taken for schedules changed or deleted meanwhile go back.
             for tenant, tokens in unlocked.items():
                 if tokens and spent.get(tenant):
@@ -314,6 +294,7 @@ class Scheduler:
         # checks must not stop every other schedule's run.
         batch = prepare(items, await load_catalog(conn), self.settings, validate=False)
         batch.key_ttls = [SCHEDULE_KEY_TTL] * len(batch)
+        # Until the store's `jobs.insert_many` exists (issue 16, WP1), the scheduler inserts by name.
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(query("insert_jobs"), batch.params(own_transaction=False, now=explicit_now))
         rows = await cur.fetchall()
@@ -328,7 +309,7 @@ class Scheduler:
 def _advances(
     writing: list[_Due], job_ids: dict[uuid.UUID, uuid.UUID], result: TickResult
 ) -> dict[str, list[Any]]:
-    """Parameters of `advance_schedules`: each schedule's next slot, last run and missed count; an
+    """The columns of `schedules.advance`: each schedule's next slot, last run and missed count; an
     invalid schedule is deactivated."""
     updates: dict[str, list[Any]] = {
         k: [] for k in ("ids", "next_run_ats", "last_run_ats", "last_job_ids", "missed", "keep_active")

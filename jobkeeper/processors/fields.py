@@ -97,7 +97,7 @@ def _solana_address(value: str) -> str:
     return value
 
 
-def date_time(value: str) -> str:
+def _date_time(value: str) -> str:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -109,7 +109,7 @@ def date_time(value: str) -> str:
 
 def _timestamp(value: str | float) -> str | float:
     if isinstance(value, str):
-        return date_time(value)
+        return _date_time(value)
     if not math.isfinite(value) or value < 0:
         raise ValueError("must be seconds (or milliseconds) since the epoch, or an ISO 8601 date-time")
     return value
@@ -125,7 +125,7 @@ Email = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(_emai
 Sender = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(_sender)]
 Phone = Annotated[str, Field(min_length=3, max_length=16), AfterValidator(_phone)]
 SolanaAddress = Annotated[str, AfterValidator(_solana_address)]
-DateTime = Annotated[str, AfterValidator(date_time)]
+DateTime = Annotated[str, AfterValidator(_date_time)]
 Timestamp = Annotated[str | StrictInt | StrictFloat, AfterValidator(_timestamp)]
 Url = Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://")]
 Extra = dict[str, Any]

@@ -10,7 +10,7 @@ Attempts to connect are at most RECONNECT_MAX_DELAY apart, however long the data
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -19,6 +19,10 @@ from psycopg_pool.base import AttemptWithBackoff
 from jobkeeper.config import Settings
 
 log = logging.getLogger(__name__)
+
+AsyncPool: TypeAlias = AsyncConnectionPool[Any]
+"""The async pool, as parts outside the store name it (the worker hands it to its maintenance tasks), so
+that they need not import the driver."""
 
 RECONNECT_MAX_DELAY = 2.0
 """Longest pause between two attempts to open a connection. psycopg_pool doubles it from 1 s without a

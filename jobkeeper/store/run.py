@@ -14,7 +14,8 @@ microsecond against the 30-50 µs psycopg spends on an execute.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, LiteralString, TypeAlias, TypeVar
 
@@ -26,6 +27,9 @@ from jobkeeper.store.errors import translate
 from jobkeeper.store.queries import info
 
 T = TypeVar("T")
+
+AsyncConnection: TypeAlias = psycopg.AsyncConnection[Any]
+"""A connection as parts outside the store hold it, to hand to `run`."""
 
 Rows = Literal["dict", "tuple", "count"]
 Isolation = Literal["read committed", "repeatable read", "serializable"]
@@ -153,6 +157,24 @@ class AsyncDb:
     def __init__(self, pool: AsyncConnectionPool[Any], *, timeout: float | None = None) -> None:
         self.pool = pool
         self.timeout = timeout
+
+    async def open(self, timeout: float) -> None:
+        """Open the pool, waiting up to `timeout` seconds for its connections (an unreachable database
+        raises `DatabaseUnavailableError`)."""
+        try:
+            await self.pool.open(wait=True, timeout=timeout)
+        except psycopg.Error as exc:  # PoolTimeout
+            raise translate(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection of the pool for several operations in a row; a psycopg error raised in the block
+        (by the pool, or by a call not yet run through the store) comes out as jobkeeper's."""
+        try:
+            async with self.pool.connection(timeout=self.timeout) as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
 
     async def run(self, steps: Steps[T], conn: psycopg.AsyncConnection[Any] | None = None) -> T:
         if conn is not None:

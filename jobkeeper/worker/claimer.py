@@ -24,11 +24,16 @@ from typing import Any
 
 import psycopg
 
+from jobkeeper import catalog
+from jobkeeper.errors import JobkeeperError
 from jobkeeper.lifecycle import Service
 from jobkeeper.limits import outbound
-from jobkeeper.worker import operations
+from jobkeeper.store import outcomes
+from jobkeeper.store.errors import translate
+from jobkeeper.store.outcomes import Claimed
+from jobkeeper.store.run import run
 from jobkeeper.worker.connection import DedicatedConnection
-from jobkeeper.worker.executor import Claimed, Policies
+from jobkeeper.worker.executor import Policies
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +155,13 @@ class ClaimLoop(Service):
                 try:
                     conn = await connection.get()
                     await self._refresh_policies(conn)
-                    claimed = await operations.claim(
-                        conn, worker_id=self.worker_id, types=self.types, queues=self.queues, limit=limit
+                    claimed = await run(
+                        conn,
+                        outcomes.claim(
+                            worker_id=self.worker_id, types=self.types, queues=self.queues, limit=limit
+                        ),
                     )
-                except psycopg.Error as exc:
+                except JobkeeperError as exc:
                     log.warning("claiming jobs failed (%s); trying again in %.2f s", exc, pause)
                     if await self.sleep(pause):
                         break
@@ -175,14 +183,14 @@ class ClaimLoop(Service):
         without a token are already back to pending (at their token's time) and are not started."""
         requests = []
         for item in claimed:
-            job_type = self.policies.job_types.get(item.job.type)
+            job_type = self.policies.catalog.job_types.get(item.job.type)
             if job_type is not None and job_type.limiter is not None:
                 requests.append((item.job.id, job_type.limiter))
         if not requests:
             return claimed
         try:
             result = await outbound.gate(conn, requests, worker_id=self.worker_id)
-        except psycopg.Error as exc:
+        except JobkeeperError as exc:
             # Failing open: the jobs run now (the provider's own 429s are retried) rather than stay
             # claimed and unstarted until the rescuer returns them.
             log.warning("rate limiters unavailable (%s); running %d jobs ungated", exc, len(requests))
@@ -208,5 +216,12 @@ class ClaimLoop(Service):
         if time.monotonic() - self._policies_loaded < POLICY_REFRESH_SECONDS:
             return
         self._policies_loaded = time.monotonic()  # one refresh, whichever claim in flight comes first
-        fresh = await operations.load_policies(conn)
-        self.policies.queues, self.policies.job_types = fresh.queues, fresh.job_types
+        self.policies.catalog = await load_catalog(conn)
+
+
+async def load_catalog(conn: psycopg.AsyncConnection[Any]) -> catalog.Catalog:
+    """The queues and job types, with the store's errors."""
+    try:
+        return await catalog.load_catalog(conn)
+    except psycopg.Error as exc:  # until the catalog is read through the store (issue 16, WP3)
+        raise translate(exc) from exc

@@ -6,7 +6,7 @@ lost connection is retried with the same outcomes (the statement is idempotent: 
 processing under this worker and attempt). Progress reports ride on the same cycle.
 
 Jobs with dependents (`has_dependents`, returned by the statement) that finished get a second statement,
-`settle_dependents`, once the first has committed: it releases or cancels their waiting children. Jobs
+`dependencies.settle`, once the first has committed: it releases or cancels their waiting children. Jobs
 without dependents never pay for it. If it cannot run (the connection is lost for good), the maintenance
 leader's sweep settles those children later.
 """
@@ -20,14 +20,13 @@ import threading
 import uuid
 from collections.abc import Callable
 
-import psycopg
-
-from jobkeeper.dependencies import needs_settle
+from jobkeeper.errors import DatabaseUnavailableError, JobkeeperError
 from jobkeeper.lifecycle import Service
-from jobkeeper.store.queries import query
+from jobkeeper.store import dependencies, outcomes
+from jobkeeper.store.outcomes import JobRef
+from jobkeeper.store.run import run
 from jobkeeper.types import Tier
 from jobkeeper.worker.connection import DedicatedConnection
-from jobkeeper.worker.context import JobRef
 from jobkeeper.worker.outcomes import Outcome
 
 log = logging.getLogger(__name__)
@@ -123,7 +122,8 @@ class Completer(Service):
             try:
                 await self._write(batch)
                 return
-            except psycopg.OperationalError as exc:
+            # Unreachable, or the statement cancelled (StatementTimeoutError is one): the same batch again.
+            except DatabaseUnavailableError as exc:
                 if pause is None or (self.stopping.is_set() and attempt >= 2):
                     log.error(
                         "could not write %d job outcomes (%s); their jobs stay processing until the "
@@ -134,7 +134,8 @@ class Completer(Service):
                     return
                 log.warning("writing job outcomes failed (%s); retrying in %.2f s", exc, pause)
                 await asyncio.sleep(pause)
-            except psycopg.Error as exc:
+            # Any other error of the store (a value the database refused, …): one outcome is to blame.
+            except JobkeeperError as exc:
                 if len(batch) == 1:
                     log.error("could not write the outcome of job %s: %s", batch[0].job.id, exc)
                     return
@@ -148,28 +149,22 @@ class Completer(Service):
         # Rows are locked in id order, as the heartbeat locks them: the two never deadlock.
         batch = sorted(batch, key=lambda o: o.job.id)
         conn = await self.connection.get()
-        cur = await conn.execute(
-            query("record_outcomes"),
-            {
-                "ids": [o.job.id for o in batch],
-                "tiers": [o.job.tier.value for o in batch],
-                "attempts": [o.job.attempt for o in batch],
-                "kinds": [o.kind.value for o in batch],
-                "results": [o.result for o in batch],
-                "errors": [o.error for o in batch],
-                "delays": [o.delay for o in batch],
-                "worker_id": self.worker_id,
-                "now": None,
-            },
-            binary=True,
+        recorded = await run(
+            conn,
+            outcomes.record(
+                worker_id=self.worker_id,
+                ids=[o.job.id for o in batch],
+                tiers=[o.job.tier.value for o in batch],
+                attempts=[o.job.attempt for o in batch],
+                kinds=[o.kind.value for o in batch],
+                results=[o.result for o in batch],
+                errors=[o.error for o in batch],
+                delays=[o.delay for o in batch],
+            ),
         )
-        written = await cur.fetchall()
-        # Rows are turned into dicts only for jobs with dependents: most batches have none.
-        parents = needs_settle(
-            [{"id": row[0], "status": row[1], "has_dependents": True} for row in written if row[3]]
-        )
-        if parents:
-            await self._settle(parents)
+        if recorded.parents:
+            await self._settle(recorded.parents)
+        written = recorded.written
         if len(written) < len(batch) and log.isEnabledFor(logging.DEBUG):
             kept = {row[0] for row in written}
             for outcome in batch:
@@ -180,9 +175,8 @@ class Completer(Service):
         """Release or cancel the waiting children of `parents` (autocommit: the outcomes are committed).
         A failure is logged, not retried here: the outcome is written, and the sweep covers the children."""
         try:
-            conn = await self.connection.get()
-            await conn.execute(query("settle_dependents"), {"ids": sorted(parents)})
-        except psycopg.Error as exc:
+            await run(await self.connection.get(), dependencies.settle(parents))
+        except JobkeeperError as exc:
             log.warning(
                 "could not settle the dependents of %d finished jobs (%s); the maintenance sweep will",
                 len(parents),
@@ -192,15 +186,14 @@ class Completer(Service):
     async def _write_progress(self, progress: dict[JobRef, str]) -> None:
         refs = sorted(progress, key=lambda r: r.id)  # id order, like every writer of these rows
         try:
-            conn = await self.connection.get()
-            await conn.execute(
-                query("record_progress"),
-                {
-                    "ids": [r.id for r in refs],
-                    "tiers": [Tier(r.tier).value for r in refs],
-                    "progress": [progress[r] for r in refs],
-                    "worker_id": self.worker_id,
-                },
+            await run(
+                await self.connection.get(),
+                outcomes.record_progress(
+                    worker_id=self.worker_id,
+                    ids=[r.id for r in refs],
+                    tiers=[Tier(r.tier).value for r in refs],
+                    progress=[progress[r] for r in refs],
+                ),
             )
-        except psycopg.Error as exc:
+        except JobkeeperError as exc:
             log.warning("could not write the progress of %d jobs: %s", len(refs), exc)

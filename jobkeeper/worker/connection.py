@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from jobkeeper.config import Settings
+from jobkeeper.store.errors import translate
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,10 @@ class DedicatedConnection:
                 await conn.close()
             log.info("reconnecting the worker's %s connection", self.purpose)
         self._conn = None
-        self._conn = await psycopg.AsyncConnection.connect(self.url, **self._kwargs)
+        try:
+            self._conn = await psycopg.AsyncConnection.connect(self.url, **self._kwargs)
+        except psycopg.Error as exc:  # callers catch the store's errors, a failed connect among them
+            raise translate(exc) from exc
         return self._conn
 
     @property
@@ -74,3 +78,35 @@ class DedicatedConnection:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+class DedicatedSyncConnection:
+    """`DedicatedConnection` for a thread of its own (the heartbeat's): a sync connection."""
+
+    def __init__(self, url: str, settings: Settings, purpose: str) -> None:
+        self.url = url
+        self.purpose = purpose
+        self._kwargs = connection_kwargs(settings, purpose)
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def get(self) -> psycopg.Connection[Any]:
+        """A live connection: the held one, or a new one when it is closed or broken."""
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+            log.info("reconnecting the worker's %s connection", self.purpose)
+        self._conn = None
+        try:
+            self._conn = psycopg.Connection.connect(self.url, **self._kwargs)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        return self._conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()

@@ -7,30 +7,16 @@ import asyncio
 import json
 import logging
 import math
-import uuid
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
-from jobkeeper.types import Job, Tier
+from jobkeeper.store.outcomes import JobRef
+from jobkeeper.types import Job
 
 log = logging.getLogger("jobkeeper.job")
 
-ProgressSink = Callable[["JobRef", str], None]
+ProgressSink = Callable[[JobRef, str], None]
 """Receives a job's latest progress as JSON text; called from any thread, never blocks on I/O."""
-
-
-@dataclass(frozen=True, slots=True)
-class JobRef:
-    """One claim of a job: its row's key (the jobs table is partitioned by tier) and the attempt."""
-
-    id: uuid.UUID
-    tier: Tier
-    attempt: int
-
-    @classmethod
-    def of(cls, job: Job) -> JobRef:
-        return cls(job.id, job.tier, job.attempts)
 
 
 class JobLogger(logging.LoggerAdapter[logging.Logger]):

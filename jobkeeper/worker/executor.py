@@ -18,10 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobkeeper.catalog import Catalog
 from jobkeeper.errors import Cancel, PermanentError, Retry, Snooze
-from jobkeeper.types import Job, JobType, Queue
+from jobkeeper.store.outcomes import Claimed, JobRef
+from jobkeeper.types import Job
 from jobkeeper.worker.backoff import BackoffPolicy, backoff_delay
-from jobkeeper.worker.context import JobContext, JobRef, ProgressSink, job_logger
+from jobkeeper.worker.context import JobContext, ProgressSink, job_logger
 from jobkeeper.worker.isolation import ChildError, run_in_process
 from jobkeeper.worker.outcomes import Kind, Outcome, encode_result, error_entry, exception_entry
 from jobkeeper.worker.registry import Registry, TaskSpec
@@ -30,28 +32,16 @@ DEFAULT_TIMEOUT = 300.0
 DEFAULT_BACKOFF = BackoffPolicy.fixed(10.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A job as the claim returned it, with the columns `Job` does not carry."""
-
-    job: Job
-    timeout_seconds: float | None = None
-    ref: JobRef = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ref", JobRef.of(self.job))
-
-
 @dataclass(slots=True)
 class Policies:
-    """Queue and job-type settings from the database, refreshed by the worker now and then."""
+    """Timeouts and backoff as the queue and job-type settings say. The catalog is replaced now and then by
+    the worker; this one object is shared by the claim loop and the executor, so they see the same one."""
 
-    queues: dict[str, Queue] = field(default_factory=dict)
-    job_types: dict[str, JobType] = field(default_factory=dict)
+    catalog: Catalog = field(default_factory=lambda: Catalog(queues={}, job_types={}))
 
     def timeout(self, spec: TaskSpec | None, claimed: Claimed) -> float:
-        job_type = self.job_types.get(claimed.job.type)
-        queue = self.queues.get(claimed.job.queue)
+        job_type = self.catalog.job_types.get(claimed.job.type)
+        queue = self.catalog.queues.get(claimed.job.queue)
         for value in (
             claimed.timeout_seconds,
             spec.timeout if spec else None,
@@ -65,7 +55,7 @@ class Policies:
     def backoff(self, spec: TaskSpec | None, queue_name: str) -> BackoffPolicy:
         if spec is not None and spec.backoff is not None:
             return spec.backoff
-        queue = self.queues.get(queue_name)
+        queue = self.catalog.queues.get(queue_name)
         return BackoffPolicy.of_queue(queue) if queue is not None else DEFAULT_BACKOFF
 
 

@@ -25,12 +25,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
-
 from jobkeeper.config import Settings
-from jobkeeper.store.queries import query
-from jobkeeper.worker.connection import connection_kwargs
-from jobkeeper.worker.context import JobRef
+from jobkeeper.errors import JobkeeperError
+from jobkeeper.store import workers
+from jobkeeper.store.outcomes import JobRef
+from jobkeeper.store.run import run_sync
+from jobkeeper.worker.connection import DedicatedSyncConnection
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ class Heartbeat:
         self.on_lost = on_lost
         self.stall_limit = stall_limit
         self.beats = 0
-        self._kwargs = connection_kwargs(settings, "heartbeat")
-        self._conn: psycopg.Connection[Any] | None = None
+        self._connection = DedicatedSyncConnection(url, settings, "heartbeat")
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -108,22 +107,7 @@ class Heartbeat:
         except Exception:
             log.exception("the heartbeat stopped by an unexpected error")
         finally:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    conn.close()
-
-    def _connection(self) -> psycopg.Connection[Any]:
-        conn = self._conn
-        if conn is not None and not conn.closed and not conn.broken:
-            return conn
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
-            log.info("reconnecting the worker's heartbeat connection")
-        self._conn = None
-        self._conn = psycopg.Connection.connect(self.url, **self._kwargs)
-        return self._conn
+            self._connection.close()
 
     def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
         assert self._loop is not None
@@ -147,17 +131,16 @@ class Heartbeat:
                 log.warning("the worker's event loop answers again")
         refs = [] if stalled else sorted(self._held_now(), key=lambda r: r.id)  # id order: no deadlock
         try:
-            conn = self._connection()
-            rows = conn.execute(
-                query("heartbeat"),
-                {
-                    "ids": [r.id for r in refs],
-                    "tiers": [r.tier.value for r in refs],
-                    "worker_id": self.worker_id,
-                    "running": self.count_running(),
-                },
-            ).fetchall()
-        except psycopg.Error as exc:
+            rows = run_sync(
+                self._connection.get(),
+                workers.heartbeat(
+                    worker_id=self.worker_id,
+                    ids=[r.id for r in refs],
+                    tiers=[r.tier.value for r in refs],
+                    running=self.count_running(),
+                ),
+            )
+        except JobkeeperError as exc:  # the store's errors: unreachable, or any other
             log.warning("heartbeat failed: %s", exc)
             return
         self.beats += 1

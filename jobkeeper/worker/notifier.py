@@ -16,8 +16,10 @@ from collections.abc import Callable
 
 import psycopg
 
+from jobkeeper.errors import JobkeeperError
 from jobkeeper.lifecycle import Service
-from jobkeeper.store.queries import query
+from jobkeeper.store import workers
+from jobkeeper.store.run import run
 from jobkeeper.worker.connection import DedicatedConnection
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ class Notifier(Service):
         while not self.stopping.is_set():
             try:
                 conn = await self.connection.get()
-                await conn.execute(query("listen_channels"))
+                await run(conn, workers.listen())
                 self.listening = True
                 self.connects += 1
                 self.on_listening()
@@ -59,7 +61,8 @@ class Notifier(Service):
                 while not self.stopping.is_set():
                     async for notify in conn.notifies(timeout=CHECK_STOP_EVERY):
                         self._dispatch(notify.channel, notify.payload)
-            except psycopg.Error as exc:
+            # The store's errors (connecting, LISTEN), or psycopg's from notifies(), which is plumbing.
+            except (JobkeeperError, psycopg.Error) as exc:
                 self.listening = False
                 log.warning("LISTEN connection lost (%s); polling until it is back", exc)
                 if await self.sleep(pause):

@@ -7,8 +7,8 @@ import traceback
 from dataclasses import dataclass
 from enum import StrEnum
 
+from jobkeeper.store.outcomes import JobRef
 from jobkeeper.types import JsonValue
-from jobkeeper.worker.context import JobRef
 
 MAX_MESSAGE = 2000
 MAX_TRACEBACK = 4000

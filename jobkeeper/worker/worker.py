@@ -23,21 +23,20 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
-
-import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from jobkeeper.config import Settings
-from jobkeeper.errors import ConfigError, DatabaseUnavailableError, MigrationError
+from jobkeeper.errors import ConfigError, DatabaseUnavailableError, JobkeeperError
 from jobkeeper.lifecycle import Service
-from jobkeeper.store.pool import async_pool
+from jobkeeper.store import workers
+from jobkeeper.store.outcomes import Claimed, JobRef
+from jobkeeper.store.pool import AsyncPool, async_pool
+from jobkeeper.store.run import AsyncConnection, AsyncDb, run
 from jobkeeper.worker import operations
-from jobkeeper.worker.claimer import ClaimLoop, Slots, wait_any
+from jobkeeper.worker.claimer import ClaimLoop, Slots, load_catalog, wait_any
 from jobkeeper.worker.completer import Completer
 from jobkeeper.worker.connection import DedicatedConnection
-from jobkeeper.worker.context import JobContext, JobRef
-from jobkeeper.worker.executor import Claimed, Executor, Policies
+from jobkeeper.worker.context import JobContext
+from jobkeeper.worker.executor import Executor, Policies
 from jobkeeper.worker.heartbeat import Heartbeat
 from jobkeeper.worker.notifier import Notifier
 from jobkeeper.worker.outcomes import Kind, Outcome, error_entry
@@ -45,7 +44,7 @@ from jobkeeper.worker.registry import Registry, default_registry
 
 log = logging.getLogger("jobkeeper.worker")
 
-ServiceFactory = Callable[[AsyncConnectionPool[Any], uuid.UUID], Service]
+ServiceFactory = Callable[[AsyncPool, uuid.UUID], Service]
 """Builds an extra part run by the worker, e.g. `lambda pool, worker_id: Leader(pool, worker_id, tasks)`."""
 
 
@@ -136,6 +135,7 @@ class Worker:
         self.random = random
         self.policies = Policies()
         self.pool = async_pool(self.settings, self.url, name="jobkeeper-worker")
+        self.db = AsyncDb(self.pool)
         self._service_factories = list(services)
         self._services: list[Service] = []
         self._running: dict[uuid.UUID, Running] = {}
@@ -157,18 +157,15 @@ class Worker:
         if not len(self.registry):
             raise ConfigError("the worker has no handlers: register some with @task (or --import a module)")
         try:
-            await self.pool.open(wait=True, timeout=self.settings.connect_timeout)
-            async with self.pool.connection() as conn:
+            await self.db.open(self.settings.connect_timeout)
+            async with self.db.connection() as conn:
                 await self._register(conn)
-        except (PoolTimeout, psycopg.OperationalError) as exc:
+        except DatabaseUnavailableError as exc:
             await self.pool.close()
-            raise DatabaseUnavailableError(f"the worker could not reach the database: {exc}") from exc
-        except psycopg.errors.UndefinedTable as exc:
-            await self.pool.close()
-            raise MigrationError(
-                f"the jobkeeper schema is missing; run `jobkeeper db upgrade` ({exc})"
+            raise DatabaseUnavailableError(
+                f"the worker could not reach the database: {exc.__cause__ or exc}"
             ) from exc
-        except BaseException:
+        except BaseException:  # a MigrationError among them: the schema is missing
             await self.pool.close()
             raise
         self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobkeeper-handler")
@@ -298,30 +295,31 @@ class Worker:
         self._connections.append(connection)
         return connection
 
-    async def _register(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        policies = await operations.load_policies(conn)
-        known = sorted(policies.queues)
+    async def _register(self, conn: AsyncConnection) -> None:
+        catalog = await load_catalog(conn)
+        known = sorted(catalog.queues)
         for spec in self.registry:
-            if spec.queue is not None and spec.queue not in policies.queues:
+            if spec.queue is not None and spec.queue not in catalog.queues:
                 raise ConfigError(
                     f"task {spec.name!r} names unknown queue {spec.queue!r}; known queues: "
                     f"{', '.join(known)}{_hint(spec.queue, known)}"
                 )
         for name in self.queues or ():
-            if name not in policies.queues:
+            if name not in catalog.queues:
                 raise ConfigError(
                     f"the worker is asked to serve unknown queue {name!r}; known queues: "
                     f"{', '.join(known)}{_hint(name, known)}"
                 )
         await operations.register_job_types(conn, self.registry, self.settings.default_queue)
-        fresh = await operations.load_policies(conn)
-        self.policies.queues, self.policies.job_types = fresh.queues, fresh.job_types
-        await operations.register_worker(
+        self.policies.catalog = await load_catalog(conn)
+        await run(
             conn,
-            self.id,
-            queues=self.queues or known,
-            job_types=self.registry.names,
-            concurrency=self.concurrency,
+            workers.register(
+                worker_id=self.id,
+                queues=self.queues or known,
+                job_types=self.registry.names,
+                concurrency=self.concurrency,
+            ),
         )
 
     def _start_job(self, claimed: Claimed) -> None:
@@ -502,9 +500,8 @@ class Worker:
         await self.notifier.stop(grace=0.0)
         await self.heartbeat.stop(grace=1.0)
         try:
-            async with self.pool.connection() as conn:
-                await operations.stop_worker(conn, self.id)
-        except (PoolTimeout, psycopg.Error) as exc:
+            await self.db.run(workers.stop(self.id))
+        except JobkeeperError as exc:
             log.warning("could not mark worker %s stopped: %s", self.id, exc)
         for connection in self._connections:
             await connection.close()

@@ -90,7 +90,7 @@ async def test_list_queries_are_planned_for_their_values_never_prepared(
     assert prepared, "other queries are prepared after five runs"
     # Compared with psycopg's placeholders ($1, $2, …) written as the query files write them.
     per_call = {name: _shape(info.text) for name, info in query_infos().items() if info.per_call}
-    assert "api_list_jobs" in per_call
+    assert "list_jobs" in per_call
     assert not [text for text in prepared if _shape(text) in per_call.values()]
 
 

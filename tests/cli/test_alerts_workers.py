@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
-from jobkeeper.store.queries import query as named
+import psycopg
+
+from jobkeeper.store import alerts
+from jobkeeper.store.run import run_sync
 from tests.cli.conftest import Run, handlers, output_json, query, running_worker
 
 MISSING = "5a1d0c1e-0000-4000-8000-000000000000"
@@ -13,20 +15,19 @@ MISSING = "5a1d0c1e-0000-4000-8000-000000000000"
 
 def _raise_alerts(db_url: str) -> list[uuid.UUID]:
     """Two alerts written by the leader's own statement."""
-    rows = query(
-        db_url,
-        named("insert_alerts"),
-        {
-            "rules": ["queue_depth", "no_workers"],
-            "queues": ["money", None],
-            "severities": ["warning", "critical"],
-            "messages": ["money: 60 jobs waiting (limit 50)", "no live worker for 120 s"],
-            "details": [json.dumps({"depth": 60}), json.dumps({})],
-            "cooldowns": [900.0, 900.0],
-            "now": None,
-        },
-    )
-    return [row[0] for row in rows]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = run_sync(
+            conn,
+            alerts.insert_many(
+                rules=["queue_depth", "no_workers"],
+                queues=["money", None],
+                severities=["warning", "critical"],
+                messages=["money: 60 jobs waiting (limit 50)", "no live worker for 120 s"],
+                details=[{"depth": 60}, {}],
+                cooldowns=[900.0, 900.0],
+            ),
+        )
+    return [row["id"] for row in rows]
 
 
 def test_alerts_list_and_ack(run: Run, db_url: str) -> None:

@@ -21,7 +21,7 @@ def _refused(result: Result) -> str:
 
 
 def test_times_too_far_back_are_refused(run: Run) -> None:
-    for verb in (["jobs", "list"], ["dlq", "list"]):
+    for verb in (["jobs", "list"], ["dead-letters", "list"]):
         for ago in ("99999999999999w", "9999999w", "1" + "0" * 400):
             assert "--since" in _refused(run(*verb, "--since", ago)), (verb, ago)
         assert "--until" in _refused(run(*verb, "--until", "9999999w"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobkeeper import cli_dlq
+from jobkeeper import cli_dead_letters
 from jobkeeper.store import migrate
 from tests.cli.conftest import History, Run, output_json, query
 
@@ -26,14 +26,14 @@ def test_db_downgrade_refused_or_unanswered_changes_nothing(run: Run) -> None:
     assert done.stdout.strip().endswith(f"{head} -> {int(head) - 1:04d}")
 
 
-def test_dlq_purge_refused_on_a_terminal_keeps_the_dead_letters(
+def test_dead_letters_purge_refused_on_a_terminal_keeps_the_dead_letters(
     run: Run, db_url: str, history: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli_dlq, "_on_terminal", lambda: True)
+    monkeypatch.setattr(cli_dead_letters, "_on_terminal", lambda: True)
     for answer in ("n\n", ""):
-        refused = run("dlq", "purge", "--all", input=answer)
+        refused = run("dead-letters", "purge", "--all", input=answer)
         _refused(refused.exit_code, refused.stderr, "nothing was purged")
         assert "Delete 1 dead letters for good?" in refused.stderr
         assert query(db_url, "SELECT count(*) FROM jobkeeper.dead_letter_jobs") == [(1,)]
-    purged = output_json(run("dlq", "purge", "--all", "--json", input="y\n"))
+    purged = output_json(run("dead-letters", "purge", "--all", "--json", input="y\n"))
     assert purged[0]["ids"] == [str(history.dead_letter)]

@@ -49,7 +49,7 @@ def test_an_unreachable_database_exits_3_in_one_line() -> None:
         ["jobs", "list"],
         ["jobs", "show", "5a1d0c1e-0000-4000-8000-000000000000"],
         ["queues", "list"],
-        ["dlq", "list"],
+        ["dead-letters", "list"],
         ["alerts", "list"],
         ["workers", "list"],
         ["enqueue", "send-email"],

@@ -166,3 +166,62 @@ async def test_payloads_are_escaped(sign_in: SignIn, owner: Conn, tenants: Tenan
     page = await sign_in(Role.ADMIN).get(f"/dashboard/jobs/{job}")
     assert "<script>alert(1)" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+async def test_run_now_of_a_schedule_whose_job_is_refused_shows_the_error_page(
+    sign_in: SignIn, owner: Conn, tenants: Tenants
+) -> None:
+    """A schedule made before its type's payload rules (here: an email without its fields) cannot run:
+    the dashboard answers its own error page with the reason, not the API's JSON problem."""
+    row = await (
+        await owner.execute(
+            """
+            INSERT INTO jobkeeper.schedules (tenant_id, name, cron, timezone, queue, job_type, payload)
+            VALUES (%s, 'old-mail', '0 3 * * *', 'UTC', 'communication', 'send-email', '{}')
+            RETURNING id
+            """,
+            (tenants.a,),
+        )
+    ).fetchone()
+    assert row is not None
+    client = sign_in(Role.VENUE_ADMIN)
+    response = await client.post(f"/dashboard/schedules/{row[0]}/run", data={"csrf_token": client.csrf})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "schedule old-mail cannot run now" in response.text
+    assert "payload" in response.text
+    jobs = await (
+        await owner.execute("SELECT count(*) FROM jobkeeper.jobs WHERE type = 'send-email'")
+    ).fetchone()
+    assert jobs == (0,)
+
+
+async def test_pause_and_resume_a_schedule(sign_in: SignIn, owner: Conn, tenants: Tenants) -> None:
+    row = await (
+        await owner.execute(
+            """
+            INSERT INTO jobkeeper.schedules (tenant_id, name, cron, timezone, queue, job_type, payload,
+                                             next_run_at)
+            VALUES (%s, 'hourly', '15 * * * *', 'UTC', 'background', 'generate-report', '{}',
+                    now() + interval '20 minutes')
+            RETURNING id
+            """,
+            (tenants.a,),
+        )
+    ).fetchone()
+    assert row is not None
+    client = sign_in(Role.VENUE_ADMIN)
+    paused = await client.post(f"/dashboard/schedules/{row[0]}/pause", data={"csrf_token": client.csrf})
+    assert paused.status_code == 303
+    assert "hourly+paused" in paused.headers["location"]
+    state = (
+        "SELECT active, next_run_at, extract(minute FROM next_run_at) FROM jobkeeper.schedules WHERE id = %s"
+    )
+    assert await (await owner.execute(state, (row[0],))).fetchone() == (False, None, None)
+    resumed = await client.post(f"/dashboard/schedules/{row[0]}/resume", data={"csrf_token": client.csrf})
+    assert resumed.status_code == 303
+    assert "hourly+resumed" in resumed.headers["location"]
+    found = await (await owner.execute(state, (row[0],))).fetchone()
+    assert found is not None
+    assert found[0] is True
+    assert found[2] == 15

@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 
 from jobkeeper import Client, JobStatus
-from jobkeeper.deadletters import DeadLetterFilter
+from jobkeeper.dead_letters import DeadLetterFilter
 from jobkeeper.maintenance.rescuer import rescue_stale_jobs
 from jobkeeper.types import Job
 from tests.payloads import PHONE, VALID, unique

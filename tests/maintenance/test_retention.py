@@ -9,7 +9,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from jobkeeper import Client
-from jobkeeper.deadletters import DeadLetterFilter
+from jobkeeper.dead_letters import DeadLetterFilter
 from jobkeeper.maintenance.retention import Horizons, prune, snapshot
 from tests.maintenance.support import sql
 from tests.payloads import VALID, unique

@@ -8,8 +8,8 @@ from types import ModuleType
 from typing import Any
 
 from jobkeeper import DEV_TENANT_ID, Job, JobStatus, Settings, Tier
+from jobkeeper.store.outcomes import JobRef
 from jobkeeper.worker import JobContext, Registry
-from jobkeeper.worker.context import JobRef
 
 QUEUES = {
     "send-email": ("communication", Tier.FAST),

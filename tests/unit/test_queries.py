@@ -24,7 +24,7 @@ def test_queries_are_sent_without_comments_and_hot_ones_fit_psycopgs_cache() -> 
 
 def test_plan_per_call_is_read_from_the_header() -> None:
     marked = {name for name, query_info in query_infos().items() if query_info.per_call}
-    assert {"api_list_jobs", "api_list_jobs_edge", "dashboard_list_jobs", "dashboard_count_jobs"} <= marked
+    assert {"list_jobs", "list_jobs_edge", "dashboard_list_jobs", "count_jobs_for_action"} <= marked
     assert "claim_jobs" not in marked
 
 

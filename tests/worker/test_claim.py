@@ -12,11 +12,18 @@ import psycopg
 import pytest
 
 from jobkeeper import DEV_TENANT_ID, Client, Settings
+from jobkeeper.store import outcomes
+from jobkeeper.store.outcomes import Claimed
 from jobkeeper.store.queries import query
+from jobkeeper.store.run import run
 from jobkeeper.worker.connection import connection_kwargs
-from jobkeeper.worker.operations import claim
 from tests.payloads import VALID, unique
 from tests.worker.helpers import db_now, job_row
+
+
+async def claim(conn: psycopg.AsyncConnection[Any], **kwargs: Any) -> list[Claimed]:
+    return await run(conn, outcomes.claim(**kwargs))
+
 
 Conn = psycopg.AsyncConnection[Any]
 TENANT_A = uuid.UUID("0000000a-0000-0000-0000-00000000000a")

@@ -11,7 +11,8 @@ import pytest
 
 from jobkeeper import Client, JobContext, JobStatus, PermanentError, SyncClient
 from jobkeeper.errors import InvalidJobError
-from jobkeeper.store.queries import query
+from jobkeeper.store import dependencies
+from jobkeeper.store.run import run
 from jobkeeper.worker import Registry
 from tests.payloads import VALID, unique
 from tests.worker.conftest import WorkerFactory
@@ -257,12 +258,11 @@ async def test_the_settle_after_the_later_of_two_commits_releases_a_fan_in(
     )
     child = await client.enqueue("send-email", unique("send-email", 3), depends_on=[a.id, b.id])
     complete = "UPDATE jobkeeper.jobs SET status = 'completed', completed_at = now() WHERE id = %s"
-    settle = query("settle_dependents")
     async with await psycopg.AsyncConnection.connect(db_url) as first:
         await first.execute(complete, (a.id,))  # not committed yet
         await db.execute(complete, (b.id,))  # autocommit
-        await db.execute(settle, {"ids": [b.id]})
+        await run(db, dependencies.settle([b.id]))
         assert (await job_row(db, child.id))["status"] == "waiting"
         await first.commit()
-    await db.execute(settle, {"ids": [a.id]})
+    await run(db, dependencies.settle([a.id]))
     assert (await job_row(db, child.id))["status"] == "pending"

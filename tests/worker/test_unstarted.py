@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from jobkeeper import Client, JobContext
+from jobkeeper.store.outcomes import Claimed
 from jobkeeper.worker import Registry
-from jobkeeper.worker.executor import Claimed
 from tests.support import eventually
 from tests.worker.conftest import WorkerFactory
 from tests.worker.helpers import wait_for_status

@@ -35,14 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import psycopg
-from psycopg.rows import dict_row
 
 from jobkeeper.config import Settings
 from jobkeeper.processors.email import processor as email_processor
 from jobkeeper.processors.reports.payload import JOB_TYPE, GenerateReport
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError, SettingsSource, parse
-from jobkeeper.store.queries import query
+from jobkeeper.store import reports as report_store
+from jobkeeper.store import server
 from jobkeeper.worker.context import JobContext
 from jobkeeper.worker.registry import Registry
 
@@ -51,13 +50,6 @@ MAX_INLINE_BYTES = 256 * 1024
 MAX_PERIOD = timedelta(days=366)
 RECENT_DEAD_LETTERS = 20
 PERCENTILES = (50, 90, 95, 99)
-SECTION_QUERIES = (
-    "report_throughput",
-    "report_enqueued",
-    "report_failures",
-    "report_dead_letters",
-    "report_latency",
-)
 CSV_COLUMNS = ("section", "queue", "job_type", "error_type", "bucket_start", "metric", "value")
 
 
@@ -87,15 +79,6 @@ class ReportRequest:
     @property
     def scope(self) -> str:
         return "all tenants" if self.tenant_id is None else f"tenant {self.tenant_id}"
-
-    def parameters(self) -> dict[str, Any]:
-        return {
-            "from": self.start,
-            "to": self.end,
-            "bucket": self.bucket,
-            "tenant_id": self.tenant_id,
-            "queues": list(self.queues) if self.queues is not None else None,
-        }
 
 
 def _time(value: str) -> datetime:
@@ -145,28 +128,18 @@ class Report:
     totals: dict[str, Any] = field(default_factory=dict)
 
 
-async def database_now(conn: psycopg.AsyncConnection[Any]) -> datetime:
-    cur = await conn.execute(query("report_period"))
-    row = await cur.fetchone()
-    assert row is not None
-    now: datetime = row[0]
-    return now
-
-
-async def collect(
-    conn: psycopg.AsyncConnection[Any], request: ReportRequest, generated_at: datetime
-) -> Report:
-    """Run the report's queries in one transaction (REPEATABLE READ on the job's own connection, so that
-    the sections agree)."""
-    params = request.parameters()
-    rows: dict[str, list[dict[str, Any]]] = {}
-    async with conn.transaction():
-        cur = conn.cursor(row_factory=dict_row)
-        for name in SECTION_QUERIES:
-            await cur.execute(query(name), params)
-            rows[name] = await cur.fetchall()
-        await cur.execute(query("report_recent_dead_letters"), params | {"limit": RECENT_DEAD_LETTERS})
-        rows["report_recent_dead_letters"] = await cur.fetchall()
+async def collect(db: report_store.ReadOnly, request: ReportRequest, generated_at: datetime) -> Report:
+    """Read the report's sections in one snapshot and sum them up."""
+    rows = await db.run(
+        report_store.collect(
+            start=request.start,
+            end=request.end,
+            bucket=request.bucket,
+            tenant_id=request.tenant_id,
+            queues=request.queues,
+            recent=RECENT_DEAD_LETTERS,
+        )
+    )
     latency = [
         {
             "queue": row["queue"] if row["queue"] is not None else "all",
@@ -176,17 +149,17 @@ async def collect(
             "max_wait": row["max_wait_seconds"],
             "max_run": row["max_run_seconds"],
         }
-        for row in rows["report_latency"]
+        for row in rows.latency
     ]
-    throughput = rows["report_throughput"]
+    throughput = rows.throughput
     overall = next((row for row in latency if row["queue"] == "all"), None)
     totals = {
         "completed": sum(row["completed"] for row in throughput),
         "failed": sum(row["failed"] for row in throughput),
         "cancelled": sum(row["cancelled"] for row in throughput),
-        "enqueued": sum(row["enqueued"] for row in rows["report_enqueued"]),
-        "failed_attempts": sum(row["attempts"] for row in rows["report_failures"]),
-        "dead_letters": sum(row["dead"] for row in rows["report_dead_letters"]),
+        "enqueued": sum(row["enqueued"] for row in rows.enqueued),
+        "failed_attempts": sum(row["attempts"] for row in rows.failures),
+        "dead_letters": sum(row["dead"] for row in rows.dead_letters),
         "p95_wait_seconds": overall["wait"][PERCENTILES.index(95)] if overall else None,
         "p95_run_seconds": overall["run"][PERCENTILES.index(95)] if overall else None,
     }
@@ -195,10 +168,10 @@ async def collect(
         request,
         generated_at,
         throughput,
-        rows["report_enqueued"],
-        rows["report_failures"],
-        rows["report_dead_letters"],
-        rows["report_recent_dead_letters"],
+        rows.enqueued,
+        rows.failures,
+        rows.dead_letters,
+        rows.recent_dead_letters,
         latency,
         totals,
     )
@@ -375,13 +348,11 @@ def report_email(
 # -- the job ----------------------------------------------------------------------------------------------
 
 
-async def generate(
-    conn: psycopg.AsyncConnection[Any], payload: Any, own_tenant: uuid.UUID
-) -> tuple[Report, str, str]:
+async def generate(db: report_store.ReadOnly, payload: Any, own_tenant: uuid.UUID) -> tuple[Report, str, str]:
     """Collect the report a payload asks for; returns it with its CSV and HTML."""
-    now = await database_now(conn)
+    now = await db.run(server.database_now())
     request = parse_request(payload, own_tenant, now)
-    report = await collect(conn, request, now)
+    report = await collect(db, request, now)
     return report, to_csv(report), to_html(report)
 
 
@@ -396,12 +367,8 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
         found = problems(current)[JOB_TYPE]
         if found or current.database_url is None:
             raise NotConfiguredError(JOB_TYPE, found)
-        async with await psycopg.AsyncConnection.connect(
-            current.database_url, autocommit=True, **current.connection_kwargs()
-        ) as conn:
-            await conn.set_isolation_level(psycopg.IsolationLevel.REPEATABLE_READ)
-            await conn.set_read_only(True)
-            report, csv_text, html = await generate(conn, payload, ctx.job.tenant_id)
+        async with report_store.read_only(current.database_url, **current.connection_kwargs()) as db:
+            report, csv_text, html = await generate(db, payload, ctx.job.tenant_id)
         await ctx.progress(1, 2, "report computed")
         result: dict[str, Any] = {"summary": summary(report)}
         result |= store({"csv": csv_text, "html": html}, current, ctx.job.id)

@@ -27,10 +27,7 @@ SET deliveries = deliveries || jsonb_build_array(jsonb_build_object(
         'channel', %(channel)s::text, 'at', now(), 'ok', %(ok)s::boolean, 'error', %(error)s::text))
 WHERE id = %(id)s;
 
--- name: get_alert
-SELECT id, rule, queue, severity, message, details, created_at FROM jobkeeper.alert_history WHERE id = %(id)s;
-
--- name: api_list_alerts
+-- name: list_alerts
 -- Newest first, keyset-paged on (created_at, id). Platform alerts (no tenant) are visible to platform
 -- admins only: row-level security hides them from tenants.
 SELECT id, tenant_id, queue, rule, severity, message, details, deliveries, acknowledged_at,
@@ -47,7 +44,7 @@ WHERE (%(ids)s::uuid[] IS NULL OR a.id = ANY(%(ids)s::uuid[]))
 ORDER BY a.created_at DESC, a.id DESC
 LIMIT %(limit)s;
 
--- name: api_acknowledge_alert
+-- name: acknowledge_alert
 -- Acknowledging twice keeps the first acknowledgement.
 UPDATE jobkeeper.alert_history
 SET acknowledged_at = COALESCE(acknowledged_at, now()),

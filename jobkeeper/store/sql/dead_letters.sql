@@ -78,7 +78,8 @@ WHERE (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[]))
   AND (%(replayed)s::boolean IS NULL OR (d.replayed_at IS NOT NULL) = %(replayed)s::boolean)
 RETURNING d.id;
 
--- name: dashboard_count_dead_letters
+-- name: count_dead_letters
+-- alias: dashboard_count_dead_letters
 SELECT count(*) AS total
 FROM jobkeeper.dead_letter_jobs d
 WHERE (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[]))

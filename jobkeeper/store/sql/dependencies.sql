@@ -205,7 +205,7 @@ FROM jobkeeper.job_dependencies
 WHERE job_id = %(id)s::uuid
 ORDER BY depends_on;
 
--- name: dashboard_job_dependencies
+-- name: job_relations
 -- The job page's "Depends on" (parents) and "Dependents" (children) lists, with their states; at most 500.
 SELECT 'parent' AS relation, p.id, p.type, p.queue, p.status, p.completed_at
 FROM jobkeeper.job_dependencies d

@@ -130,7 +130,7 @@ SELECT j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priori
 FROM jobkeeper.jobs j
 WHERE j.id = %(id)s AND NOT EXISTS (SELECT FROM updated);
 
--- name: dashboard_job
+-- name: job_detail
 SELECT j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
        j.max_attempts, j.last_error, j.errors, j.result, j.progress, j.idempotency_key, j.scheduled_at,
        j.started_at, j.completed_at, j.created_at, j.updated_at, j.cancel_requested, j.worker_id, j.retries,
@@ -142,7 +142,7 @@ LEFT JOIN jobkeeper.tenants t ON t.id = j.tenant_id
 LEFT JOIN jobkeeper.dead_letter_jobs d ON d.tenant_id = j.tenant_id AND d.job_id = j.id
 WHERE j.id = %(id)s::uuid;
 
--- name: dashboard_diagnose_job
+-- name: diagnose_job
 -- Everything that decides whether a pending job can be claimed now: its schedule, its queue's pause, its
 -- type's outbound limiter (tokens refilled to now, calls in flight), its tenant's concurrency cap and
 -- running jobs, the live workers that serve its queue and type, and how many ready jobs are ahead of it.
@@ -182,14 +182,15 @@ LEFT JOIN jobkeeper.rate_limiters l ON l.name = jt.limiter
 LEFT JOIN jobkeeper.tenants t ON t.id = j.tenant_id
 WHERE j.id = %(id)s::uuid;
 
--- name: api_list_jobs
+-- name: list_jobs
+-- alias: api_list_jobs
 -- plan: per call
 -- Newest first, keyset-paged on (created_at, id): a platform admin's list reads jobs_created_idx, a
 -- tenant's jobs_tenant_created_idx, so page N costs what page 1 costs. A queue filter also names the
 -- queue's tier, so only its partition is read (run-time pruning). The payload filter (JSON containment)
 -- has no index (one would be written on every claim and completion): it looks at no more than the
 -- %(scan_limit)s jobs past the cursor and stops at %(limit)s matches; when it finds fewer,
--- `api_list_jobs_edge` says where its window ended (docs/api.md, "List jobs").
+-- `list_jobs_edge` says where its window ended (docs/api.md, "List jobs").
 SELECT w.id, w.tenant_id, w.queue, w.type, w.payload, w.status, w.tier, w.priority, w.attempts,
        w.max_attempts, w.last_error, w.errors, w.result, w.progress, w.idempotency_key, w.scheduled_at,
        w.started_at, w.completed_at, w.created_at, w.updated_at
@@ -214,9 +215,10 @@ WHERE %(payload)s::jsonb IS NULL OR w.payload @> %(payload)s::jsonb
 ORDER BY w.created_at DESC, w.id DESC
 LIMIT %(limit)s;
 
--- name: api_list_jobs_edge
+-- name: list_jobs_edge
+-- alias: api_list_jobs_edge
 -- plan: per call
--- The oldest job a payload filter's window (`api_list_jobs`) looked at, when the window was full: the next
+-- The oldest job a payload filter's window (`list_jobs`) looked at, when the window was full: the next
 -- page starts there. No row: the window reached the end of the list.
 SELECT j.created_at, j.id
 FROM jobkeeper.jobs j
@@ -237,6 +239,7 @@ LIMIT 1;
 
 -- name: dashboard_list_jobs
 -- plan: per call
+-- Merged into `list_jobs` (which takes %(payload)s); kept for bench/paging.py until issue 16's WP5.
 -- Newest first, keyset-paged on (created_at, id): a page costs the same at row one million as at row one
 -- (the platform admin's list reads jobs_created_idx, a tenant's jobs_tenant_created_idx). A queue filter
 -- also names the queue's tier, so only its partition is read (run-time pruning).
@@ -269,6 +272,7 @@ LIMIT %(limit)s;
 
 -- name: dashboard_scan_edge
 -- plan: per call
+-- Merged into `list_jobs_edge`; kept for bench/paging.py until issue 16's WP5.
 -- The oldest job a payload filter's window (`dashboard_list_jobs`) looked at, when the window was full:
 -- older jobs may match too. No row: the window reached the end of the list.
 SELECT j.created_at, j.id
@@ -288,7 +292,8 @@ ORDER BY j.created_at DESC, j.id DESC
 OFFSET %(scan_limit)s::int - 1
 LIMIT 1;
 
--- name: dashboard_count_jobs
+-- name: count_jobs_for_action
+-- alias: dashboard_count_jobs
 -- plan: per call
 -- How many jobs a bulk action on this filter would touch (shown on its confirmation page), counted up to
 -- %(cap)s + 1: one click acts on at most %(cap)s, so "more than that" is all the page needs to say.
@@ -304,12 +309,12 @@ WHERE (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
        OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
   AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
   AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
-  AND (%(filter)s::jsonb IS NULL OR j.payload @> %(filter)s::jsonb)
+  AND (%(payload)s::jsonb IS NULL OR j.payload @> %(payload)s::jsonb)
   AND j.status = ANY(%(actionable)s::text[])
 LIMIT %(cap)s::int + 1
 ) counted;
 
--- name: api_retry_job
+-- name: retry_job
 -- A failed or cancelled job goes back to pending with a fresh attempt budget; its error history is kept.
 -- Its dead-letter row (if any) is marked replayed as this same job, a result stored on its idempotency key
 -- is cleared, and idle workers are woken. `changed` is false when the job exists but was not retryable.
@@ -364,9 +369,9 @@ SELECT j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priori
 FROM jobkeeper.jobs j
 WHERE j.id = %(id)s::uuid AND NOT EXISTS (SELECT FROM retried);
 
--- name: dashboard_bulk_retry
+-- name: retry_jobs_matching
 -- The failed and cancelled jobs a filter selects (at most %(limit)s, oldest first) go back to pending with
--- a fresh attempt budget, as `api_retry_job` does for one: dead letters marked replayed, idempotency
+-- a fresh attempt budget, as `retry_job` does for one: dead letters marked replayed, idempotency
 -- results cleared, workers woken.
 WITH picked AS MATERIALIZED (
     SELECT j.id, j.tier
@@ -378,7 +383,7 @@ WITH picked AS MATERIALIZED (
       AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
       AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
       AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
-      AND (%(filter)s::jsonb IS NULL OR j.payload @> %(filter)s::jsonb)
+      AND (%(payload)s::jsonb IS NULL OR j.payload @> %(payload)s::jsonb)
     ORDER BY j.created_at
     LIMIT %(limit)s
     FOR UPDATE OF j SKIP LOCKED
@@ -418,7 +423,7 @@ SELECT r.id
 FROM retried r
 LEFT JOIN notified ON true;
 
--- name: dashboard_bulk_cancel
+-- name: cancel_jobs_matching
 -- The pending, waiting and running jobs a filter selects (at most %(limit)s): pending and waiting ones are
 -- cancelled at once, running ones are asked to stop (cancel_requested and a NOTIFY to their worker), as
 -- `cancel_job` does; the caller settles the dependents of those with has_dependents.
@@ -432,7 +437,7 @@ WITH picked AS MATERIALIZED (
       AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
       AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
       AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
-      AND (%(filter)s::jsonb IS NULL OR j.payload @> %(filter)s::jsonb)
+      AND (%(payload)s::jsonb IS NULL OR j.payload @> %(payload)s::jsonb)
     ORDER BY j.created_at
     LIMIT %(limit)s
     FOR UPDATE OF j SKIP LOCKED

@@ -37,7 +37,8 @@ SET status = 'pending', attempts = j.attempts - 1, scheduled_at = u.run_at, work
 FROM unnest(%(ids)s::uuid[], %(run_ats)s::timestamptz[]) AS u(id, run_at)
 WHERE j.id = u.id AND j.status = 'processing' AND j.worker_id = %(worker_id)s;
 
--- name: api_metrics_limiters
+-- name: list_limiters
+-- alias: api_metrics_limiters
 -- Outbound rate limiters as the workers share them: tokens available now (refilled to the database
 -- clock), calls in flight (jobs processing whose type names the limiter: the slots the gate counts), and
 -- jobs put back so far for want of a token or slot.
@@ -50,7 +51,7 @@ SELECT l.name,
 FROM jobkeeper.rate_limiters l
 ORDER BY l.name;
 
--- name: api_update_limiter
+-- name: update_limiter
 UPDATE jobkeeper.rate_limiters
 SET rate_per_second = COALESCE(%(rate_per_second)s::float8, rate_per_second),
     burst = COALESCE(%(burst)s::integer, burst),
@@ -60,7 +61,7 @@ SET rate_per_second = COALESCE(%(rate_per_second)s::float8, rate_per_second),
 WHERE name = %(name)s
 RETURNING name;
 
--- name: api_take_tokens
+-- name: take_tokens
 -- One token bucket per (tenant, key), shared by every API process. The bucket refills continuously from
 -- the database clock; a take of %(cost)s tokens either succeeds (a row comes back from the upsert) or
 -- leaves the row untouched (the ON CONFLICT … WHERE is false), in which case `retry_after` says how many
@@ -97,14 +98,14 @@ SELECT (SELECT synchronous_commit FROM settings) AS synchronous_commit,
         FROM jobkeeper.rate_limits r
         WHERE r.tenant_id = %(tenant_id)s::uuid AND r.key = %(key)s::text) AS retry_after;
 
--- name: api_give_back_tokens
+-- name: give_back_tokens
 -- A granted take whose request then failed: its tokens go back (never above the capacity).
 UPDATE jobkeeper.rate_limits
 SET tokens = least(capacity, tokens + %(cost)s::float8)
 WHERE tenant_id = %(tenant_id)s::uuid AND key = %(key)s::text
 RETURNING tokens;
 
--- name: dashboard_limiters
+-- name: list_limiters_waiting
 -- Outbound rate limiters visible to the caller: tokens refilled to now, calls in flight, and the pending
 -- jobs of their types that are waiting for a token (put back with a later scheduled_at).
 SELECT l.name, l.tenant_id, l.rate_per_second, l.burst, l.max_concurrency, l.limiter_group, l.in_flight,

@@ -1,7 +1,8 @@
 -- Named queries of metrics: the Prometheus scrape, queue metric snapshots and their history, and the
 -- inputs of the alert checks. Each prune deletes at most %(limit)s rows per statement; the caller repeats it.
 
--- name: api_metrics_shared_names
+-- name: metrics_shared_names
+-- alias: api_metrics_shared_names
 -- The names an anonymous scrape may show (no JOBKEEPER_METRICS_TOKEN): shared queues (no tenant), the job
 -- types registered on them, and shared limiters. Every other name is a tenant's own.
 SELECT ARRAY(SELECT q.name FROM jobkeeper.queues q WHERE q.tenant_id IS NULL) AS queues,
@@ -9,7 +10,8 @@ SELECT ARRAY(SELECT q.name FROM jobkeeper.queues q WHERE q.tenant_id IS NULL) AS
              WHERE q.tenant_id IS NULL) AS job_types,
        ARRAY(SELECT l.name FROM jobkeeper.rate_limiters l WHERE l.tenant_id IS NULL) AS limiters;
 
--- name: api_metrics_depth
+-- name: metrics_depth
+-- alias: api_metrics_depth
 -- Unfinished jobs per queue and state (awaiting_dependencies: status waiting), the oldest ready job's
 -- wait, and jobs back in pending after a failed attempt within the window: only unfinished rows are read
 -- (status-leading index).
@@ -27,7 +29,8 @@ FROM jobkeeper.jobs j
 WHERE j.status IN ('pending', 'processing', 'waiting')
 GROUP BY j.queue;
 
--- name: api_metrics_finished
+-- name: metrics_finished
+-- alias: api_metrics_finished
 -- Jobs finished within the window per queue, type and final state; completed jobs also by run-time bucket
 -- (width_bucket: 0 below the first bound, i from bound i on). Served by jobs_finished_idx (completed_at).
 SELECT j.queue, j.type, j.status,
@@ -38,14 +41,16 @@ FROM jobkeeper.jobs j
 WHERE j.completed_at >= now() - make_interval(secs => %(window)s::float8)
 GROUP BY j.queue, j.type, j.status, bucket;
 
--- name: api_metrics_dead_letters
+-- name: metrics_dead_letters
+-- alias: api_metrics_dead_letters
 SELECT d.queue,
        count(*) FILTER (WHERE d.replayed_at IS NULL) AS unreplayed,
        count(*) FILTER (WHERE d.failed_at >= now() - make_interval(secs => %(window)s::float8)) AS recent
 FROM jobkeeper.dead_letter_jobs d
 GROUP BY d.queue;
 
--- name: api_metrics_alerts
+-- name: metrics_alerts
+-- alias: api_metrics_alerts
 SELECT a.severity,
        count(*) FILTER (WHERE a.created_at >= now() - make_interval(secs => %(window)s::float8)) AS raised,
        COALESCE(sum(jsonb_array_length(a.deliveries))
@@ -54,7 +59,8 @@ SELECT a.severity,
 FROM jobkeeper.alert_history a
 GROUP BY a.severity;
 
--- name: api_queue_metrics_history
+-- name: queue_metrics_history
+-- alias: api_queue_metrics_history
 -- Snapshots of one queue for charts, oldest first. `tenant_id` NULL: the all-tenants rows (admins); the
 -- API role sees only its own tenant's rows through row-level security.
 SELECT captured_at, tenant_id, waiting, scheduled, running, completed, failed, dead, throughput_per_minute,
@@ -66,7 +72,8 @@ WHERE queue = %(queue)s
 ORDER BY captured_at DESC
 LIMIT %(limit)s;
 
--- name: dashboard_queue_metrics
+-- name: queue_metrics_recent
+-- alias: dashboard_queue_metrics
 -- The snapshots of the last %(window)s seconds, oldest first: platform totals (tenant_id NULL) for platform
 -- admins, the tenant's own rows otherwise (row-level security hides every other tenant's).
 SELECT m.queue, m.captured_at, m.completed, m.failed, m.throughput_per_minute

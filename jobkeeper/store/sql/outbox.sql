@@ -2,8 +2,9 @@
 -- kept message is the result of its completed send-email, send-sms or send-push job, so the jobs'
 -- row-level security scopes it to its tenant like any job.
 
--- name: dashboard_outbox
+-- name: list_outbox
 -- plan: per call
+-- alias: dashboard_outbox
 -- Messages kept in the outbox, newest first, keyset-paged on (created_at, id) through
 -- jobs_type_created_idx. Only the embedded development setup has any.
 SELECT j.id, j.tenant_id, j.type, j.result, j.completed_at, j.created_at

@@ -43,7 +43,37 @@ SET queue = excluded.queue,
 WHERE (t.queue, t.max_attempts, t.timeout_seconds, t.priority)
       IS DISTINCT FROM (excluded.queue, excluded.max_attempts, excluded.timeout_seconds, excluded.priority);
 
+-- name: queue_stats
+-- Every queue the caller can see (or only %(queue)s), with its jobs counted by state (the caller's tenant
+-- only, under row-level security; %(tenant_id)s narrows a platform admin's view to one tenant), the
+-- oldest ready job's wait, its dead letters not yet replayed, and the database time of the count.
+-- Unfinished states are read through the status indexes; finished ones through (queue, status).
+SELECT q.name, q.tenant_id, q.tier, q.paused,
+       s.waiting, s.scheduled, s.processing, s.completed, s.failed, s.cancelled, s.awaiting_dependencies,
+       s.oldest_waiting_seconds,
+       (SELECT count(*) FROM jobkeeper.dead_letter_jobs d
+        WHERE d.queue = q.name AND d.replayed_at IS NULL
+          AND (%(tenant_id)s::uuid IS NULL OR d.tenant_id = %(tenant_id)s::uuid)) AS dead_letters,
+       now() AS measured_at
+FROM jobkeeper.queues q
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE j.status = 'pending' AND j.scheduled_at <= now()) AS waiting,
+           count(*) FILTER (WHERE j.status = 'pending' AND j.scheduled_at > now()) AS scheduled,
+           count(*) FILTER (WHERE j.status = 'processing') AS processing,
+           count(*) FILTER (WHERE j.status = 'completed') AS completed,
+           count(*) FILTER (WHERE j.status = 'failed') AS failed,
+           count(*) FILTER (WHERE j.status = 'cancelled') AS cancelled,
+           count(*) FILTER (WHERE j.status = 'waiting') AS awaiting_dependencies,
+           extract(epoch FROM now() - min(j.scheduled_at)
+                   FILTER (WHERE j.status = 'pending' AND j.scheduled_at <= now()))::float8 AS oldest_waiting_seconds
+    FROM jobkeeper.jobs j
+    WHERE j.queue = q.name AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+) s
+WHERE %(queue)s::text IS NULL OR q.name = %(queue)s::text
+ORDER BY q.name;
+
 -- name: api_queue_stats
+-- Merged into queue_stats; kept for bench/paging.py until it switches (issue 16, WP5).
 -- Counts of one queue's jobs by state (the caller's tenant only, under row-level security), its oldest
 -- ready job's wait and its dead letters not yet replayed. No row: the queue does not exist for the caller.
 SELECT q.name, q.tier, q.paused, s.waiting, s.scheduled, s.processing, s.completed, s.failed, s.cancelled,
@@ -69,6 +99,7 @@ CROSS JOIN LATERAL (
 WHERE q.name = %(queue)s::text;
 
 -- name: dashboard_queues
+-- Merged into queue_stats; kept for bench/paging.py until it switches (issue 16, WP5).
 -- Every queue the caller can see, with its jobs counted by state, the oldest ready job's wait and its dead
 -- letters not yet replayed. Unfinished states are read through the status indexes; finished ones through
 -- (queue, status).
@@ -94,14 +125,16 @@ CROSS JOIN LATERAL (
 ) s
 ORDER BY q.name;
 
--- name: api_set_queue_paused
+-- name: set_queue_paused
+-- alias: api_set_queue_paused
 UPDATE jobkeeper.queues
 SET paused = %(paused)s::boolean
 WHERE name = %(queue)s::text
 RETURNING name, tenant_id, tier, max_attempts, backoff, backoff_base_seconds, backoff_max_seconds,
           backoff_jitter, timeout_seconds, default_priority, paused;
 
--- name: api_clean_queue
+-- name: clean_queue
+-- alias: api_clean_queue
 -- Delete up to %(limit)s finished jobs of a queue in the given states that finished before the grace
 -- period. A job whose idempotency key is still alive is kept until the key expires: deleting it would let
 -- a duplicate of a payment through. Dead-letter rows are kept (they hold their own copy of the job). A
@@ -137,8 +170,9 @@ USING doomed
 WHERE j.id = doomed.id AND j.tier = doomed.tier
 RETURNING j.id;
 
--- name: dashboard_queue_counts
+-- name: queue_counts
 -- plan: per call
+-- alias: dashboard_queue_counts
 -- The overview's counts: every queue the caller can see, with its jobs counted by state, the oldest ready job's wait and its dead
 -- letters not yet replayed. Counts stop at a cap + 1 rows (the page shows "10,000+"): exact counts of a
 -- million-row history cost a scan of it on every refresh, capped ones a few index pages. Unfinished states

@@ -92,7 +92,3 @@ WHERE j.status = 'completed' AND j.started_at IS NOT NULL
 GROUP BY GROUPING SETS ((j.queue), ())
 HAVING count(*) > 0  -- the grand total of no rows is a row too
 ORDER BY j.queue NULLS LAST;
-
--- name: report_period
--- The database's clock, for a period given relative to now.
-SELECT now() AS now;

@@ -7,7 +7,7 @@
 -- second, and so on, so one tenant's backlog never fills a tick ahead of another tenant's turn. Read
 -- without locks: the scheduler plans outside any transaction and locks only what it then writes
 -- (`lock_due_schedules`). A tenant whose scheduler bucket (%(bucket_key)s in rate_limits, refilled from
--- the database clock as in `api_take_tokens`) holds less than one token is left out: its schedules stay
+-- the database clock as in `take_tokens`) holds less than one token is left out: its schedules stay
 -- due and would only take the places of other tenants' schedules.
 WITH clock AS (SELECT COALESCE(%(now)s::timestamptz, now()) AS now),
 due AS (
@@ -59,7 +59,7 @@ WHERE s.id = u.id;
 -- count, which two concurrent creates would otherwise both pass).
 SELECT pg_advisory_xact_lock(hashtextextended('jobkeeper.schedules:' || %(tenant_id)s::text, 0));
 
--- name: api_insert_schedule
+-- name: insert_schedule
 -- No row comes back when the tenant has %(max_schedules)s schedules already. Run after
 -- `lock_tenant_schedules` in the same transaction, so two creates cannot both pass the count.
 INSERT INTO jobkeeper.schedules (tenant_id, name, cron, timezone, queue, job_type, payload, priority, active,
@@ -73,8 +73,8 @@ RETURNING id, tenant_id, name, cron, timezone, queue, job_type, payload, priorit
           catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
           created_at, updated_at;
 
--- name: api_list_schedules
--- By name, keyset-paged on (name, id).
+-- name: list_schedules
+-- By name, keyset-paged on (name, id). `name` finds one schedule of a tenant by its name (the CLI's).
 SELECT id, tenant_id, name, cron, timezone, queue, job_type, payload, priority, active, missed_policy,
        catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
        created_at, updated_at
@@ -84,11 +84,12 @@ WHERE (%(ids)s::uuid[] IS NULL OR s.id = ANY(%(ids)s::uuid[]))
   AND (%(active)s::boolean IS NULL OR s.active = %(active)s::boolean)
   AND (%(queue)s::text IS NULL OR s.queue = %(queue)s::text)
   AND (%(job_type)s::text IS NULL OR s.job_type = %(job_type)s::text)
+  AND (%(name)s::text IS NULL OR s.name = %(name)s::text)
   AND (%(after_name)s::text IS NULL OR (s.name, s.id) > (%(after_name)s::text, %(after_id)s::uuid))
 ORDER BY s.name, s.id
 LIMIT %(limit)s;
 
--- name: api_lock_schedule
+-- name: lock_schedule
 SELECT id, tenant_id, name, cron, timezone, queue, job_type, payload, priority, active, missed_policy,
        catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
        created_at, updated_at
@@ -96,7 +97,7 @@ FROM jobkeeper.schedules
 WHERE id = %(id)s::uuid
 FOR UPDATE;
 
--- name: api_update_schedule
+-- name: update_schedule
 -- Every column is written from the merged, validated schedule the API computed under the row lock.
 UPDATE jobkeeper.schedules
 SET name = %(name)s::text,
@@ -116,36 +117,22 @@ RETURNING id, tenant_id, name, cron, timezone, queue, job_type, payload, priorit
           catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
           created_at, updated_at;
 
--- name: api_delete_schedule
+-- name: delete_schedule
+-- %(tenant_id)s, when given, must be the schedule's tenant too (the CLI names a tenant's schedule).
 DELETE FROM jobkeeper.schedules
-WHERE id = %(id)s::uuid
+WHERE id = %(id)s::uuid AND (%(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s::uuid)
 RETURNING id;
 
--- name: cli_delete_schedule
-DELETE FROM jobkeeper.schedules
-WHERE tenant_id = %(tenant_id)s::uuid AND (id::text = %(ref)s::text OR name = %(ref)s::text)
-RETURNING id, name;
-
--- name: cli_set_schedule_active
+-- name: set_schedule_active
+-- Pause or resume, run after `lock_schedule`: the caller computed %(next_run_at)s (NULL when paused).
 UPDATE jobkeeper.schedules
-SET active = %(active)s::boolean,
-    next_run_at = CASE WHEN %(active)s::boolean THEN NULL ELSE next_run_at END
-WHERE tenant_id = %(tenant_id)s::uuid AND (id::text = %(ref)s::text OR name = %(ref)s::text)
-RETURNING id, name, active;
-
--- name: dashboard_pause_schedule
-UPDATE jobkeeper.schedules
-SET active = false, next_run_at = NULL
+SET active = %(active)s::boolean, next_run_at = %(next_run_at)s::timestamptz
 WHERE id = %(id)s::uuid
-RETURNING id, name;
+RETURNING id, tenant_id, name, cron, timezone, queue, job_type, payload, priority, active, missed_policy,
+          catch_up_window_seconds, overlap_policy, last_run_at, next_run_at, last_job_id, missed_runs,
+          created_at, updated_at;
 
--- name: dashboard_resume_schedule
-UPDATE jobkeeper.schedules
-SET active = true, next_run_at = %(next_run_at)s::timestamptz
-WHERE id = %(id)s::uuid
-RETURNING id, name;
-
--- name: dashboard_record_schedule_run
+-- name: record_schedule_run
 -- "Run now" enqueued %(job_id)s for this schedule; its regular slots are unchanged.
 UPDATE jobkeeper.schedules
 SET last_run_at = now(), last_job_id = %(job_id)s::uuid

@@ -44,12 +44,14 @@ WHERE stopped_at IS NULL
   AND heartbeat_at < COALESCE(%(now)s::timestamptz, now()) - make_interval(secs => %(lease_seconds)s)
 RETURNING id;
 
--- name: api_live_workers
+-- name: count_live_workers
+-- alias: api_live_workers
 SELECT count(*) AS live, max(heartbeat_at) AS last_heartbeat_at
 FROM jobkeeper.workers
 WHERE stopped_at IS NULL AND heartbeat_at >= now() - make_interval(secs => %(max_age)s::float8);
 
--- name: dashboard_workers
+-- name: list_live_workers
+-- alias: dashboard_workers
 -- Workers whose heartbeat is recent, with what they serve and how busy they are. For a tenant
 -- (%(tenant_id)s not NULL) only the names it may know: shared queues and its own, and the job types
 -- registered on those; another tenant's private queue or handler type never reaches it.

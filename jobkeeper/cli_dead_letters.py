@@ -1,8 +1,9 @@
-"""`jobkeeper dlq list|show|replay|purge`: dead letters, through the filter and the named SQL of
-`jobkeeper.deadletters` (the client's `dead_letters`)."""
+"""`jobkeeper dead-letters list|show|replay|purge` (formerly `dlq`, still accepted): dead letters, through
+the store's operations (`jobkeeper.store.dead_letters`, as the client's `dead_letters`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import uuid
 from datetime import datetime, timedelta
@@ -25,14 +26,17 @@ from jobkeeper.cli_common import (
     to_json,
     truncate,
 )
-from jobkeeper.deadletters import MAX_PAGE, DeadLetterFilter
+from jobkeeper.dead_letters import MAX_PAGE, REPLAY_MAX, DeadLetterFilter
+from jobkeeper.types import DeadLetter
 
-REPLAY_MAX = 100_000
 
-
-@click.group()
-def dlq() -> None:
+@click.group("dead-letters")
+def dead_letters() -> None:
     """Dead letters (jobs that failed for good): list, show, replay, purge."""
+
+
+def _row(letter: DeadLetter) -> dict[str, Any]:
+    return dataclasses.asdict(letter)
 
 
 def _filters(function: Any) -> Any:
@@ -83,7 +87,7 @@ def _selected(ids: tuple[str, ...], everything: bool, filtered: bool, verb: str)
     return [parse_uuid(i, "dead-letter id") for i in ids] or None
 
 
-@dlq.command("list")
+@dead_letters.command("list")
 @_filters
 @click.option(
     "--replayed/--not-replayed", "replayed", default=None, help="Only replayed ones, or only the others."
@@ -91,7 +95,7 @@ def _selected(ids: tuple[str, ...], everything: bool, filtered: bool, verb: str)
 @click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=50, show_default=True)
 @click.option("--after", metavar="ID", default=None, help="Continue after this dead letter (the last shown).")
 @JSON_OPTION
-def dlq_list(
+def dead_letters_list(
     queue: str | None,
     job_type: str | None,
     tenant: uuid.UUID | None,
@@ -103,16 +107,19 @@ def dlq_list(
     as_json: bool,
 ) -> None:
     """Dead letters, newest first. When a page is full, the option for the next one goes to stderr."""
+    from jobkeeper.store import dead_letters as store
+    from jobkeeper.types import Page
+
     after_id = parse_uuid(after, "dead-letter id") if after else None
     with session() as s:
         where = _filter(s, None, queue, job_type, tenant, since, until, replayed)
-        before: dict[str, Any] = {"before_failed_at": None, "before_id": None}
+        before = None
         if after_id is not None:
-            anchor = s.row("list_dead_letters", _params(DeadLetterFilter(ids=[after_id]), 1))
+            anchor = s.run(store.get(after_id))
             if anchor is None:
                 raise Failed(f"no dead letter {after_id}")
-            before = {"before_failed_at": anchor["failed_at"], "before_id": after_id}
-        rows = s.rows("list_dead_letters", _params(where, limit) | before)
+            before = (anchor.failed_at, anchor.id)
+        rows = [_row(letter) for letter in s.run(store.list(where, Page(before, limit)))]
     for row in rows:
         row["error"] = truncate(row["last_error"], 50)
         row["replayed_as"] = row["replayed_job_id"]
@@ -123,20 +130,19 @@ def dlq_list(
         click.echo(f"more: add --after {rows[-1]['id']}", err=True)
 
 
-def _params(where: DeadLetterFilter, limit: int) -> dict[str, Any]:
-    return where.params() | {"limit": limit, "before_failed_at": None, "before_id": None}
-
-
-@dlq.command("show")
+@dead_letters.command("show")
 @click.argument("dead_letter_id")
 @JSON_OPTION
-def dlq_show(dead_letter_id: str, as_json: bool) -> None:
+def dead_letters_show(dead_letter_id: str, as_json: bool) -> None:
     """One dead letter: its job, payload and every attempt's error."""
+    from jobkeeper.store import dead_letters as store
+
     ident = parse_uuid(dead_letter_id, "dead-letter id")
     with session() as s:
-        row = s.row("list_dead_letters", _params(DeadLetterFilter(ids=[ident]), 1))
-    if row is None:
+        letter = s.run(store.get(ident))
+    if letter is None:
         raise Failed(f"no dead letter {ident}")
+    row = _row(letter)
     if as_json:
         click.echo(to_json(row))
         return
@@ -153,13 +159,13 @@ def dlq_show(dead_letter_id: str, as_json: bool) -> None:
         )
 
 
-@dlq.command("replay")
+@dead_letters.command("replay")
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @_filters
 @click.option("--all", "everything", is_flag=True, help="Every dead letter not replayed yet.")
 @click.option("--limit", type=click.IntRange(1, REPLAY_MAX), default=MAX_PAGE, show_default=True)
 @JSON_OPTION
-def dlq_replay(
+def dead_letters_replay(
     ids: tuple[str, ...],
     queue: str | None,
     job_type: str | None,
@@ -173,11 +179,13 @@ def dlq_replay(
     """Put dead letters back as fresh pending jobs (oldest first, at most --limit): the ones named by
     ID, or every one the filters match. Dead letters replayed already are skipped. Exit 1 when a named
     ID does not exist or was replayed already (the others are replayed)."""
+    from jobkeeper.store import dead_letters as store
+
     filtered = any(v is not None for v in (queue, job_type, tenant, since, until))
     chosen = _selected(ids, everything, filtered, "replay")
     with session() as s:
         where = _filter(s, chosen, queue, job_type, tenant, since, until)
-        rows = s.rows("replay_dead_letters", where.params() | {"limit": limit})
+        rows = [dataclasses.asdict(job) for job in s.run(store.replay(where, limit))]
         missing = _not_replayed(s, chosen, len(rows))
     emit_rows(rows, as_json, ["id", "queue", "type", "status", "priority", "max_attempts"])
     if missing:
@@ -189,23 +197,24 @@ def _on_terminal() -> bool:
 
 
 def _not_replayed(s: Session, chosen: list[uuid.UUID] | None, replayed: int) -> list[str]:
+    from jobkeeper.store import dead_letters as store
+    from jobkeeper.types import Page
+
     if not chosen or replayed == len(chosen):
         return []
-    found = {
-        row["id"]: row
-        for row in s.rows("list_dead_letters", _params(DeadLetterFilter(ids=chosen), len(chosen)))
-    }
+    letters = s.run(store.list(DeadLetterFilter(ids=chosen), Page(None, len(chosen))))
+    found = {letter.id: letter for letter in letters}
     problems = []
     for ident in chosen:
-        row = found.get(ident)
-        if row is None:
+        letter = found.get(ident)
+        if letter is None:
             problems.append(f"no dead letter {ident}")
-        elif row["replayed_at"] is not None:
-            problems.append(f"dead letter {ident} was replayed already, as job {row['replayed_job_id']}")
+        elif letter.replayed_at is not None:
+            problems.append(f"dead letter {ident} was replayed already, as job {letter.replayed_job_id}")
     return problems
 
 
-@dlq.command("purge")
+@dead_letters.command("purge")
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @_filters
 @click.option(
@@ -214,7 +223,7 @@ def _not_replayed(s: Session, chosen: list[uuid.UUID] | None, replayed: int) -> 
 @click.option("--all", "everything", is_flag=True, help="Every dead letter.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal).")
 @JSON_OPTION
-def dlq_purge(
+def dead_letters_purge(
     ids: tuple[str, ...],
     queue: str | None,
     job_type: str | None,
@@ -228,6 +237,8 @@ def dlq_purge(
 ) -> None:
     """Delete dead letters: the ones named by ID, or every one the filters match. The failed jobs
     themselves are kept. Asks first, showing how many, unless --yes."""
+    from jobkeeper.store import dead_letters as store
+
     filtered = any(v is not None for v in (queue, job_type, tenant, since, until, replayed))
     chosen = _selected(ids, everything, filtered, "purge")
     with session() as s:
@@ -235,11 +246,10 @@ def dlq_purge(
         if not yes:
             if not _on_terminal():
                 raise BadInput("refusing to purge without --yes: stdin is not a terminal to confirm on")
-            counted = s.row("dashboard_count_dead_letters", where.params())
-            total = counted["total"] if counted else 0
+            total = s.run(store.count(where))
             confirm_or_refuse(f"Delete {total} dead letters for good?", "nothing was purged")
-        deleted = s.rows("purge_dead_letters", where.params())
-    emit_rows([{"purged": len(deleted), "ids": [row["id"] for row in deleted]}], as_json, ["purged"])
+        deleted = s.run(store.purge(where))
+    emit_rows([{"purged": len(deleted), "ids": deleted}], as_json, ["purged"])
     if chosen and len(deleted) < len(chosen):
-        gone = sorted(set(chosen) - {row["id"] for row in deleted}, key=str)
+        gone = sorted(set(chosen) - set(deleted), key=str)
         raise Failed("no dead letter " + ", ".join(str(g) for g in gone))

@@ -1,4 +1,6 @@
-"""Dead letters: list, show, replay (one or a filtered set) and purge. Reached as `client.dead_letters`."""
+"""Dead letters: list, show, replay (one or a filtered set) and purge. Reached as `client.dead_letters`;
+the operations are the store's (`jobkeeper.store.dead_letters`), imported on use: the CLI imports this
+module for its filter and limits, without the database driver."""
 
 from __future__ import annotations
 
@@ -10,21 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 from jobkeeper.enqueue import parse_job_id
 from jobkeeper.errors import InvalidJobError
-from jobkeeper.store.queries import query
-from jobkeeper.store.rows import job_from_row
-from jobkeeper.types import DeadLetter, Job
+from jobkeeper.types import DeadLetter, Job, Page
 
-if TYPE_CHECKING:  # psycopg is imported on use: the CLI imports this module for its options
-    from psycopg_pool import AsyncConnectionPool
+if TYPE_CHECKING:
+    from jobkeeper.store.run import AsyncDb
 
 MAX_PAGE = 1000
+REPLAY_MAX = 100_000
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterFilter:
     """Which dead letters an operation applies to; every field left None matches everything."""
 
-    ids: list[uuid.UUID] | None = None
+    ids: builtins.list[uuid.UUID] | None = None
     queue: str | None = None
     type: str | None = None
     tenant_id: uuid.UUID | None = None
@@ -44,47 +45,35 @@ class DeadLetterFilter:
         }
 
 
-def dead_letter_from_row(row: dict[str, Any]) -> DeadLetter:
-    return DeadLetter(**row)
-
-
 class DeadLetters:
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
-        self.pool = pool
+    def __init__(self, pool: Any) -> None:
+        from jobkeeper.store.run import AsyncDb
+
+        self.db: AsyncDb = AsyncDb(pool)
 
     async def list(
         self, where: DeadLetterFilter | None = None, *, limit: int = 100, after: DeadLetter | None = None
     ) -> builtins.list[DeadLetter]:
         """Newest first. Page with `after=` the last item of the previous page (keyset paging)."""
+        from jobkeeper.store import dead_letters as store
+
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidJobError("limit", f"must be from 1 to {MAX_PAGE}, got {limit}")
-        params = (where or DeadLetterFilter()).params() | {
-            "limit": limit,
-            "before_failed_at": after.failed_at if after else None,
-            "before_id": after.id if after else None,
-        }
-        from psycopg.rows import dict_row
-
-        async with self.pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(query("list_dead_letters"), params)
-            return [dead_letter_from_row(row) for row in await cur.fetchall()]
+        page = Page((after.failed_at, after.id) if after else None, limit)
+        return await self.db.run(store.list(where or DeadLetterFilter(), page))
 
     async def get(self, dead_letter_id: uuid.UUID | str) -> DeadLetter | None:
-        found = await self.list(DeadLetterFilter(ids=[parse_job_id(dead_letter_id)]), limit=1)
-        return found[0] if found else None
+        from jobkeeper.store import dead_letters as store
+
+        return await self.db.run(store.get(parse_job_id(dead_letter_id)))
 
     async def replay(self, where: DeadLetterFilter, *, limit: int = MAX_PAGE) -> builtins.list[Job]:
         """Put every matching dead letter not yet replayed back as a fresh pending job (oldest first)."""
-        if not 1 <= limit <= 100_000:
-            raise InvalidJobError("limit", f"must be from 1 to 100000, got {limit}")
-        params = where.params() | {"limit": limit}
-        from psycopg.rows import dict_row
+        from jobkeeper.store import dead_letters as store
 
-        async with self.pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(query("replay_dead_letters"), params)
-            return [job_from_row(row) for row in await cur.fetchall()]
+        if not 1 <= limit <= REPLAY_MAX:
+            raise InvalidJobError("limit", f"must be from 1 to {REPLAY_MAX}, got {limit}")
+        return await self.db.run(store.replay(where, limit))
 
     async def replay_one(self, dead_letter_id: uuid.UUID | str) -> Job | None:
         """Replay one dead letter; None when it does not exist or was replayed already."""
@@ -93,6 +82,6 @@ class DeadLetters:
 
     async def purge(self, where: DeadLetterFilter) -> int:
         """Delete the matching dead letters; returns how many. The failed jobs themselves are kept."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(query("purge_dead_letters"), where.params())
-            return len(await cur.fetchall())
+        from jobkeeper.store import dead_letters as store
+
+        return len(await self.db.run(store.purge(where)))
