@@ -7,8 +7,13 @@ import uuid
 from jobkeeper.api.auth import Role
 from tests.api.support import Conn
 from tests.dashboard.conftest import SignIn
+from tests.dashboard.conftest import sign_in as sign_in
 from tests.dashboard.support import insert_job
 from tests.fixtures import Tenants
+from tests.fixtures import app as app
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
 
 
 async def _link(owner: Conn, tenant: uuid.UUID, child: uuid.UUID, *parents: uuid.UUID) -> None:

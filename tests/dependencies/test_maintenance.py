@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from jobkeeper import Client, JobStatus
 from jobkeeper.maintenance.dependencies import SweepResult, sweep_waiting_jobs
 from jobkeeper.maintenance.retention import Horizons, prune
+from tests.maintenance.conftest import pool as pool
 from tests.maintenance.support import sql
 from tests.payloads import unique
 

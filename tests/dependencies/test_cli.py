@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from tests.cli.conftest import Run, output_json, query
+from tests.cli.conftest import run as run
 
 
 def test_enqueue_with_dependencies_list_and_cancel(run: Run, db_url: str) -> None:

@@ -16,6 +16,9 @@ from jobkeeper.store.run import run
 from jobkeeper.worker import Registry
 from tests.payloads import VALID, unique
 from tests.worker.conftest import WorkerFactory
+from tests.worker.conftest import db as db
+from tests.worker.conftest import make_worker as make_worker
+from tests.worker.conftest import registry as registry
 from tests.worker.helpers import job_row, wait_for_all, wait_for_status
 
 Conn = psycopg.AsyncConnection[Any]
