@@ -12,6 +12,12 @@ from jobkeeper import cron
 from jobkeeper.api import create_app
 from tests.api.support import Conn, api_settings, assert_problem, running
 from tests.fixtures import Tokens
+from tests.fixtures import app as app
+from tests.fixtures import http as http
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
+from tests.fixtures import tokens as tokens
 
 S = "/api/v1/queue/schedules"
 NIGHTLY: dict[str, Any] = {

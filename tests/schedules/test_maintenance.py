@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from jobkeeper import DEV_TENANT_ID, Settings
 from jobkeeper.maintenance.scheduler import BUCKET_KEY, Scheduler
+from tests.maintenance.conftest import pool as pool
 from tests.maintenance.support import sql
 
 T = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from click.testing import Result
 
 from tests.cli.conftest import Run, output_json, query
+from tests.cli.conftest import run as run
 
 
 def _refused(result: Result) -> str:
