@@ -6,6 +6,8 @@ import uuid
 
 from jobkeeper import SyncClient
 from tests.cli.conftest import History, Run, handlers, output_json, query, running_worker, statuses
+from tests.cli.conftest import history as history
+from tests.cli.conftest import run as run
 from tests.support import client_settings, wait_for
 
 MISSING = "5a1d0c1e-0000-4000-8000-000000000000"
