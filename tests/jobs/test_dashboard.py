@@ -11,8 +11,14 @@ from jobkeeper import Client, JobContext, Retry
 from jobkeeper.worker import Registry
 from tests.api.support import Conn
 from tests.dashboard.conftest import Browser, SignIn, WorkerFactory
+from tests.dashboard.conftest import make_worker as make_worker
+from tests.dashboard.conftest import sign_in as sign_in
 from tests.dashboard.support import attempt_error, insert_job
 from tests.fixtures import Tenants
+from tests.fixtures import app as app
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
 from tests.worker.helpers import wait_for_status
 
 RAW_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from jobkeeper.cli_enqueue import PROGRESS_MIN_BYTES
 from tests.cli.conftest import Run, output_json, query
+from tests.cli.conftest import run as run
 
 JOBKEEPER = str(Path(sys.executable).parent / "jobkeeper")
 OTHER_TENANT = uuid.UUID("00000000-0000-0000-0000-0000000000a2")

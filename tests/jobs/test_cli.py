@@ -21,6 +21,8 @@ from tests.cli.conftest import (
     running_worker,
     statuses,
 )
+from tests.cli.conftest import history as history
+from tests.cli.conftest import run as run
 from tests.support import client_settings, wait_for
 
 JOBKEEPER = str(Path(sys.executable).parent / "jobkeeper")
