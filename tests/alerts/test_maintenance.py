@@ -24,6 +24,7 @@ from jobkeeper.maintenance.rescuer import rescue_stale_jobs
 from jobkeeper.providers.pagerduty import PagerDutyConfig
 from jobkeeper.providers.smtp import SmtpConfig
 from jobkeeper.providers.twilio import TwilioConfig
+from tests.maintenance.conftest import pool as pool
 from tests.payloads import VALID, unique
 from tests.receivers import Request, http_recorder, smtp_recorder
 

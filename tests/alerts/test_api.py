@@ -8,6 +8,12 @@ import httpx
 
 from tests.api.support import Conn, assert_problem, insert_alert
 from tests.fixtures import Tokens
+from tests.fixtures import app as app
+from tests.fixtures import http as http
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
+from tests.fixtures import tokens as tokens
 
 A = "/api/v1/queue/alerts"
 
