@@ -6,6 +6,12 @@ import httpx
 
 from tests.api.support import Conn, assert_problem, create_queue, dead_letter, insert_job
 from tests.fixtures import Tokens
+from tests.fixtures import app as app
+from tests.fixtures import http as http
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
+from tests.fixtures import tokens as tokens
 
 Q = "/api/v1/queue"
 SMS = {"type": "send-sms", "data": {"to": "+14155552671", "body": "hi"}}

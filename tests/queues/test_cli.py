@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from tests.cli.conftest import History, Run, output_json, query
+from tests.cli.conftest import history as history
+from tests.cli.conftest import run as run
 
 
 def test_queues_list_pause_resume_clean(run: Run, db_url: str, history: History) -> None:
