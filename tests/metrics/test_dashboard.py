@@ -15,7 +15,12 @@ from jobkeeper.api.auth import Role
 from jobkeeper.maintenance.retention import snapshot
 from tests.api.support import Conn
 from tests.dashboard.conftest import SignIn
+from tests.dashboard.conftest import sign_in as sign_in
 from tests.fixtures import Tenants
+from tests.fixtures import app as app
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
 
 
 @pytest.fixture

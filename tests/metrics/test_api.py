@@ -9,6 +9,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.support import Conn, dead_letter, insert_alert, insert_job, insert_worker
 from tests.fixtures import Tokens
+from tests.fixtures import app as app
+from tests.fixtures import http as http
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
+from tests.fixtures import tokens as tokens
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

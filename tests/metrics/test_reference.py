@@ -10,6 +10,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.support import Conn, dead_letter, insert_alert, insert_job, insert_worker
 from tests.fixtures import Tokens
+from tests.fixtures import app as app
+from tests.fixtures import http as http
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
+from tests.fixtures import tokens as tokens
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
 ROW = re.compile(r"^\| `(?P<name>[a-z_:]+)` \| (?P<type>\w+) \|(?P<labels>[^|]*)\|", re.MULTILINE)
