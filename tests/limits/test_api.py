@@ -16,6 +16,12 @@ from jobkeeper.maintenance.retention import snapshot
 from jobkeeper.store.pool import async_pool
 from tests.api.support import Conn, assert_problem
 from tests.fixtures import Tokens
+from tests.fixtures import app as app
+from tests.fixtures import http as http
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
+from tests.fixtures import tokens as tokens
 
 P = "/api/v1/queue"
 
