@@ -12,7 +12,7 @@ import pytest
 
 from jobkeeper import PermanentError
 from jobkeeper.worker import Registry
-from tests.processors_comms.helpers import make_ctx
+from tests.processors.helpers import make_ctx
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,8 @@ from jobkeeper.processors.analytics.payload import AnalyticsTrack
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError, ProviderRejectedError
 from jobkeeper.providers.errors import ProviderError
 from jobkeeper.worker import JobContext
-from tests.processors_comms.helpers import handler, make_ctx, run, settings
-from tests.processors_comms.servers import Reply, http_server
+from tests.processors.helpers import handler, make_ctx, run, settings
+from tests.processors.servers import Reply, http_server
 from tests.receivers import Request
 
 

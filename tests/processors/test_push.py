@@ -20,8 +20,8 @@ from jobkeeper.errors import Retry
 from jobkeeper.processors.push import processor as push
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError, ProviderRejectedError
 from jobkeeper.providers.errors import ProviderError
-from tests.processors_comms.helpers import handler, make_ctx, run, settings
-from tests.processors_comms.servers import Reply, http_server
+from tests.processors.helpers import handler, make_ctx, run, settings
+from tests.processors.servers import Reply, http_server
 from tests.receivers import Request
 
 

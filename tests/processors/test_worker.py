@@ -14,9 +14,9 @@ from jobkeeper.processors.email import processor as email
 from jobkeeper.processors.sms import processor as sms
 from jobkeeper.worker import JobContext, Registry
 from tests.payloads import unique
-from tests.processors_comms.conftest import WorkerFactory
-from tests.processors_comms.helpers import settings
-from tests.processors_comms.servers import http_server, smtp_server
+from tests.processors.conftest import WorkerFactory
+from tests.processors.helpers import settings
+from tests.processors.servers import http_server, smtp_server
 from tests.worker.helpers import dead_letter, wait_for_all, wait_for_row, wait_for_status
 
 Conn = psycopg.AsyncConnection[Any]

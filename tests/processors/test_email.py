@@ -12,8 +12,8 @@ from jobkeeper.errors import PermanentError, Retry
 from jobkeeper.processors.email import processor as email
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError, ProviderRejectedError
 from jobkeeper.providers.errors import ProviderError
-from tests.processors_comms.helpers import make_ctx, run, settings
-from tests.processors_comms.servers import http_server, self_signed_certificate, smtp_server
+from tests.processors.helpers import make_ctx, run, settings
+from tests.processors.servers import http_server, self_signed_certificate, smtp_server
 from tests.receivers import free_port
 
 RECEIPT = {

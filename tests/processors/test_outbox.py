@@ -17,8 +17,8 @@ from jobkeeper.processors.email import processor as email
 from jobkeeper.processors.push import processor as push
 from jobkeeper.processors.sms import processor as sms
 from jobkeeper.worker import Registry
-from tests.processors_comms.conftest import WorkerFactory
-from tests.processors_comms.helpers import settings
+from tests.processors.conftest import WorkerFactory
+from tests.processors.helpers import settings
 from tests.worker.helpers import dead_letter, wait_for_status
 
 Conn = psycopg.AsyncConnection[Any]

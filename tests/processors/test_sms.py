@@ -11,8 +11,8 @@ import pytest
 from jobkeeper.processors.sms import processor as sms
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError, ProviderRejectedError
 from jobkeeper.providers.errors import ProviderError
-from tests.processors_comms.helpers import run, settings
-from tests.processors_comms.servers import http_server
+from tests.processors.helpers import run, settings
+from tests.processors.servers import http_server
 from tests.receivers import Request
 
 SID = "AC" + "0123456789abcdef" * 2

@@ -17,9 +17,9 @@ from jobkeeper import DEV_TENANT_ID, Client
 from jobkeeper.processors.reports import processor as reports
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError
 from jobkeeper.worker import Registry
-from tests.processors_comms.conftest import WorkerFactory
-from tests.processors_comms.helpers import make_ctx, run, settings
-from tests.processors_comms.servers import smtp_server
+from tests.processors.conftest import WorkerFactory
+from tests.processors.helpers import make_ctx, run, settings
+from tests.processors.servers import smtp_server
 from tests.worker.helpers import wait_for_status
 
 Conn = psycopg.AsyncConnection[Any]

@@ -11,7 +11,7 @@ from jobkeeper import Client
 from jobkeeper.processors.cleanup import processor as cleanup
 from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError
 from tests.payloads import unique
-from tests.processors_comms.helpers import run, settings
+from tests.processors.helpers import run, settings
 
 Conn = psycopg.AsyncConnection[Any]
 
