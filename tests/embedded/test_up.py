@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.test_embedded import JOBKEEPER, ROOT, _env, _running
+from tests.embedded.test_embedded import JOBKEEPER, ROOT, _env, _running
 from tests.support import wait_for
 
 

@@ -12,7 +12,7 @@ import httpx
 
 from jobkeeper.dashboard import session
 from jobkeeper.outbox import LABEL
-from tests.integration.test_embedded import JOBKEEPER, ROOT, _env
+from tests.embedded.test_embedded import JOBKEEPER, ROOT, _env
 from tests.support import wait_for
 
 RECEIPT = {

