@@ -24,7 +24,7 @@ from psycopg import sql
 from jobkeeper import Client, Settings, SyncClient
 from jobkeeper.process.embedded import EmbeddedPostgres
 from jobkeeper.store import migrate
-from tests.support import with_database
+from tests.support import client_settings, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = f"jk_test_{os.getpid()}_"
@@ -76,52 +76,38 @@ def admin_url() -> Iterator[str]:
         server.stop()
 
 
-def _create(admin_url: str, name: str, template: str | None = None) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
-        conn.execute(statement)
-    return with_database(admin_url, name)
-
-
-def _drop(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 @pytest.fixture(scope="session")
 def template_db(admin_url: str) -> Iterator[str]:
     """Name of a database migrated to head, cloned by `db_url`. Never connect to it directly."""
     name = PREFIX + "template"
-    url = _create(admin_url, name)
+    url = create_database(admin_url, name)
     migrate.upgrade(url)
     yield name
-    _drop(admin_url, name)
+    drop_database(admin_url, name)
 
 
 @pytest.fixture
 def empty_db_url(admin_url: str) -> Iterator[str]:
     """A fresh database with no jobkeeper schema, for migration tests."""
     name = f"{PREFIX}{next(_counter)}"
-    yield _create(admin_url, name)
-    _drop(admin_url, name)
+    yield create_database(admin_url, name)
+    drop_database(admin_url, name)
 
 
 @pytest.fixture
 def db_url(admin_url: str, template_db: str) -> Iterator[str]:
     """A migrated database of its own for this test: commit freely."""
     name = f"{PREFIX}{next(_counter)}"
-    yield _create(admin_url, name, template=template_db)
-    _drop(admin_url, name)
+    yield create_database(admin_url, name, template=template_db)
+    drop_database(admin_url, name)
 
 
 @pytest.fixture(scope="session")
 def shared_db_url(admin_url: str, template_db: str) -> Iterator[str]:
     """One migrated database shared by tests that roll back everything they do."""
     name = PREFIX + "shared"
-    yield _create(admin_url, name, template=template_db)
-    _drop(admin_url, name)
+    yield create_database(admin_url, name, template=template_db)
+    drop_database(admin_url, name)
 
 
 @pytest.fixture
@@ -155,7 +141,7 @@ def server_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings.from_env({}, pool_min=1, pool_max=4, acquire_timeout=5.0)
+    return client_settings()
 
 
 @pytest.fixture

@@ -2,5 +2,5 @@
 metric snapshots and alert checks.
 
 Kept free of imports: `jobkeeper.config` composes `maintenance.settings`, and the CLI reads its settings
-without loading the database driver (tests/unit/test_cli_import.py).
+without loading the database driver (tests/cli/test_import.py).
 """

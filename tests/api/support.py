@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, LiteralString
 
 import httpx
 import jwt
@@ -106,16 +106,20 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 Conn = psycopg.AsyncConnection[Any]
 
 
-async def create_tenant(conn: Conn, slug: str, *, active: bool = True) -> uuid.UUID:
-    row = await (
-        await conn.execute(
-            "INSERT INTO jobkeeper.tenants (name, slug, active) VALUES (%s, %s, %s) RETURNING id",
-            (slug.title(), slug, active),
-        )
-    ).fetchone()
+async def inserted_id(conn: Conn, statement: LiteralString, params: Any = None) -> uuid.UUID:
+    """Run an `INSERT … RETURNING id`; the new row's id."""
+    row = await (await conn.execute(statement, params)).fetchone()
     assert row is not None
     ident: uuid.UUID = row[0]
     return ident
+
+
+async def create_tenant(conn: Conn, slug: str, *, active: bool = True) -> uuid.UUID:
+    return await inserted_id(
+        conn,
+        "INSERT INTO jobkeeper.tenants (name, slug, active) VALUES (%s, %s, %s) RETURNING id",
+        (slug.title(), slug, active),
+    )
 
 
 async def insert_job(
@@ -134,38 +138,34 @@ async def insert_job(
     """A job row in any state; finished ones get started_at/completed_at `run_seconds` apart."""
     tier = {"money": "durable", "communication": "fast", "background": "ephemeral"}.get(queue, "durable")
     finished = status in ("completed", "failed", "cancelled")
-    row = await (
-        await conn.execute(
-            """
-            INSERT INTO jobkeeper.jobs (tenant_id, queue, type, payload, status, tier, max_attempts, attempts,
-                                        idempotency_key, started_at, completed_at, worker_id, heartbeat_at)
-            VALUES (%(tenant)s, %(queue)s, %(type)s, %(payload)s, %(status)s, %(tier)s, 3, %(attempts)s,
-                    %(key)s,
-                    CASE WHEN %(finished)s OR %(status)s = 'processing'
-                         THEN now() - make_interval(secs => %(ago)s + COALESCE(%(run)s, 0)) END,
-                    CASE WHEN %(finished)s THEN now() - make_interval(secs => %(ago)s) END,
-                    CASE WHEN %(status)s = 'processing' THEN gen_random_uuid() END,
-                    CASE WHEN %(status)s = 'processing' THEN now() END)
-            RETURNING id
-            """,
-            {
-                "tenant": tenant,
-                "queue": queue,
-                "type": job_type,
-                "payload": json.dumps(payload or {}),
-                "status": status,
-                "tier": tier,
-                "attempts": attempts,
-                "key": idempotency_key,
-                "finished": finished,
-                "ago": finished_ago,
-                "run": run_seconds,
-            },
-        )
-    ).fetchone()
-    assert row is not None
-    ident: uuid.UUID = row[0]
-    return ident
+    return await inserted_id(
+        conn,
+        """
+        INSERT INTO jobkeeper.jobs (tenant_id, queue, type, payload, status, tier, max_attempts, attempts,
+                                    idempotency_key, started_at, completed_at, worker_id, heartbeat_at)
+        VALUES (%(tenant)s, %(queue)s, %(type)s, %(payload)s, %(status)s, %(tier)s, 3, %(attempts)s,
+                %(key)s,
+                CASE WHEN %(finished)s OR %(status)s = 'processing'
+                     THEN now() - make_interval(secs => %(ago)s + COALESCE(%(run)s, 0)) END,
+                CASE WHEN %(finished)s THEN now() - make_interval(secs => %(ago)s) END,
+                CASE WHEN %(status)s = 'processing' THEN gen_random_uuid() END,
+                CASE WHEN %(status)s = 'processing' THEN now() END)
+        RETURNING id
+        """,
+        {
+            "tenant": tenant,
+            "queue": queue,
+            "type": job_type,
+            "payload": json.dumps(payload or {}),
+            "status": status,
+            "tier": tier,
+            "attempts": attempts,
+            "key": idempotency_key,
+            "finished": finished,
+            "ago": finished_ago,
+            "run": run_seconds,
+        },
+    )
 
 
 async def dead_letter(
@@ -181,50 +181,39 @@ async def dead_letter(
         ' errors = \'[{"type": "Boom", "message": "it broke", "attempt": 3}]\' WHERE id = %s',
         (job_id,),
     )
-    row = await (
-        await conn.execute(
-            """
-            INSERT INTO jobkeeper.dead_letter_jobs (tenant_id, job_id, queue, type, payload, priority,
-                                                    attempts, max_attempts, last_error, errors)
-            VALUES (%s, %s, %s, %s, %s, 5, 3, 3, 'Boom: it broke',
-                    '[{"type": "Boom", "message": "it broke", "attempt": 3}]')
-            RETURNING id
-            """,
-            (tenant, job_id, queue, job_type, json.dumps(payload)),
-        )
-    ).fetchone()
-    assert row is not None
-    ident: uuid.UUID = row[0]
-    return job_id, ident
+    dead_letter_id = await inserted_id(
+        conn,
+        """
+        INSERT INTO jobkeeper.dead_letter_jobs (tenant_id, job_id, queue, type, payload, priority,
+                                                attempts, max_attempts, last_error, errors)
+        VALUES (%s, %s, %s, %s, %s, 5, 3, 3, 'Boom: it broke',
+                '[{"type": "Boom", "message": "it broke", "attempt": 3}]')
+        RETURNING id
+        """,
+        (tenant, job_id, queue, job_type, json.dumps(payload)),
+    )
+    return job_id, dead_letter_id
 
 
 async def insert_alert(
     conn: Conn, tenant: uuid.UUID | None, *, severity: str = "warning", rule: str = "queue-depth"
 ) -> uuid.UUID:
-    row = await (
-        await conn.execute(
-            """
-            INSERT INTO jobkeeper.alert_history (tenant_id, queue, rule, severity, message, deliveries)
-            VALUES (%s, 'money', %s, %s, 'too many waiting jobs', '[{"channel": "webhook", "ok": true}]')
-            RETURNING id
-            """,
-            (tenant, rule, severity),
-        )
-    ).fetchone()
-    assert row is not None
-    ident: uuid.UUID = row[0]
-    return ident
+    return await inserted_id(
+        conn,
+        """
+        INSERT INTO jobkeeper.alert_history (tenant_id, queue, rule, severity, message, deliveries)
+        VALUES (%s, 'money', %s, %s, 'too many waiting jobs', '[{"channel": "webhook", "ok": true}]')
+        RETURNING id
+        """,
+        (tenant, rule, severity),
+    )
 
 
 async def insert_worker(conn: Conn) -> uuid.UUID:
-    row = await (
-        await conn.execute(
-            "INSERT INTO jobkeeper.workers (hostname, pid, concurrency) VALUES ('test', 4242, 1) RETURNING id"
-        )
-    ).fetchone()
-    assert row is not None
-    ident: uuid.UUID = row[0]
-    return ident
+    return await inserted_id(
+        conn,
+        "INSERT INTO jobkeeper.workers (hostname, pid, concurrency) VALUES ('test', 4242, 1) RETURNING id",
+    )
 
 
 async def create_queue(conn: Conn, name: str, tenant: uuid.UUID | None) -> None:

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 
 from jobkeeper.api.auth import Role
-from tests.api.conftest import Tenants, Tokens
 from tests.api.endpoints import ENDPOINTS, PROTECTED, Endpoint
 from tests.api.support import (
     Conn,
@@ -26,6 +25,7 @@ from tests.api.support import (
     signed,
     unsigned,
 )
+from tests.fixtures import Tenants, Tokens
 
 BAD_TOKENS: dict[str, Callable[[uuid.UUID], dict[str, str]]] = {
     "no token": lambda t: {},

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from jobkeeper.server import create_app
 from jobkeeper.store import migrate
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, api_settings, assert_problem, insert_worker, running
+from tests.fixtures import Tokens
 
 READY = "/api/v1/queue/health/ready"
 

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 
 from jobkeeper.api import routes_jobs
 from jobkeeper.store.queries import query_infos
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, create_queue, insert_job, running
+from tests.fixtures import Tokens
 
 JOBS = "/api/v1/queue/jobs"
 

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from jobkeeper.api.auth import Role
 from jobkeeper.errors import ConfigError
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, assert_problem, create_tenant, running
+from tests.fixtures import Tokens
 from tests.support import eventually
 
 JOBS = "/api/v1/queue/jobs"

@@ -15,14 +15,13 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, settings
-from psycopg import sql
 from schemathesis.python import asgi
 
 from jobkeeper.api.auth import Role, mint_token
 from jobkeeper.server import create_app
 from jobkeeper.types import DEV_TENANT_ID
 from tests.api.support import api_settings
-from tests.support import with_database
+from tests.support import create_database, drop_database
 
 # psycopg_pool's background tasks (new connections, reconnect delays) draw from the global `random` for
 # their jitter; when one runs while hypothesis generates an example, hypothesis reports "random used inside
@@ -40,13 +39,7 @@ COUNTED: dict[str, int] = {}
 @pytest.fixture(scope="module")
 def fuzzed_app(admin_url: str, template_db: str) -> Iterator[FastAPI]:
     name = f"{template_db.removesuffix('template')}schemathesis_{next(_databases)}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_db)
-            )
-        )
-    url = with_database(admin_url, name)
+    url = create_database(admin_url, name, template=template_db)
     with psycopg.connect(url, autocommit=True) as conn:  # a live worker: readiness answers 200
         conn.execute("INSERT INTO jobkeeper.workers (hostname, pid, concurrency) VALUES ('fuzz', 4242, 1)")
     # Generous limits: a 429 is a correct answer, but it would hide the code behind it.
@@ -63,8 +56,7 @@ def fuzzed_app(admin_url: str, template_db: str) -> Iterator[FastAPI]:
     finally:
         print(f"\nschemathesis requests: {COUNTED}")
         asgi.shutdown_lifespans()  # schemathesis started the app's lifespan: close its pools first
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(admin_url, name)
 
 
 def _openapi() -> dict[str, Any]:

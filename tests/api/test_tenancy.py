@@ -7,8 +7,8 @@ from fastapi import FastAPI
 
 from jobkeeper.api.auth import Principal, Role
 from jobkeeper.api.state import ApiState
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, insert_job
+from tests.fixtures import Tokens
 
 
 async def test_a_tenant_transaction_runs_as_the_api_role_with_its_tenant(

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import Tokens
 from tests.api.endpoints import ENDPOINTS
 from tests.api.support import Conn, assert_problem, create_queue, declare_types
+from tests.fixtures import Tokens
 from tests.payloads import INVALID, PHONE, VALID
 
 JOBS = "/api/v1/queue/jobs"

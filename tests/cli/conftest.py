@@ -16,10 +16,10 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
-from jobkeeper import JobContext, PermanentError, Settings, SyncClient, Worker
+from jobkeeper import JobContext, PermanentError, SyncClient, Worker
 from jobkeeper.cli import main
 from jobkeeper.worker import Registry
-from tests.support import declare_types, wait_for
+from tests.support import client_settings, declare_types, wait_for
 
 Run = Callable[..., Result]
 
@@ -64,10 +64,6 @@ def query(db_url: str, sql: Any, params: Any = None) -> list[tuple[Any, ...]]:
         return cur.fetchall() if cur.description is not None else []
 
 
-def settings() -> Settings:
-    return Settings.from_env({}, pool_min=1, pool_max=4, acquire_timeout=5.0)
-
-
 @contextmanager
 def running_worker(db_url: str, registry: Registry, **options: Any) -> Iterator[Worker]:
     """A real worker with `registry`'s handlers, running on an event loop in a thread of its own (so
@@ -81,7 +77,7 @@ def running_worker(db_url: str, registry: Registry, **options: Any) -> Iterator[
         options.setdefault("poll_interval", 0.05)
         options.setdefault("shutdown_timeout", 0.0)
         options.setdefault("concurrency", 4)
-        worker = Worker(db_url, settings=settings(), registry=registry, **options)
+        worker = Worker(db_url, settings=client_settings(), registry=registry, **options)
         async with worker:
             box.append(worker)
             started.set()
@@ -143,7 +139,7 @@ class History:
 def history(db_url: str) -> History:
     """A job a real worker completed, one it failed for good (dead-lettered), and one still pending."""
     declare_types(db_url, "echo", "boom", "later")
-    with SyncClient(db_url, settings=settings()) as client:
+    with SyncClient(db_url, settings=client_settings()) as client:
         done = client.enqueue("echo", {"order": {"id": "o-1"}, "n": 1})
         bad = client.enqueue("boom", {"order": {"id": "o-2"}, "n": 2})
         with running_worker(db_url, handlers()):

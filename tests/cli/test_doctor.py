@@ -9,8 +9,8 @@ from typing import Any
 from click.testing import Result
 
 from jobkeeper import SyncClient
-from tests.cli.conftest import Run, handlers, running_worker, settings
-from tests.support import declare_types
+from tests.cli.conftest import Run, handlers, running_worker
+from tests.support import client_settings, declare_types
 
 AUTH = {
     "JOBKEEPER_JWT_SECRET": "s" * 40,
@@ -33,7 +33,7 @@ def _statuses(result: Result) -> dict[str, list[str]]:
 
 
 def test_doctor_passes_a_healthy_setup(run: Run, db_url: str) -> None:
-    with SyncClient(db_url, settings=settings()) as client:
+    with SyncClient(db_url, settings=client_settings()) as client:
         declare_types(db_url, "echo")
         client.enqueue("echo", {"n": 1}, delay=3600)
     stripe = AUTH | {"JOBKEEPER_STRIPE_API_KEY": "sk_test_doctor"}
@@ -74,11 +74,11 @@ def test_doctor_says_what_to_fix(run: Run, db_url: str) -> None:
     assert "JOBKEEPER_JWT_SECRET" in checks["api auth"][0]["message"]
     assert checks["handlers"][0]["status"] == "skip"
 
-    with SyncClient(db_url, settings=settings()) as client:
+    with SyncClient(db_url, settings=client_settings()) as client:
         declare_types(db_url, "orphan-report")  # declared, and no worker handles it
         client.enqueue("orphan-report", {"n": 1})
     run("queues", "pause", "money")
-    with SyncClient(db_url, settings=settings()) as client:
+    with SyncClient(db_url, settings=client_settings()) as client:
         client.enqueue("payout-process", {"venueId": "v", "period": "p"})
     with running_worker(db_url, handlers()):
         found = run("doctor", "--no-api", "--json", env={"JOBKEEPER_WORKER_CONCURENCY": "4"})

@@ -1,14 +1,12 @@
-"""Dashboard fixtures: the API app (which serves the dashboard) on a fresh database, two tenants, and an
-HTTP client signed in as whoever a test asks."""
+"""Dashboard fixtures: the API app (which serves the dashboard) on a fresh database, two tenants (shared
+with the API tests, in tests/fixtures.py), and an HTTP client signed in as whoever a test asks."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
 import httpx
-import psycopg
 import pytest
 from fastapi import FastAPI
 
@@ -16,38 +14,12 @@ from jobkeeper import Settings, Worker
 from jobkeeper.api.auth import Role
 from jobkeeper.server import create_app
 from jobkeeper.worker import Registry
-from tests.api.support import Conn, api_settings, create_tenant
 from tests.dashboard.support import COOKIE, csrf, token
-
-
-@dataclass(frozen=True)
-class Tenants:
-    a: uuid.UUID
-    b: uuid.UUID
-
-
-@pytest.fixture
-def settings() -> Settings:
-    return api_settings()
-
-
-@pytest.fixture
-async def tenants(db_url: str) -> Tenants:
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
-        return Tenants(a=await create_tenant(conn, "tenant-a"), b=await create_tenant(conn, "tenant-b"))
-
-
-@pytest.fixture
-async def owner(db_url: str) -> AsyncIterator[Conn]:
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-async def app(db_url: str, settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, db_url)
-    async with application.router.lifespan_context(application):
-        yield application
+from tests.fixtures import Tenants
+from tests.fixtures import app as app
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
 
 
 class Browser(httpx.AsyncClient):

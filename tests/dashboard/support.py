@@ -10,7 +10,7 @@ from typing import Any
 from jobkeeper import Settings
 from jobkeeper.api.auth import Role, mint_token
 from jobkeeper.dashboard import session
-from tests.api.support import Conn
+from tests.api.support import Conn, inserted_id
 
 COOKIE = session.COOKIE
 
@@ -39,37 +39,33 @@ async def insert_job(
     delay_seconds: float = 0.0,
 ) -> uuid.UUID:
     finished = status in ("completed", "failed", "cancelled")
-    row = await (
-        await conn.execute(
-            """
-            INSERT INTO jobkeeper.jobs (tenant_id, queue, type, payload, tier, status, attempts, max_attempts,
-                                        errors, last_error, scheduled_at, started_at, completed_at)
-            SELECT %(tenant)s, q.name, %(type)s, %(payload)s::jsonb, q.tier, %(status)s, %(attempts)s,
-                   %(max_attempts)s, %(errors)s::jsonb, %(last_error)s,
-                   now() + make_interval(secs => %(delay)s),
-                   CASE WHEN %(finished)s OR %(status)s = 'processing' THEN now() END,
-                   CASE WHEN %(finished)s THEN now() END
-            FROM jobkeeper.queues q WHERE q.name = %(queue)s
-            RETURNING id
-            """,
-            {
-                "tenant": tenant,
-                "type": type,
-                "queue": queue,
-                "payload": json.dumps(payload or {}),
-                "status": status,
-                "attempts": attempts,
-                "max_attempts": max_attempts,
-                "errors": json.dumps(errors or []),
-                "last_error": (f"{errors[-1]['type']}: {errors[-1]['message']}" if errors else None),
-                "delay": delay_seconds,
-                "finished": finished,
-            },
-        )
-    ).fetchone()
-    assert row is not None
-    ident: uuid.UUID = row[0]
-    return ident
+    return await inserted_id(
+        conn,
+        """
+        INSERT INTO jobkeeper.jobs (tenant_id, queue, type, payload, tier, status, attempts, max_attempts,
+                                    errors, last_error, scheduled_at, started_at, completed_at)
+        SELECT %(tenant)s, q.name, %(type)s, %(payload)s::jsonb, q.tier, %(status)s, %(attempts)s,
+               %(max_attempts)s, %(errors)s::jsonb, %(last_error)s,
+               now() + make_interval(secs => %(delay)s),
+               CASE WHEN %(finished)s OR %(status)s = 'processing' THEN now() END,
+               CASE WHEN %(finished)s THEN now() END
+        FROM jobkeeper.queues q WHERE q.name = %(queue)s
+        RETURNING id
+        """,
+        {
+            "tenant": tenant,
+            "type": type,
+            "queue": queue,
+            "payload": json.dumps(payload or {}),
+            "status": status,
+            "attempts": attempts,
+            "max_attempts": max_attempts,
+            "errors": json.dumps(errors or []),
+            "last_error": (f"{errors[-1]['type']}: {errors[-1]['message']}" if errors else None),
+            "delay": delay_seconds,
+            "finished": finished,
+        },
+    )
 
 
 def attempt_error(attempt: int, message: str = "card declined") -> dict[str, Any]:
@@ -105,19 +101,15 @@ async def insert_dead_letter(
         max_attempts=1,
         errors=errors,
     )
-    row = await (
-        await conn.execute(
-            """
-            INSERT INTO jobkeeper.dead_letter_jobs (tenant_id, job_id, queue, type, payload, priority,
-                                                    attempts, max_attempts, last_error, errors, failed_at)
-            SELECT j.tenant_id, j.id, j.queue, j.type, j.payload, j.priority, j.attempts, j.max_attempts,
-                   j.last_error, j.errors, now()
-            FROM jobkeeper.jobs j WHERE j.id = %s
-            RETURNING id
-            """,
-            (job,),
-        )
-    ).fetchone()
-    assert row is not None
-    ident: uuid.UUID = row[0]
-    return ident
+    return await inserted_id(
+        conn,
+        """
+        INSERT INTO jobkeeper.dead_letter_jobs (tenant_id, job_id, queue, type, payload, priority,
+                                                attempts, max_attempts, last_error, errors, failed_at)
+        SELECT j.tenant_id, j.id, j.queue, j.type, j.payload, j.priority, j.attempts, j.max_attempts,
+               j.last_error, j.errors, now()
+        FROM jobkeeper.jobs j WHERE j.id = %s
+        RETURNING id
+        """,
+        (job,),
+    )

@@ -11,7 +11,8 @@ from jobkeeper.processors.email import processor as email
 from jobkeeper.processors.outbox import LABEL
 from jobkeeper.worker import Registry
 from tests.api.support import Conn, api_settings
-from tests.dashboard.conftest import SignIn, Tenants
+from tests.dashboard.conftest import SignIn
+from tests.fixtures import Tenants
 from tests.worker.helpers import wait_for_status
 
 

@@ -8,8 +8,9 @@ import httpx
 
 from jobkeeper.api.auth import Role
 from tests.api.support import Conn
-from tests.dashboard.conftest import SignIn, Tenants
+from tests.dashboard.conftest import SignIn
 from tests.dashboard.support import attempt_error, insert_dead_letter, insert_job
+from tests.fixtures import Tenants
 
 
 async def test_pages_need_a_session(anonymous: httpx.AsyncClient) -> None:

@@ -11,8 +11,9 @@ import pytest
 from jobkeeper.api.auth import Role
 from jobkeeper.dashboard import pages_jobs, pages_overview
 from tests.api.support import Conn
-from tests.dashboard.conftest import SignIn, Tenants
+from tests.dashboard.conftest import SignIn
 from tests.dashboard.support import insert_job
+from tests.fixtures import Tenants
 
 OLDER = re.compile(r'href="(/dashboard/jobs\?[^"]*cursor=[^"]+)" rel="next"')
 

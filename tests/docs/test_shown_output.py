@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from jobkeeper import Settings, SyncClient
 from jobkeeper.cli import main
 from jobkeeper.store import migrate
-from tests.integration.test_embedded import JOBKEEPER, ROOT, _env
+from tests.embedded.test_embedded import JOBKEEPER, ROOT, _env
 from tests.payloads import VALID
 
 DOCS = ROOT / "docs"

@@ -9,11 +9,9 @@ import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -22,8 +20,11 @@ from jobkeeper import Settings, Worker
 from jobkeeper.api.auth import Role
 from jobkeeper.server import create_app
 from jobkeeper.worker import Registry
-from tests.api.support import Conn, api_settings, create_tenant
 from tests.dashboard.support import COOKIE, token
+from tests.fixtures import Tenants
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tenants as tenants
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,29 +41,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 if not CHROMIUM.exists():
     pytest.skip("chromium is not installed: run `make browsers`", allow_module_level=True)
-
-
-@dataclass(frozen=True)
-class Tenants:
-    a: uuid.UUID
-    b: uuid.UUID
-
-
-@pytest.fixture
-def settings() -> Settings:
-    return api_settings()
-
-
-@pytest.fixture
-async def tenants(db_url: str) -> Tenants:
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
-        return Tenants(a=await create_tenant(conn, "tenant-a"), b=await create_tenant(conn, "tenant-b"))
-
-
-@pytest.fixture
-async def owner(db_url: str) -> AsyncIterator[Conn]:
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
-        yield conn
 
 
 @pytest.fixture

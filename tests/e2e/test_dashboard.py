@@ -14,7 +14,8 @@ from jobkeeper.api.auth import Role
 from jobkeeper.worker import Registry
 from tests.api.support import Conn
 from tests.dashboard.support import attempt_error, insert_dead_letter, insert_job, token
-from tests.e2e.conftest import OpenPage, Shots, Tenants
+from tests.e2e.conftest import OpenPage, Shots
+from tests.fixtures import Tenants
 
 StartWorker = Callable[[Registry], Awaitable[Worker]]
 SLOW = 20_000  # ms: a worker's claim and the page's next poll

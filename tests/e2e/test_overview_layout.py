@@ -8,7 +8,8 @@ import pytest
 from jobkeeper.api.auth import Role
 from tests.api.support import Conn
 from tests.dashboard.support import insert_job
-from tests.e2e.conftest import OpenPage, Tenants
+from tests.e2e.conftest import OpenPage
+from tests.fixtures import Tenants
 
 
 @pytest.mark.parametrize("width", [1440, 1920])

@@ -11,7 +11,8 @@ from playwright.async_api import expect
 from jobkeeper.api.auth import Role
 from tests.api.support import Conn
 from tests.dashboard.support import insert_job
-from tests.e2e.conftest import OpenPage, Shots, Tenants
+from tests.e2e.conftest import OpenPage, Shots
+from tests.fixtures import Tenants
 from tests.support import declare_types
 
 

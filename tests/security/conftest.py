@@ -10,17 +10,16 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from tests.api.conftest import Tenants
-from tests.api.conftest import app as app
-from tests.api.conftest import http as http
-from tests.api.conftest import make_app as make_app
-from tests.api.conftest import owner as owner
-from tests.api.conftest import settings as settings
-from tests.api.conftest import tokens as tokens
 from tests.api.support import create_tenant
-from tests.support import with_database
+from tests.fixtures import Tenants
+from tests.fixtures import app as app
+from tests.fixtures import http as http
+from tests.fixtures import make_app as make_app
+from tests.fixtures import owner as owner
+from tests.fixtures import settings as settings
+from tests.fixtures import tokens as tokens
+from tests.support import create_database, drop_database
 
 _modules = itertools.count()
 
@@ -29,15 +28,8 @@ _modules = itertools.count()
 def db_url(admin_url: str, template_db: str) -> Iterator[str]:
     """A migrated database shared by the tests of one module."""
     name = f"{template_db.removesuffix('template')}security_{next(_modules)}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_db)
-            )
-        )
-    yield with_database(admin_url, name)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    yield create_database(admin_url, name, template=template_db)
+    drop_database(admin_url, name)
 
 
 @pytest.fixture

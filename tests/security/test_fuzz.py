@@ -22,8 +22,8 @@ from starlette.types import Message
 
 from jobkeeper.api.auth import Role
 from jobkeeper.dashboard.session import COOKIE
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, assert_problem, insert_worker
+from tests.fixtures import Tokens
 from tests.payloads import VALID
 
 P = "/api/v1/queue"

@@ -26,7 +26,6 @@ from fastapi import FastAPI
 
 from jobkeeper.api.auth import Role
 from jobkeeper.dashboard.session import COOKIE
-from tests.api.conftest import Tenants, Tokens
 from tests.api.support import (
     SECRET,
     Conn,
@@ -37,6 +36,7 @@ from tests.api.support import (
     running,
     signed,
 )
+from tests.fixtures import Tenants, Tokens
 
 JOBS = "/api/v1/queue/jobs"
 ADD = {"type": "send-sms", "data": {"to": "+14155552671", "body": "hi"}}

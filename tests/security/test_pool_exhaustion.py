@@ -27,8 +27,8 @@ from jobkeeper.api.auth import Role
 from jobkeeper.dashboard.session import COOKIE
 from jobkeeper.server import create_app
 from jobkeeper.store.pool import RECONNECT_MAX_DELAY
-from tests.api.conftest import Tokens
 from tests.api.support import Conn, api_settings, assert_problem, insert_worker, running
+from tests.fixtures import Tokens
 from tests.support import eventually
 
 JOBS = "/api/v1/queue/jobs"

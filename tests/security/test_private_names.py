@@ -21,8 +21,8 @@ from jobkeeper import Settings
 from jobkeeper.api.auth import Role, mint_token
 from jobkeeper.api.metrics import PRIVATE
 from jobkeeper.dashboard.session import COOKIE
-from tests.api.conftest import Tenants
 from tests.api.support import Conn, assert_problem, insert_job, running
+from tests.fixtures import Tenants
 
 SCRAPE_TOKEN = "scrape-" + "x" * 24
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from jobkeeper.api.redirects import relative
-from tests.api.conftest import Tokens
+from tests.fixtures import Tokens
 
 EVIL = {"Host": "evil.test"}
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"

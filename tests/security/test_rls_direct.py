@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.integration.test_row_level_security import _insert, _rows
+from tests.store.test_row_level_security import _insert, _rows
 
 Conn = psycopg.Connection[Any]
 

@@ -2,5 +2,5 @@
 for `payments.py`), composed into `jobkeeper.config.Settings`.
 
 These modules import only `jobkeeper.environment`: every command reads its settings, and the CLI must
-not load the processors' SDKs to do so (tests/unit/test_cli_import.py; docs/decisions.md, "Settings").
+not load the processors' SDKs to do so (tests/cli/test_import.py; docs/decisions.md, "Settings").
 """
