@@ -30,8 +30,9 @@ typecheck: $(STAMP)
 browsers:
 	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
 
+# Two workers (pytest-xdist): tests/conftest.py keeps the process-heavy tests on one of them, in turn.
 test: lint typecheck browsers
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # Removes this clone's own embedded database too (.jobkeeper/, the default data dir of a checkout), never a
 # data dir elsewhere (an installed setup's, or JOBKEEPER_DATA_DIR's). Refuses while its server is running.

@@ -1,7 +1,10 @@
 """Test harness: a real PostgreSQL only.
 
 - `JOBKEEPER_TEST_DATABASE_URL` names a server (its user must create databases and roles); without it an
-  embedded PostgreSQL is started in `.jobkeeper/test-pgdata` for the session.
+  embedded PostgreSQL is started in `.jobkeeper/test-pg` for the run, by the controlling process, so that
+  the parallel workers of `make test` (pytest-xdist) share it and it stops after the last of them.
+- `make test` runs two workers; the fault suite, the browser tests and the tests that time or signal real
+  processes run in one group (`SERIAL`), one after another on one worker.
 - A template database is migrated once per session. `db_url` clones it for a test that needs commits,
   LISTEN/NOTIFY or several connections; `conn`/`aconn` give a transaction that is rolled back.
 """
@@ -36,6 +39,64 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", default=False, help="run the long variants")
 
 
+# Tests that kill, stop or time real processes, or drive a browser: one worker runs them in turn, so that
+# two of them never compete for the two cores (pytest-xdist's loadgroup).
+SERIAL = (
+    "tests/fault/",
+    "tests/e2e/",
+    "tests/integration/test_up",
+    "tests/integration/test_embedded.py",
+    "tests/integration/test_outbox_up.py",
+    "tests/integration/test_beside_embedded.py",
+    "tests/maintenance/test_scheduler.py",
+    "tests/docs/test_shown_output.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the embedded server once, in the controlling process (the only one without xdist)."""
+    if hasattr(config, "workerinput") or os.environ.get("JOBKEEPER_TEST_DATABASE_URL"):
+        return
+    server = EmbeddedPostgres(ROOT / ".jobkeeper" / "test-pg", database="postgres")
+    already_running = (server.pgdata / "postmaster.pid").exists()
+    os.environ["JOBKEEPER_TEST_DATABASE_URL"] = server.start()
+    if not already_running:  # else another test run started it and is still using it
+        config.stash[_SERVER] = server
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = config.stash.get(_SERVER, None)
+    if server is not None:
+        server.stop()
+
+
+_SERVER = pytest.StashKey[EmbeddedPostgres]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    serial = pytest.mark.xdist_group("serial")
+    for item in items:
+        path = item.path.relative_to(ROOT).as_posix()
+        if path.startswith(SERIAL):
+            item.add_marker(serial)
+
+
+_FAULT_SUMMARIES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _FAULT_SUMMARIES.extend(str(v) for name, v in report.user_properties if name == "fault_summary")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The fault scenarios' summary lines (tests/fault/conftest.py `summary`), again at the end."""
+    if _FAULT_SUMMARIES:
+        terminalreporter.section("fault scenarios")
+        for line in _FAULT_SUMMARIES:
+            terminalreporter.write_line(line)
+
+
 def _drop_stale_databases(admin_url: str) -> None:
     """Drop databases left by earlier test runs whose process is gone."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -60,20 +121,11 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def admin_url() -> Iterator[str]:
+def admin_url() -> str:
     """URL of a maintenance database on the server under test."""
-    url = os.environ.get("JOBKEEPER_TEST_DATABASE_URL")
-    if url:
-        _drop_stale_databases(url)
-        yield url
-        return
-    server = EmbeddedPostgres(ROOT / ".jobkeeper" / "test-pg", database="postgres")
-    already_running = (server.pgdata / "postmaster.pid").exists()
-    url = server.start()
+    url = os.environ["JOBKEEPER_TEST_DATABASE_URL"]  # set by pytest_configure when it was not
     _drop_stale_databases(url)
-    yield url
-    if not already_running:  # another test run started it and is still using it
-        server.stop()
+    return url
 
 
 @pytest.fixture(scope="session")

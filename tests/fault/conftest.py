@@ -22,7 +22,6 @@ from tests.fault.harness import Fleet, producer_settings
 from tests.fault.ledger import SCHEMA
 
 HERE = Path(__file__).resolve().parent
-SUMMARIES = pytest.StashKey[list[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,21 +42,14 @@ def _run_slow(config: pytest.Config) -> bool:
     return bool(config.getoption("--run-slow", default=False)) or os.environ.get("PYTEST_RUN_SLOW") == "1"
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    lines = config.stash.get(SUMMARIES, [])
-    if lines:
-        terminalreporter.section("fault scenarios")
-        for line in lines:
-            terminalreporter.write_line(line)
-
-
 @pytest.fixture
 def summary(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    """Print a scenario's summary line and repeat it at the end of the run."""
+    """Print a scenario's summary line and repeat it at the end of the run (tests/conftest.py prints
+    them: the line travels in the test's report, so it reaches the controlling process under xdist)."""
 
     def record(line: str) -> None:
         print(line)
-        request.config.stash.setdefault(SUMMARIES, []).append(line)
+        request.node.user_properties.append(("fault_summary", line))
 
     return record
 
