@@ -20,8 +20,8 @@ import pytest
 from fastapi import FastAPI
 
 from jobkeeper import Settings
-from jobkeeper.server import create_app
 from jobkeeper.api.auth import Role, mint_token
+from jobkeeper.server import create_app
 from tests.api.support import Conn, api_settings, create_tenant
 
 

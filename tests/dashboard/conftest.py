@@ -12,7 +12,6 @@ from fastapi import FastAPI
 
 from jobkeeper import Settings, Worker
 from jobkeeper.api.auth import Role
-from jobkeeper.server import create_app
 from jobkeeper.worker import Registry
 from tests.dashboard.support import COOKIE, csrf, token
 from tests.fixtures import Tenants
