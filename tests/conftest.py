@@ -44,12 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 SERIAL = (
     "tests/fault/",
     "tests/e2e/",
-    "tests/integration/test_up",
-    "tests/integration/test_embedded.py",
-    "tests/integration/test_outbox_up.py",
-    "tests/integration/test_beside_embedded.py",
-    "tests/maintenance/test_scheduler.py",
+    "tests/embedded/",
+    "tests/schedules/test_maintenance.py",
     "tests/docs/test_shown_output.py",
+    "tests/docs/test_examples.py",
 )
 
 
