@@ -31,8 +31,11 @@ browsers:
 	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
 
 # Two workers (pytest-xdist): tests/conftest.py keeps the process-heavy tests on one of them, in turn.
+# Schemathesis' generated cases are not scheduled by xdist, so its module has a pass of its own.
+SCHEMATHESIS := tests/api/test_schemathesis.py
 test: lint typecheck browsers
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup --ignore=$(SCHEMATHESIS) $(PYTEST_ARGS)
+	$(BIN)/pytest $(SCHEMATHESIS)
 
 # Removes this clone's own embedded database too (.jobkeeper/, the default data dir of a checkout), never a
 # data dir elsewhere (an installed setup's, or JOBKEEPER_DATA_DIR's). Refuses while its server is running.
