@@ -5,29 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from jobkeeper.api import cursors, problems
 from jobkeeper.api.tenancy import Tx
 from jobkeeper.dashboard.diagnosis import diagnose
 from jobkeeper.dashboard.filters import JobFilter
 from jobkeeper.dashboard.history import history
-from jobkeeper.dashboard.web import (
-    PREFIX,
-    DashboardRoute,
-    Signed,
-    Viewer,
-    checked_form,
-    redirect,
-    render,
-    url,
-)
+from jobkeeper.dashboard.web import Signed, Viewer, checked_form, page_router, redirect, render, url
 from jobkeeper.errors import JobFinishedError
 from jobkeeper.store import dependencies, jobs, tenants
 from jobkeeper.store import queues as queue_ops
 from jobkeeper.types import JobStatus, Page
 
-router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+router = page_router()
 
 PAGE_SIZE = 50
 PAYLOAD_SCAN = 20_000

@@ -5,26 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import Path, Request, Response
 
 from jobkeeper.api import problems
 from jobkeeper.api.schemas import QUEUE_PATTERN
 from jobkeeper.dashboard.charts import spark
-from jobkeeper.dashboard.web import (
-    PREFIX,
-    DashboardRoute,
-    Signed,
-    Viewer,
-    checked_form,
-    redirect,
-    render,
-    url,
-)
+from jobkeeper.dashboard.web import Signed, Viewer, checked_form, page_router, redirect, render, url
 from jobkeeper.store import metrics
 from jobkeeper.store import queues as queue_ops
 from jobkeeper.store import workers as worker_ops
 
-router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+router = page_router()
 
 CHART_WINDOW_SECONDS = 3600
 WORKER_MAX_AGE_SECONDS = 60.0
