@@ -175,11 +175,9 @@ async def purge_set(request: Request, viewer: Signed) -> Response:
 
 
 async def _one(viewer: Viewer, dead_letter_id: uuid.UUID) -> DeadLetter:
-    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        letter = await tx.run(store.get(dead_letter_id))
-    if letter is None:
-        raise problems.not_found("dead letter", dead_letter_id)
-    return letter
+    return await viewer.state.tenancy.found(
+        viewer.principal, store.get(dead_letter_id), "dead letter", dead_letter_id
+    )
 
 
 @router.get("/dead-letters/{dead_letter_id}")

@@ -174,10 +174,7 @@ async def job_fragment(request: Request, viewer: Signed, job_id: uuid.UUID) -> R
 async def retry(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response:
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
-    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        retried = await tx.run(jobs.retry(job_id))
-    if retried is None:
-        raise problems.not_found("job", job_id)
+    retried = await viewer.state.tenancy.found(viewer.principal, jobs.retry(job_id), "job", job_id)
     if not retried.changed:
         raise problems.conflict(
             f"job {job_id} is {retried.job.status.value}; only failed or cancelled jobs can be retried"

@@ -135,10 +135,8 @@ async def alerts(
 async def acknowledge(request: Request, viewer: Signed, alert_id: uuid.UUID) -> Response:
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
-    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        acknowledged = await tx.run(alert_ops.acknowledge(alert_id, by=viewer.principal.subject))
-    if acknowledged is None:
-        raise problems.not_found("alert", alert_id)
+    acknowledging = alert_ops.acknowledge(alert_id, by=viewer.principal.subject)
+    await viewer.state.tenancy.found(viewer.principal, acknowledging, "alert", alert_id)
     return redirect(url("/alerts"), notice="alert acknowledged")
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import Path, Request, Response
 
-from jobkeeper.api import problems
 from jobkeeper.api.schemas import QUEUE_PATTERN
 from jobkeeper.dashboard.charts import spark
 from jobkeeper.dashboard.web import Signed, Viewer, checked_form, page_router, redirect, render, url
@@ -91,9 +90,7 @@ async def pause_or_resume(
 ) -> Response:
     await checked_form(request, viewer)
     viewer.require_platform_admin()
-    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        changed = await tx.run(queue_ops.set_paused(queue, action == "pause"))
-    if changed is None:
-        raise problems.not_found("queue", queue)
+    pausing = queue_ops.set_paused(queue, action == "pause")
+    await viewer.state.tenancy.found(viewer.principal, pausing, "queue", queue)
     viewer.state.stats_cache.flush()
     return redirect(url("/"), notice=f"queue {queue} {'paused' if action == 'pause' else 'resumed'}")
