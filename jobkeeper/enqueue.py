@@ -180,7 +180,8 @@ def _add(
     key, bucket = _idempotency_key(item.get("idempotency_key"), job_type, payload_object)
     ttl = registered.idempotency_ttl_seconds if registered and registered.idempotency_ttl_seconds else None
 
-    tenant_id = _tenant(item.get("tenant_id"), settings)
+    tenant = item.get("tenant_id")
+    tenant_id = settings.default_tenant if tenant is None else parse_job_id(tenant, "tenant_id", "a UUID")
     if validate:
         # Imported on first use: the models cost ~50 ms to build, which `import jobkeeper` need not pay.
         from jobkeeper.payloads import check_payload
@@ -347,9 +348,8 @@ def _run_at(value: object) -> datetime | None:
     return value
 
 
-def _tenant(value: object, settings: Settings) -> uuid.UUID:
-    if value is None:
-        return settings.default_tenant
+def parse_job_id(value: object, field: str = "id", expected: str = "a job id (UUID)") -> uuid.UUID:
+    """`value` as a UUID (a UUID or its text); else InvalidJobError on `field`."""
     if isinstance(value, uuid.UUID):
         return value
     if isinstance(value, str):
@@ -357,15 +357,4 @@ def _tenant(value: object, settings: Settings) -> uuid.UUID:
             return uuid.UUID(value)
         except ValueError:
             pass
-    raise InvalidJobError("tenant_id", f"must be a UUID, got {value!r}")
-
-
-def parse_job_id(value: object) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
-    raise InvalidJobError("id", f"must be a job id (UUID), got {value!r}")
+    raise InvalidJobError(field, f"must be {expected}, got {value!r}")

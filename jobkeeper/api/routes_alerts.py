@@ -61,11 +61,7 @@ async def list_alerts(
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=_ERRORS, summary="Show an alert")
 async def get_alert(alert_id: uuid.UUID, principal: Caller, state: State) -> AlertOut:
-    async with state.tenancy.transaction(principal) as tx:
-        found = await tx.run(alerts.get(alert_id))
-    if found is None:
-        raise problems.not_found("alert", alert_id)
-    return _out(found)
+    return _out(await state.tenancy.found(principal, alerts.get(alert_id), "alert", alert_id))
 
 
 @router.post(
@@ -76,8 +72,5 @@ async def get_alert(alert_id: uuid.UUID, principal: Caller, state: State) -> Ale
 )
 async def acknowledge_alert(alert_id: uuid.UUID, principal: TenantAdmin, state: State) -> AlertOut:
     """Records when and by whom (the token's subject). Acknowledging again keeps the first record."""
-    async with state.tenancy.transaction(principal) as tx:
-        acknowledged = await tx.run(alerts.acknowledge(alert_id, by=principal.subject))
-    if acknowledged is None:
-        raise problems.not_found("alert", alert_id)
-    return _out(acknowledged)
+    acknowledging = alerts.acknowledge(alert_id, by=principal.subject)
+    return _out(await state.tenancy.found(principal, acknowledging, "alert", alert_id))

@@ -92,10 +92,7 @@ async def list_dead_letters(
 
 
 async def _one(state: State, principal: Caller, dead_letter_id: uuid.UUID) -> DeadLetterOut:
-    async with state.tenancy.transaction(principal) as tx:
-        found = await tx.run(store.get(dead_letter_id))
-    if found is None:
-        raise problems.not_found("dead letter", dead_letter_id)
+    found = await state.tenancy.found(principal, store.get(dead_letter_id), "dead letter", dead_letter_id)
     return DeadLetterOut.of(found)
 
 
@@ -170,8 +167,6 @@ async def purge_dead_letters(body: PurgeRequest, principal: TenantAdmin, state: 
     summary="Delete one dead letter (admin, venue_admin)",
 )
 async def delete_dead_letter(dead_letter_id: uuid.UUID, principal: TenantAdmin, state: State) -> Response:
-    async with state.tenancy.transaction(principal) as tx:
-        purged = await tx.run(store.purge(DeadLetterFilter(ids=[dead_letter_id])))
-    if not purged:
-        raise problems.not_found("dead letter", dead_letter_id)
+    purging = store.purge(DeadLetterFilter(ids=[dead_letter_id]))
+    await state.tenancy.found(principal, purging, "dead letter", dead_letter_id)
     return Response(status_code=204)

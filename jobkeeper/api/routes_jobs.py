@@ -335,10 +335,7 @@ async def list_jobs(
 async def retry_job(job_id: uuid.UUID, principal: TenantAdmin, state: State) -> JobDetail:
     """Back to pending with a fresh attempt budget, keeping its error history; its dead letter, if any, is
     marked replayed as this same job."""
-    async with state.tenancy.transaction(principal) as tx:
-        retried = await tx.run(jobs.retry(job_id))
-    if retried is None:
-        raise problems.not_found("job", job_id)
+    retried = await state.tenancy.found(principal, jobs.retry(job_id), "job", job_id)
     if not retried.changed:
         raise problems.conflict(
             f"job {job_id} is {retried.job.status.value}; only failed or cancelled jobs can be retried"

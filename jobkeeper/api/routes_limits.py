@@ -102,19 +102,14 @@ async def update_limiter(
     state: State,
 ) -> LimiterOut:
     """Change a limiter's rate, burst or concurrency cap; every worker uses it from its next gate."""
-    async with state.tenancy.transaction(principal) as tx:
-        updated = await tx.run(
-            limiters.update(
-                name,
-                rate_per_second=change.rate_per_second,
-                burst=change.burst,
-                max_concurrency=change.max_concurrency,
-                clear_max_concurrency=change.unlimited_concurrency,
-            )
-        )
-    if updated is None:
-        raise problems.not_found("limiter", name)
-    return _out(updated)
+    updating = limiters.update(
+        name,
+        rate_per_second=change.rate_per_second,
+        burst=change.burst,
+        max_concurrency=change.max_concurrency,
+        clear_max_concurrency=change.unlimited_concurrency,
+    )
+    return _out(await state.tenancy.found(principal, updating, "limiter", name))
 
 
 @router.get(

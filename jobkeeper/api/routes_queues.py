@@ -109,10 +109,7 @@ async def queue_stats(
 
 
 async def _set_paused(state: ApiState, principal: PlatformAdmin, queue: str, paused: bool) -> QueueOut:
-    async with state.tenancy.transaction(principal) as tx:
-        changed = await tx.run(store.set_paused(queue, paused))
-    if changed is None:
-        raise problems.not_found("queue", queue)
+    changed = await state.tenancy.found(principal, store.set_paused(queue, paused), "queue", queue)
     state.stats_cache.flush()
     return _queue_out(changed)
 

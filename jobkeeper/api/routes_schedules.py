@@ -238,11 +238,7 @@ async def list_schedules(
     "/schedules/{schedule_id}", response_model=ScheduleOut, responses=_ERRORS, summary="Show a schedule"
 )
 async def get_schedule(schedule_id: uuid.UUID, principal: Caller, state: State) -> ScheduleOut:
-    async with state.tenancy.transaction(principal) as tx:
-        found = await tx.run(schedules.get(schedule_id))
-    if found is None:
-        raise problems.not_found("schedule", schedule_id)
-    return _out(found)
+    return _out(await state.tenancy.found(principal, schedules.get(schedule_id), "schedule", schedule_id))
 
 
 async def _update(
@@ -358,8 +354,5 @@ async def resume_schedule(schedule_id: uuid.UUID, principal: TenantAdmin, state:
     summary="Delete a schedule (admin, venue_admin)",
 )
 async def delete_schedule(schedule_id: uuid.UUID, principal: TenantAdmin, state: State) -> Response:
-    async with state.tenancy.transaction(principal) as tx:
-        deleted = await tx.run(schedules.delete(schedule_id))
-    if not deleted:
-        raise problems.not_found("schedule", schedule_id)
+    await state.tenancy.found(principal, schedules.delete(schedule_id), "schedule", schedule_id)
     return Response(status_code=204)

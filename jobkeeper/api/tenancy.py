@@ -98,6 +98,15 @@ class Tenancy:
     def pool(self) -> AsyncPool:
         return self._pools()
 
+    async def found(self, principal: Principal, steps: Steps[T | None], what: str, ident: object) -> T:
+        """Run one store operation in a transaction of its own; no result (None, False, an empty list:
+        absent or another tenant's) answers 404 "no {what} {ident}"."""
+        async with self.transaction(principal) as tx:
+            result = await tx.run(steps)
+        if not result:
+            raise problems.not_found(what, ident)
+        return result
+
     @asynccontextmanager
     async def transaction(
         self,

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import click
 
@@ -224,19 +224,24 @@ def db() -> None:
     """Database schema: upgrade, downgrade, current revision, SQL."""
 
 
-@db.command("upgrade")
-@click.argument("revision", default="head")
-def db_upgrade(revision: str) -> None:
-    """Migrate the schema up to REVISION (default: head). Running it again is a no-op."""
+def _migrate(direction: Literal["upgrade", "downgrade"], revision: str) -> None:
+    """Move the schema to `revision` and print the revisions before and after (`base`: no schema)."""
 
     def body(database: Database) -> None:
         from jobkeeper.store import migrate
 
         before = migrate.current(database.url)
-        migrate.upgrade(database.url, revision)
-        click.echo(f"{before or 'none'} -> {migrate.current(database.url)}")
+        (migrate.upgrade if direction == "upgrade" else migrate.downgrade)(database.url, revision)
+        click.echo(f"{before or 'none'} -> {migrate.current(database.url) or 'base'}")
 
     _with_database(body)
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the schema up to REVISION (default: head). Running it again is a no-op."""
+    _migrate("upgrade", revision)
 
 
 @db.command("downgrade")
@@ -249,15 +254,7 @@ def db_downgrade(revision: str, yes: bool) -> None:
             f"Downgrade the jobkeeper schema to {revision}? Data in removed tables is lost",
             "the schema is unchanged",
         )
-
-    def body(database: Database) -> None:
-        from jobkeeper.store import migrate
-
-        before = migrate.current(database.url)
-        migrate.downgrade(database.url, revision)
-        click.echo(f"{before or 'none'} -> {migrate.current(database.url) or 'base'}")
-
-    _with_database(body)
+    _migrate("downgrade", revision)
 
 
 @db.command("current")
@@ -537,40 +534,41 @@ def schedules_add(
     _with_database(lambda db: cli_admin.add_schedule(db.url, options, as_json))
 
 
-@schedules.command("pause")
-@click.argument("schedule")
-@_TENANT
-@_JSON
-def schedules_pause(schedule: str, tenant: Any, as_json: bool) -> None:
-    """Stop firing SCHEDULE (an id or a name)."""
+def _schedule_options(command: Callable[..., None]) -> Callable[..., None]:
+    """SCHEDULE (an id or a name), --tenant and --json: the options of pause, resume and delete."""
+    return click.argument("schedule")(_TENANT(_JSON(command)))
+
+
+def _on_schedule(schedule: str, tenant: Any, as_json: bool, *, active: bool | None) -> None:
+    """Pause (active False), resume (True) or delete (None) SCHEDULE of the tenant."""
     from jobkeeper.cli import admin as cli_admin
 
     tid = _tenant_or_default(tenant)
-    _with_database(lambda db: cli_admin.set_schedule_active(db.url, tid, schedule, False, as_json))
+    if active is None:
+        _with_database(lambda db: cli_admin.delete_schedule(db.url, tid, schedule, as_json))
+    else:
+        _with_database(lambda db: cli_admin.set_schedule_active(db.url, tid, schedule, active, as_json))
+
+
+@schedules.command("pause")
+@_schedule_options
+def schedules_pause(schedule: str, tenant: Any, as_json: bool) -> None:
+    """Stop firing SCHEDULE (an id or a name)."""
+    _on_schedule(schedule, tenant, as_json, active=False)
 
 
 @schedules.command("resume")
-@click.argument("schedule")
-@_TENANT
-@_JSON
+@_schedule_options
 def schedules_resume(schedule: str, tenant: Any, as_json: bool) -> None:
     """Fire SCHEDULE again from its next slot (missed slots while paused are skipped)."""
-    from jobkeeper.cli import admin as cli_admin
-
-    tid = _tenant_or_default(tenant)
-    _with_database(lambda db: cli_admin.set_schedule_active(db.url, tid, schedule, True, as_json))
+    _on_schedule(schedule, tenant, as_json, active=True)
 
 
 @schedules.command("delete")
-@click.argument("schedule")
-@_TENANT
-@_JSON
+@_schedule_options
 def schedules_delete(schedule: str, tenant: Any, as_json: bool) -> None:
     """Delete SCHEDULE (an id or a name)."""
-    from jobkeeper.cli import admin as cli_admin
-
-    tid = _tenant_or_default(tenant)
-    _with_database(lambda db: cli_admin.delete_schedule(db.url, tid, schedule, as_json))
+    _on_schedule(schedule, tenant, as_json, active=None)
 
 
 @main.group()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -100,17 +99,7 @@ class JobFilter:
             errors.append(FieldError("queue", "is not a queue name"))
         if len(self.type) > 200:
             errors.append(FieldError("type", "is longer than 200 characters"))
-        tenant: uuid.UUID | None = viewer.scope
-        if self.tenant:
-            try:
-                requested = uuid.UUID(self.tenant)
-            except ValueError:
-                errors.append(FieldError("tenant", "is not a tenant id (UUID)"))
-            else:
-                if viewer.principal.is_platform_admin:
-                    tenant = requested
-                elif requested != viewer.principal.tenant_id:
-                    raise problems.forbidden("only platform admins may read another tenant's records")
+        tenant = viewer.tenant_filter(self.tenant, errors)
         if errors:
             raise problems.invalid(errors)
         return jobs.JobFilter(

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from jobkeeper.api import problems
 from jobkeeper.api.auth import AuthConfig
 from jobkeeper.dashboard import session
 from jobkeeper.dashboard.web import (
     PREFIX,
-    DashboardRoute,
     Signed,
     checked_form,
+    page_router,
     read_form,
     redirect,
     render,
     url,
 )
 
-router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+router = page_router()
 
 
 def _safe_next(target: str | None) -> str:

@@ -8,28 +8,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from jobkeeper.api import cursors, problems
 from jobkeeper.api.problems import FieldError
 from jobkeeper.api.schemas import QUEUE_PATTERN
 from jobkeeper.dashboard.history import numbered
-from jobkeeper.dashboard.web import (
-    PREFIX,
-    DashboardRoute,
-    Signed,
-    Viewer,
-    checked_form,
-    redirect,
-    render,
-    url,
-)
+from jobkeeper.dashboard.web import Signed, Viewer, checked_form, page_router, redirect, render, url
 from jobkeeper.dead_letters import DeadLetterFilter
 from jobkeeper.store import dead_letters as store
 from jobkeeper.store import queues
 from jobkeeper.types import DeadLetter, Page
 
-router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+router = page_router()
 
 PAGE_SIZE = 50
 MAX_REPLAY = 10_000
@@ -64,17 +55,7 @@ class Selection:
         queue = self.values.get("queue")
         if queue is not None and not re.match(QUEUE_PATTERN, queue):
             errors.append(FieldError("queue", "is not a queue name"))
-        tenant = viewer.scope
-        if "tenant" in self.values:
-            try:
-                requested = uuid.UUID(self.values["tenant"])
-            except ValueError:
-                errors.append(FieldError("tenant", "is not a tenant id (UUID)"))
-            else:
-                if viewer.principal.is_platform_admin:
-                    tenant = requested
-                elif requested != viewer.principal.tenant_id:
-                    raise problems.forbidden("only platform admins may read another tenant's records")
+        tenant = viewer.tenant_filter(self.values.get("tenant"), errors)
         times: dict[str, datetime | None] = {}
         for name in ("since", "until"):
             raw = self.values.get(name)
@@ -194,11 +175,9 @@ async def purge_set(request: Request, viewer: Signed) -> Response:
 
 
 async def _one(viewer: Viewer, dead_letter_id: uuid.UUID) -> DeadLetter:
-    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        letter = await tx.run(store.get(dead_letter_id))
-    if letter is None:
-        raise problems.not_found("dead letter", dead_letter_id)
-    return letter
+    return await viewer.state.tenancy.found(
+        viewer.principal, store.get(dead_letter_id), "dead letter", dead_letter_id
+    )
 
 
 @router.get("/dead-letters/{dead_letter_id}")

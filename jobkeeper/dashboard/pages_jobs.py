@@ -5,29 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from jobkeeper.api import cursors, problems
 from jobkeeper.api.tenancy import Tx
 from jobkeeper.dashboard.diagnosis import diagnose
 from jobkeeper.dashboard.filters import JobFilter
 from jobkeeper.dashboard.history import history
-from jobkeeper.dashboard.web import (
-    PREFIX,
-    DashboardRoute,
-    Signed,
-    Viewer,
-    checked_form,
-    redirect,
-    render,
-    url,
-)
+from jobkeeper.dashboard.web import Signed, Viewer, checked_form, page_router, redirect, render, url
 from jobkeeper.errors import JobFinishedError
 from jobkeeper.store import dependencies, jobs, tenants
 from jobkeeper.store import queues as queue_ops
 from jobkeeper.types import JobStatus, Page
 
-router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+router = page_router()
 
 PAGE_SIZE = 50
 PAYLOAD_SCAN = 20_000
@@ -183,10 +174,7 @@ async def job_fragment(request: Request, viewer: Signed, job_id: uuid.UUID) -> R
 async def retry(request: Request, viewer: Signed, job_id: uuid.UUID) -> Response:
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
-    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        retried = await tx.run(jobs.retry(job_id))
-    if retried is None:
-        raise problems.not_found("job", job_id)
+    retried = await viewer.state.tenancy.found(viewer.principal, jobs.retry(job_id), "job", job_id)
     if not retried.changed:
         raise problems.conflict(
             f"job {job_id} is {retried.job.status.value}; only failed or cancelled jobs can be retried"

@@ -8,11 +8,11 @@ import logging
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from jobkeeper import cron
 from jobkeeper.api import cursors, problems
-from jobkeeper.dashboard.web import PREFIX, DashboardRoute, Signed, checked_form, redirect, render, url
+from jobkeeper.dashboard.web import Signed, checked_form, page_router, redirect, render, url
 from jobkeeper.errors import InvalidJobError
 from jobkeeper.store import alerts as alert_ops
 from jobkeeper.store import limiters as limiter_ops
@@ -21,7 +21,7 @@ from jobkeeper.types import Schedule
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+router = page_router()
 
 PAGE_SIZE = 100
 NEXT_RUNS = 3
@@ -135,10 +135,8 @@ async def alerts(
 async def acknowledge(request: Request, viewer: Signed, alert_id: uuid.UUID) -> Response:
     await checked_form(request, viewer)
     viewer.require_tenant_admin()
-    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        acknowledged = await tx.run(alert_ops.acknowledge(alert_id, by=viewer.principal.subject))
-    if acknowledged is None:
-        raise problems.not_found("alert", alert_id)
+    acknowledging = alert_ops.acknowledge(alert_id, by=viewer.principal.subject)
+    await viewer.state.tenancy.found(viewer.principal, acknowledging, "alert", alert_id)
     return redirect(url("/alerts"), notice="alert acknowledged")
 
 

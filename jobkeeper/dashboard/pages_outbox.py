@@ -3,15 +3,15 @@ send-push jobs kept instead of delivering, in the embedded development setup onl
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from jobkeeper.api import cursors
-from jobkeeper.dashboard.web import PREFIX, DashboardRoute, Signed, render, url
+from jobkeeper.dashboard.web import Signed, page_router, render, url
 from jobkeeper.processors.outbox import JOB_TYPES, LABEL, TRANSPORT, enabled
 from jobkeeper.store import outbox as store
 from jobkeeper.types import Page
 
-router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+router = page_router()
 
 PAGE_SIZE = 50
 

@@ -5,26 +5,16 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import Path, Request, Response
 
-from jobkeeper.api import problems
 from jobkeeper.api.schemas import QUEUE_PATTERN
 from jobkeeper.dashboard.charts import spark
-from jobkeeper.dashboard.web import (
-    PREFIX,
-    DashboardRoute,
-    Signed,
-    Viewer,
-    checked_form,
-    redirect,
-    render,
-    url,
-)
+from jobkeeper.dashboard.web import Signed, Viewer, checked_form, page_router, redirect, render, url
 from jobkeeper.store import metrics
 from jobkeeper.store import queues as queue_ops
 from jobkeeper.store import workers as worker_ops
 
-router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+router = page_router()
 
 CHART_WINDOW_SECONDS = 3600
 WORKER_MAX_AGE_SECONDS = 60.0
@@ -100,9 +90,7 @@ async def pause_or_resume(
 ) -> Response:
     await checked_form(request, viewer)
     viewer.require_platform_admin()
-    async with viewer.state.tenancy.transaction(viewer.principal) as tx:
-        changed = await tx.run(queue_ops.set_paused(queue, action == "pause"))
-    if changed is None:
-        raise problems.not_found("queue", queue)
+    pausing = queue_ops.set_paused(queue, action == "pause")
+    await viewer.state.tenancy.found(viewer.principal, pausing, "queue", queue)
     viewer.state.stats_cache.flush()
     return redirect(url("/"), notice=f"queue {queue} {'paused' if action == 'pause' else 'resumed'}")

@@ -62,11 +62,12 @@ def _lifetime(token: str) -> int | None:
     return max(0, int(exp - time.time()))
 
 
-def set_session(response: Response, request: Request, token: str) -> None:
+def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:
+    """Both dashboard cookies: the dashboard's path only, no script access, same-site, TLS when served so."""
     response.set_cookie(
-        COOKIE,
-        token,
-        max_age=_lifetime(token),
+        name,
+        value,
+        max_age=max_age,
         path=PATH,
         httponly=True,
         secure=is_tls(request),
@@ -74,8 +75,16 @@ def set_session(response: Response, request: Request, token: str) -> None:
     )
 
 
+def _clear_cookie(response: Response, request: Request, name: str) -> None:
+    response.delete_cookie(name, path=PATH, httponly=True, secure=is_tls(request), samesite="strict")
+
+
+def set_session(response: Response, request: Request, token: str) -> None:
+    _set_cookie(response, request, COOKIE, token, _lifetime(token))
+
+
 def clear_session(response: Response, request: Request) -> None:
-    response.delete_cookie(COOKIE, path=PATH, httponly=True, secure=is_tls(request), samesite="strict")
+    _clear_cookie(response, request, COOKIE)
 
 
 def new_signin_nonce() -> str:
@@ -83,19 +92,11 @@ def new_signin_nonce() -> str:
 
 
 def set_signin_nonce(response: Response, request: Request, nonce: str) -> None:
-    response.set_cookie(
-        SIGNIN_COOKIE,
-        nonce,
-        max_age=3600,
-        path=PATH,
-        httponly=True,
-        secure=is_tls(request),
-        samesite="strict",
-    )
+    _set_cookie(response, request, SIGNIN_COOKIE, nonce, 3600)
 
 
 def clear_signin_nonce(response: Response, request: Request) -> None:
-    response.delete_cookie(SIGNIN_COOKIE, path=PATH, httponly=True, secure=is_tls(request), samesite="strict")
+    _clear_cookie(response, request, SIGNIN_COOKIE)
 
 
 def signin_nonce_valid(request: Request, submitted: str | None) -> bool:

@@ -18,13 +18,14 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
 import jinja2
-from fastapi import Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 from jobkeeper.api import problems
 from jobkeeper.api.auth import AuthConfig, Principal
+from jobkeeper.api.problems import FieldError
 from jobkeeper.api.state import ApiState, get_state
 from jobkeeper.dashboard import session
 
@@ -118,6 +119,22 @@ class Viewer:
     def scope(self) -> uuid.UUID | None:
         """The tenant every read is limited to (None: a platform admin sees every tenant)."""
         return None if self.principal.is_platform_admin else self.principal.tenant_id
+
+    def tenant_filter(self, raw: str | None, errors: list[FieldError]) -> uuid.UUID | None:
+        """The tenant a list filter asks for (`raw`, empty: none), checked against this viewer; a bad id
+        is added to `errors`, another tenant's for a tenant user is refused. None: `scope` applies."""
+        if not raw:
+            return self.scope
+        try:
+            requested = uuid.UUID(raw)
+        except ValueError:
+            errors.append(FieldError("tenant", "is not a tenant id (UUID)"))
+            return self.scope
+        if self.principal.is_platform_admin:
+            return requested
+        if requested != self.principal.tenant_id:
+            raise problems.forbidden("only platform admins may read another tenant's records")
+        return self.scope
 
     def require_tenant_admin(self) -> None:
         if not self.principal.is_tenant_admin:
@@ -298,3 +315,8 @@ def _error(
         if name.lower() != "www-authenticate":
             response.headers[name] = value
     return response
+
+
+def page_router() -> APIRouter:
+    """A dashboard module's router: under PREFIX, errors rendered as pages, not in the OpenAPI schema."""
+    return APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)

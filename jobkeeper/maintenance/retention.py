@@ -66,28 +66,15 @@ async def prune(
 ) -> PruneResult:
     """Delete expired history, `batch` rows per statement, at most `max_batches` statements per kind
     (what is left is taken by the next run)."""
-    jobs, s1 = await _prune(
-        pool,
+    deletes: list[Callable[[int], Steps[int]]] = [
         lambda limit: store_jobs.prune_finished(older_than=horizons.finished_jobs, now=now, limit=limit),
-        batch,
-        max_batches,
-    )
-    keys, s2 = await _prune(
-        pool, lambda limit: store_jobs.prune_idempotency_keys(now=now, limit=limit), batch, max_batches
-    )
-    snapshots, s3 = await _prune(
-        pool,
+        lambda limit: store_jobs.prune_idempotency_keys(now=now, limit=limit),
         lambda limit: metrics.prune(older_than=horizons.queue_metrics, now=now, limit=limit),
-        batch,
-        max_batches,
-    )
-    alerts, s4 = await _prune(
-        pool,
         lambda limit: store_alerts.prune(older_than=horizons.acknowledged_alerts, now=now, limit=limit),
-        batch,
-        max_batches,
-    )
-    result = PruneResult(jobs, keys, snapshots, alerts, s1 + s2 + s3 + s4)
+    ]
+    done = [await _prune(pool, delete, batch, max_batches) for delete in deletes]  # in turn, not at once
+    (jobs, _), (keys, _), (snapshots, _), (alerts, _) = done
+    result = PruneResult(jobs, keys, snapshots, alerts, sum(statements for _, statements in done))
     if jobs or keys or snapshots or alerts:
         log.info(
             "pruned %d jobs, %d idempotency keys, %d metric rows, %d alerts", jobs, keys, snapshots, alerts

@@ -13,10 +13,10 @@ from __future__ import annotations
 import email.utils
 import math
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any, NoReturn, TypeVar
+from functools import lru_cache, wraps
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -26,6 +26,14 @@ from jobkeeper.errors import ConfigError, PermanentError, Retry
 from jobkeeper.payloads import path, problems_of
 from jobkeeper.processors.fields import Payload
 from jobkeeper.providers.errors import ProviderError, check_response, transport_error
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import jinja2
+
+    from jobkeeper.worker.context import JobContext
+    from jobkeeper.worker.registry import Registry
 
 MAX_RETRY_AFTER = 3600.0
 """A provider asking for a longer pause still gets retried after an hour."""
@@ -74,6 +82,30 @@ class SettingsSource:
         return self._settings
 
 
+Handle = Callable[[Any, "JobContext", Settings], Awaitable[dict[str, Any]]]
+
+
+def processor(
+    registry: Registry, job_type: str, queue: str, settings: Settings | None
+) -> Callable[[Handle], None]:
+    """Register the decorated `handle(payload, ctx, settings)` for `job_type` in `registry`, unless the type
+    has a handler already (yours wins). The settings are `settings`, else the environment's, read once at
+    the first job (`SettingsSource`)."""
+
+    def register(handle: Handle) -> None:
+        if job_type in registry:
+            return
+        source = SettingsSource(settings)
+
+        @wraps(handle)  # the handler keeps the processor's name (logs, `TaskSpec.import_path`)
+        async def handler(payload: Any, ctx: JobContext) -> dict[str, Any]:
+            return await handle(payload, ctx, source.get(job_type))
+
+        registry.task(job_type, queue=queue)(handler)
+
+    return register
+
+
 Checker = Callable[[Settings], dict[str, list[str]]]
 
 
@@ -82,6 +114,14 @@ def require_configured(job_type: str, settings: Settings, problems: Checker) -> 
     found = problems(settings).get(job_type) or []
     if found:
         raise NotConfiguredError(job_type, found)
+
+
+def require_database(job_type: str, settings: Settings, problems: Checker) -> str:
+    """`require_configured` for a processor that reads the database: its URL."""
+    require_configured(job_type, settings, problems)
+    if settings.database_url is None:
+        raise NotConfiguredError(job_type, [])
+    return settings.database_url
 
 
 # -- payloads ---------------------------------------------------------------------------------------------
@@ -180,3 +220,24 @@ def json_body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+@lru_cache(maxsize=16)
+def template_environment(user_dir: Path | None, builtin_dir: Path, *, html: bool) -> jinja2.Environment:
+    """Templates of `user_dir` first, then `builtin_dir`; undefined variables raise instead of rendering
+    as empty text. `html` (email): `.html` files are autoescaped and a trailing newline is kept; text
+    (SMS, email text parts) is never escaped, not being HTML."""
+    import jinja2  # only the processors that render templates pay for it
+
+    loaders: list[jinja2.BaseLoader] = []
+    if user_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(user_dir))
+    loaders.append(jinja2.FileSystemLoader(builtin_dir))
+    escape = jinja2.select_autoescape(enabled_extensions=("html", "htm"), default_for_string=False)
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=escape if html else False,  # noqa: S701 - SMS and text parts are not HTML
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=html,
+        auto_reload=False,
+    )

@@ -10,14 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from jobkeeper.store.rows import from_row
 from jobkeeper.store.run import Steps, named
 from jobkeeper.types import Alert
 
-_FIELDS = Alert.__slots__
-
 
 def alert_from_row(row: dict[str, Any]) -> Alert:
-    return Alert(**{name: row[name] for name in _FIELDS})
+    return from_row(Alert, row)
 
 
 def insert_many(

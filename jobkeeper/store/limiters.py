@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from jobkeeper.limits import outbound
+from jobkeeper.store.rows import from_row
 from jobkeeper.store.run import Atomic, Steps, named
 from jobkeeper.types import Limiter
 
@@ -73,16 +74,7 @@ def _gate(
 
 
 def _limiter(row: dict[str, Any]) -> Limiter:
-    return Limiter(
-        name=row["name"],
-        tokens=row["tokens"],
-        burst=row["burst"],
-        rate_per_second=row["rate_per_second"],
-        max_concurrency=row["max_concurrency"],
-        limiter_group=row["limiter_group"],
-        waits=row["waits"],
-        in_flight=row["in_flight"],
-    )
+    return from_row(Limiter, row)
 
 
 def list() -> Steps[builtins.list[Limiter]]:

@@ -7,7 +7,11 @@ A file holds queries introduced by `-- name: NAME` lines. Right after it come th
   Optional filters written `%(x)s IS NULL OR …` can use an index only in such a plan, and a prepared
   statement may switch to one generic plan for all values after five runs (docs/benchmarks.md#named-queries).
 
-An unknown key, or a name defined twice, fails the load. Only the store runs queries by name
+A `-- part: NAME` line introduces, instead of a query, lines that several queries share (of any file);
+a line `-- use: NAME` in a query (or a part) stands for them, each indented as that line is. The text
+sent is the same as if they were written out.
+
+An unknown key or part, or a name defined twice, fails the load. Only the store runs queries by name
 (`jobkeeper.store.run.named`); outside it, code calls the store's operations.
 
 Query text is trusted package data, so it is typed `LiteralString` for psycopg; values always travel as
@@ -25,7 +29,8 @@ from pathlib import Path
 from typing import LiteralString
 
 SQL_DIR = Path(__file__).parent / "sql"
-_NAME = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
+_NAME = re.compile(r"^-- (name|part): ([a-z_]+)\s*$", re.MULTILINE)
+_USE = re.compile(r"^(\s*)-- use: ([a-z_]+)\s*$")
 _KEY = re.compile(r"^-- ([a-z_]+): (.*?)\s*$")
 _COMMENT = re.compile(r"^\s*--")
 
@@ -42,14 +47,36 @@ class QueryInfo:
 def load_queries(*dirs: Path) -> dict[str, QueryInfo]:
     """Every query of the `.sql` files in `dirs`, by name. The benchmarks load the package's
     directory with theirs, so that a name of theirs cannot shadow one of the package."""
-    infos: dict[str, QueryInfo] = {}
+    bodies: dict[str, tuple[str, Path]] = {}
+    shared: dict[str, list[str]] = {}
     for path in sorted(p for d in dirs for p in d.glob("*.sql")):
-        parts = _NAME.split(path.read_text(encoding="utf-8"))
-        for name, body in zip(parts[1::2], parts[2::2], strict=True):
-            if name in infos:
-                raise RuntimeError(f"query {name!r} is defined twice ({path.name})")
-            infos[name] = _parse(name, body.strip(), path)
-    return infos
+        pieces = _NAME.split(path.read_text(encoding="utf-8"))
+        for kind, name, body in zip(pieces[1::3], pieces[2::3], pieces[3::3], strict=True):
+            if name in bodies or name in shared:
+                raise RuntimeError(f"query or part {name!r} is defined twice ({path.name})")
+            if kind == "part":
+                shared[name] = body.strip("\n").splitlines()
+            else:
+                bodies[name] = (body.strip(), path)
+    return {
+        name: _parse(name, "\n".join(_expand(body.splitlines(), shared, name)), path)
+        for name, (body, path) in bodies.items()
+    }
+
+
+def _expand(lines: list[str], shared: dict[str, list[str]], name: str, depth: int = 0) -> list[str]:
+    """`lines` with each `-- use: PART` line replaced by the part's lines, indented as it is."""
+    out: list[str] = []
+    for line in lines:
+        match = _USE.match(line)
+        if match is None:
+            out.append(line)
+            continue
+        indent, part = match.groups()
+        if part not in shared or depth > 8:
+            raise RuntimeError(f"query {name!r}: no part {part!r} (or parts that use each other)")
+        out += [indent + used if used else used for used in _expand(shared[part], shared, name, depth + 1)]
+    return out
 
 
 def _parse(name: str, body: str, path: Path) -> QueryInfo:

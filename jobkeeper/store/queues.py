@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from jobkeeper.catalog import Catalog, catalog_from_rows
-from jobkeeper.store.rows import job_type_from_row, queue_from_row
+from jobkeeper.store.rows import from_row, job_type_from_row, queue_from_row
 from jobkeeper.store.run import Steps, named
 from jobkeeper.types import JobType, Queue, QueueStats, Tier
 
@@ -72,22 +72,7 @@ def register_job_types(specs: Sequence[TypeSpec], *, default_queue: str) -> Step
 
 
 def _stats_from_row(row: dict[str, Any]) -> QueueStats:
-    return QueueStats(
-        name=row["name"],
-        tenant_id=row["tenant_id"],
-        tier=Tier(row["tier"]),
-        paused=row["paused"],
-        waiting=row["waiting"],
-        scheduled=row["scheduled"],
-        processing=row["processing"],
-        completed=row["completed"],
-        failed=row["failed"],
-        cancelled=row["cancelled"],
-        awaiting_dependencies=row["awaiting_dependencies"],
-        oldest_waiting_seconds=row["oldest_waiting_seconds"],
-        dead_letters=row["dead_letters"],
-        measured_at=row["measured_at"],
-    )
+    return from_row(QueueStats, row, tier=Tier(row["tier"]))
 
 
 def stats(tenant_id: uuid.UUID | None, queue: str | None = None) -> Steps[builtins.list[QueueStats]]:

@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from jobkeeper.types import Backoff, Job, JobStatus, JobType, Queue, Tier
+
+T = TypeVar("T")
+
+
+_COLUMNS: dict[type, tuple[str, ...]] = {}
+
+
+def _columns(cls: type) -> tuple[str, ...]:
+    names = _COLUMNS.get(cls)
+    if names is None:
+        names = _COLUMNS[cls] = tuple(field.name for field in dataclasses.fields(cls))
+    return names
+
+
+def from_row(cls: type[T], row: Mapping[str, Any], **converted: Any) -> T:
+    """A row type (a dataclass) from the row's columns named as its fields; `converted` gives the fields
+    that need more than the column's value (enums). Jobs keep `job_from_row`: it is on the claim's path
+    and spells its fields out, with no dict per row."""
+    return cls(**({name: row[name] for name in _columns(cls)} | converted))
 
 
 def job_from_row(row: dict[str, Any]) -> Job:
@@ -33,28 +54,8 @@ def job_from_row(row: dict[str, Any]) -> Job:
 
 
 def queue_from_row(row: dict[str, Any]) -> Queue:
-    return Queue(
-        name=row["name"],
-        tenant_id=row["tenant_id"],
-        tier=Tier(row["tier"]),
-        max_attempts=row["max_attempts"],
-        backoff=Backoff(row["backoff"]),
-        backoff_base_seconds=row["backoff_base_seconds"],
-        backoff_max_seconds=row["backoff_max_seconds"],
-        backoff_jitter=row["backoff_jitter"],
-        timeout_seconds=row["timeout_seconds"],
-        default_priority=row["default_priority"],
-        paused=row["paused"],
-    )
+    return from_row(Queue, row, tier=Tier(row["tier"]), backoff=Backoff(row["backoff"]))
 
 
 def job_type_from_row(row: dict[str, Any]) -> JobType:
-    return JobType(
-        name=row["name"],
-        queue=row["queue"],
-        max_attempts=row["max_attempts"],
-        timeout_seconds=row["timeout_seconds"],
-        priority=row["priority"],
-        limiter=row["limiter"],
-        idempotency_ttl_seconds=row["idempotency_ttl_seconds"],
-    )
+    return from_row(JobType, row)

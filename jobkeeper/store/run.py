@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, LiteralString, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, LiteralString, NamedTuple, TypeAlias, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row, tuple_row
@@ -94,19 +94,26 @@ async def run(conn: psycopg.AsyncConnection[Any], steps: Steps[T]) -> T:
         steps.close()
 
 
+class _Done(NamedTuple):
+    """An operation's return value, once its generator stopped."""
+
+    value: Any
+
+
+def _advance(steps: Steps[Any], result: Any) -> Statement | Atomic[Any] | _Done:
+    """Send `result` (the last step's) into the operation: its next step, or _Done when it returned."""
+    try:
+        return steps.send(result)
+    except StopIteration as stop:
+        return _Done(stop.value)
+
+
 async def _drive(conn: psycopg.AsyncConnection[Any], steps: Steps[T]) -> T:
     result: Any = None
-    while True:
-        try:
-            step = steps.send(result)
-        except StopIteration as stop:
-            done: T = stop.value
-            return done
+    while not isinstance(step := _advance(steps, result), _Done):
         if isinstance(step, Statement):
-            if step.rows == "dict":
-                cur: psycopg.AsyncCursor[Any] = conn.cursor(row_factory=dict_row)
-            else:
-                cur = conn.cursor(row_factory=tuple_row)
+            factory = dict_row if step.rows == "dict" else tuple_row
+            cur: psycopg.AsyncCursor[Any] = conn.cursor(row_factory=factory)
             await cur.execute(step.sql, step.params, prepare=step.prepare, binary=step.binary)
             if step.rows == "count":
                 result = cur.rowcount
@@ -117,6 +124,8 @@ async def _drive(conn: psycopg.AsyncConnection[Any], steps: Steps[T]) -> T:
                 if step.isolation is not None:
                     await conn.execute(_ISOLATION[step.isolation])
                 result = await _drive(conn, step.steps)
+    done: T = step.value
+    return done
 
 
 def run_sync(conn: psycopg.Connection[Any], steps: Steps[T]) -> T:
@@ -131,17 +140,10 @@ def run_sync(conn: psycopg.Connection[Any], steps: Steps[T]) -> T:
 
 def _drive_sync(conn: psycopg.Connection[Any], steps: Steps[T]) -> T:
     result: Any = None
-    while True:
-        try:
-            step = steps.send(result)
-        except StopIteration as stop:
-            done: T = stop.value
-            return done
+    while not isinstance(step := _advance(steps, result), _Done):
         if isinstance(step, Statement):
-            if step.rows == "dict":
-                cur: psycopg.Cursor[Any] = conn.cursor(row_factory=dict_row)
-            else:
-                cur = conn.cursor(row_factory=tuple_row)
+            factory = dict_row if step.rows == "dict" else tuple_row
+            cur: psycopg.Cursor[Any] = conn.cursor(row_factory=factory)
             cur.execute(step.sql, step.params, prepare=step.prepare, binary=step.binary)
             if step.rows == "count":
                 result = cur.rowcount
@@ -152,6 +154,8 @@ def _drive_sync(conn: psycopg.Connection[Any], steps: Steps[T]) -> T:
                 if step.isolation is not None:
                     conn.execute(_ISOLATION[step.isolation])
                 result = _drive_sync(conn, step.steps)
+    done: T = step.value
+    return done
 
 
 class AsyncDb:

@@ -16,14 +16,13 @@ from typing import Any
 from jobkeeper import cron
 from jobkeeper.errors import InvalidJobError
 from jobkeeper.store import server
+from jobkeeper.store.rows import from_row
 from jobkeeper.store.run import Atomic, Steps, named
 from jobkeeper.types import Schedule
 
-_FIELDS = Schedule.__slots__
-
 
 def schedule_from_row(row: Mapping[str, Any]) -> Schedule:
-    return Schedule(**{name: row[name] for name in _FIELDS})
+    return from_row(Schedule, row)
 
 
 def create(values: Mapping[str, Any], *, max_schedules: int) -> Steps[Schedule | None]:

@@ -48,6 +48,16 @@ def test_header_keys(tmp_path: Path) -> None:
     assert loaded["new_name"] == QueryInfo("new_name", "SELECT 1;", per_call=True)
 
 
+def test_a_part_stands_where_it_is_used_indented_as_the_use(tmp_path: Path) -> None:
+    loaded = _load(
+        tmp_path,
+        "-- part: flag\n-- Why: shared.\nWHERE a\n  AND b\n\n"
+        "-- name: one\nSELECT 1\nFROM (\n    SELECT a, b FROM t\n    -- use: flag\n) s;\n",
+    )
+    assert loaded["one"].text == "SELECT 1\nFROM (\n    SELECT a, b FROM t\n    WHERE a\n      AND b\n) s;"
+    assert set(loaded) == {"one"}
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -55,6 +65,8 @@ def test_header_keys(tmp_path: Path) -> None:
         "-- name: a\n-- plan: generic\nSELECT 1;\n",  # an unknown value
         "-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n",  # a name twice
         "-- name: a\n-- alias: b\nSELECT 1;\n",  # aliases are gone: every caller names the query
+        "-- name: a\nSELECT 1\n  -- use: nope\n;\n",  # an unknown part
+        "-- part: a\nWHERE true\n-- name: a\nSELECT 1;\n",  # a part and a query of one name
     ],
 )
 def test_a_bad_header_or_a_duplicate_fails_the_load(tmp_path: Path, text: str) -> None:

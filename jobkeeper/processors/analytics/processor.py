@@ -43,10 +43,10 @@ from jobkeeper.processors.support import (
     InvalidPayloadError,
     NotConfiguredError,
     ProviderRejectedError,
-    SettingsSource,
     json_body,
     parse,
     post,
+    processor,
     retry_after,
 )
 from jobkeeper.providers.errors import ProviderError
@@ -417,13 +417,10 @@ class Batcher:
 
 def register(registry: Registry, settings: Settings | None = None, *, batcher: Batcher | None = None) -> None:
     """Register `analytics-track` in `registry` unless the type has a handler already (yours wins)."""
-    if JOB_TYPE in registry:
-        return
-    source = SettingsSource(settings)
     shared = batcher if batcher is not None else Batcher()
 
-    async def analytics_track(payload: Any, ctx: JobContext) -> dict[str, Any]:
-        current = source.get(JOB_TYPE)
+    @processor(registry, JOB_TYPE, "background", settings)
+    async def analytics_track(payload: Any, ctx: JobContext, current: Settings) -> dict[str, Any]:
         found = problems(current)[JOB_TYPE]
         if found:
             raise NotConfiguredError(JOB_TYPE, found)
@@ -434,5 +431,3 @@ def register(registry: Registry, settings: Settings | None = None, *, batcher: B
             event, sender, name = mixpanel_event(data, ctx, current), send_mixpanel, "mixpanel"
         size = await shared.submit(current, sender, event)
         return {"provider": name, "event": event.get("event"), "batch_size": size}
-
-    registry.task(JOB_TYPE, queue="background")(analytics_track)

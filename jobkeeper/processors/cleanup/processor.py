@@ -20,7 +20,7 @@ from typing import Any
 from jobkeeper.config import Settings
 from jobkeeper.maintenance.retention import Horizons, prune
 from jobkeeper.processors.cleanup.payload import JOB_TYPE, CleanupOldData
-from jobkeeper.processors.support import NotConfiguredError, SettingsSource, parse
+from jobkeeper.processors.support import parse, processor, require_database
 from jobkeeper.store.pool import async_pool
 from jobkeeper.worker.context import JobContext
 from jobkeeper.worker.registry import Registry
@@ -55,22 +55,17 @@ def horizons(data: CleanupOldData, settings: Settings) -> Horizons:
 
 def register(registry: Registry, settings: Settings | None = None) -> None:
     """Register `cleanup-old-data` in `registry` unless the type has a handler already (yours wins)."""
-    if JOB_TYPE in registry:
-        return
-    source = SettingsSource(settings)
 
-    async def cleanup_old_data(payload: Any, ctx: JobContext) -> dict[str, Any]:
-        current = source.get(JOB_TYPE)
-        found = problems(current)[JOB_TYPE]
-        if found or current.database_url is None:
-            raise NotConfiguredError(JOB_TYPE, found)
+    @processor(registry, JOB_TYPE, "background", settings)
+    async def cleanup_old_data(payload: Any, ctx: JobContext, current: Settings) -> dict[str, Any]:
+        database_url = require_database(JOB_TYPE, current, problems)
         data = parse(CleanupOldData, payload)
         keep = horizons(data, current)
         batch = data.batch or DEFAULT_BATCH
         max_batches = data.max_batches or DEFAULT_MAX_BATCHES
         # One connection is all pruning uses: it runs its statements one after another.
         single = dataclasses.replace(current, pool_min=1, pool_max=1)
-        async with async_pool(single, current.database_url, name="jobkeeper-cleanup") as pool:
+        async with async_pool(single, database_url, name="jobkeeper-cleanup") as pool:
             pruned = await prune(pool, keep, batch=batch, max_batches=max_batches)
         ctx.logger.info("cleanup pruned %s", pruned)
         return {
@@ -81,5 +76,3 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
             "statements": pruned.statements,
             "horizons": dataclasses.asdict(keep),
         }
-
-    registry.task(JOB_TYPE, queue="background")(cleanup_old_data)

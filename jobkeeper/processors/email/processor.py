@@ -24,7 +24,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +37,15 @@ from jobkeeper.processors.email.payload import JOB_TYPE, SendEmail
 from jobkeeper.processors.support import (
     InvalidPayloadError,
     NotConfiguredError,
-    SettingsSource,
     check,
     json_body,
     parse,
     post,
+    processor,
     reraise,
+)
+from jobkeeper.processors.support import (
+    template_environment as support_templates,
 )
 from jobkeeper.providers import smtp
 from jobkeeper.providers.errors import ProviderError
@@ -177,21 +179,10 @@ def one_line(value: str) -> str:
 # -- templates --------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
 def template_environment(user_dir: Path | None, builtin_dir: Path = BUILTIN_TEMPLATES) -> jinja2.Environment:
     """Templates of `user_dir` first, then the built-ins. HTML is autoescaped; text parts are not (they are
     not HTML). Undefined variables raise instead of rendering as empty text."""
-    loaders: list[jinja2.BaseLoader] = []
-    if user_dir is not None:
-        loaders.append(jinja2.FileSystemLoader(user_dir))
-    loaders.append(jinja2.FileSystemLoader(builtin_dir))
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm"), default_for_string=False),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        auto_reload=False,
-    )
+    return support_templates(user_dir, builtin_dir, html=True)
 
 
 def template_name(value: str, field: str = "template") -> str:
@@ -405,12 +396,9 @@ def build(data: SendEmail, settings: Settings, job_id: object) -> Email:
 
 def register(registry: Registry, settings: Settings | None = None) -> None:
     """Register `send-email` in `registry` unless the type has a handler already (yours wins)."""
-    if JOB_TYPE in registry:
-        return
-    source = SettingsSource(settings)
 
-    async def send_email(payload: Any, ctx: JobContext) -> dict[str, Any]:
-        current = source.get(JOB_TYPE)
+    @processor(registry, JOB_TYPE, "communication", settings)
+    async def send_email(payload: Any, ctx: JobContext, current: Settings) -> dict[str, Any]:
         to_outbox = outbox.enabled(current) and unconfigured(current)
         found = transport_problems(current)
         if found and not to_outbox:
@@ -422,8 +410,6 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
         result = await deliver(current, message)
         ctx.logger.info("email sent to %d recipients via %s", len(message.to), result["transport"])
         return {**result, "to": list(message.to), "subject": message.subject}
-
-    registry.task(JOB_TYPE, queue="communication")(send_email)
 
 
 def templates(settings: Settings) -> Sequence[str]:

@@ -48,11 +48,11 @@ from jobkeeper.processors.support import (
     InvalidPayloadError,
     NotConfiguredError,
     ProviderRejectedError,
-    SettingsSource,
     check,
     json_body,
     parse,
     post,
+    processor,
 )
 from jobkeeper.providers.errors import ProviderError
 from jobkeeper.worker.context import JobContext
@@ -455,13 +455,10 @@ def keep_in_outbox(ctx: JobContext, settings: Settings, data: SendPush) -> dict[
 
 def register(registry: Registry, settings: Settings | None = None) -> None:
     """Register `send-push` in `registry` unless the type has a handler already (yours wins)."""
-    if JOB_TYPE in registry:
-        return
-    source = SettingsSource(settings)
     fcm = FcmSender()
 
-    async def send_push(payload: Any, ctx: JobContext) -> dict[str, Any]:
-        current = source.get(JOB_TYPE)
+    @processor(registry, JOB_TYPE, "communication", settings)
+    async def send_push(payload: Any, ctx: JobContext, current: Settings) -> dict[str, Any]:
         data = parse(SendPush, payload)
         if unconfigured(current):
             if outbox.enabled(current):
@@ -481,5 +478,3 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
             result = await fcm.send(current, data)
         ctx.logger.info("push sent via %s", chosen)
         return result
-
-    registry.task(JOB_TYPE, queue="communication")(send_push)

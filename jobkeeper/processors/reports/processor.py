@@ -39,7 +39,12 @@ import jinja2
 from jobkeeper.config import Settings
 from jobkeeper.processors.email import processor as email_processor
 from jobkeeper.processors.reports.payload import JOB_TYPE, GenerateReport
-from jobkeeper.processors.support import InvalidPayloadError, NotConfiguredError, SettingsSource, parse
+from jobkeeper.processors.support import (
+    InvalidPayloadError,
+    parse,
+    processor,
+    require_database,
+)
 from jobkeeper.store import reports as report_store
 from jobkeeper.store import server
 from jobkeeper.worker.context import JobContext
@@ -358,16 +363,11 @@ async def generate(db: report_store.ReadOnly, payload: Any, own_tenant: uuid.UUI
 
 def register(registry: Registry, settings: Settings | None = None) -> None:
     """Register `generate-report` in `registry` unless the type has a handler already (yours wins)."""
-    if JOB_TYPE in registry:
-        return
-    source = SettingsSource(settings)
 
-    async def generate_report(payload: Any, ctx: JobContext) -> dict[str, Any]:
-        current = source.get(JOB_TYPE)
-        found = problems(current)[JOB_TYPE]
-        if found or current.database_url is None:
-            raise NotConfiguredError(JOB_TYPE, found)
-        async with report_store.read_only(current.database_url, **current.connection_kwargs()) as db:
+    @processor(registry, JOB_TYPE, "background", settings)
+    async def generate_report(payload: Any, ctx: JobContext, current: Settings) -> dict[str, Any]:
+        database_url = require_database(JOB_TYPE, current, problems)
+        async with report_store.read_only(database_url, **current.connection_kwargs()) as db:
             report, csv_text, html = await generate(db, payload, ctx.job.tenant_id)
         await ctx.progress(1, 2, "report computed")
         result: dict[str, Any] = {"summary": summary(report)}
@@ -382,5 +382,3 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
             "report %s to %s: %s", result["summary"]["from"], result["summary"]["to"], report.totals
         )
         return result
-
-    registry.task(JOB_TYPE, queue="background")(generate_report)

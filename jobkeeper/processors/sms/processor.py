@@ -14,7 +14,6 @@ recipient, …) is permanent with Twilio's error code; 429 and 5xx are retried.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,12 @@ from jobkeeper.processors.sms.payload import JOB_TYPE, MAX_BODY, SendSms
 from jobkeeper.processors.support import (
     InvalidPayloadError,
     NotConfiguredError,
-    SettingsSource,
     parse,
+    processor,
     reraise,
+)
+from jobkeeper.processors.support import (
+    template_environment as support_templates,
 )
 from jobkeeper.providers import twilio
 from jobkeeper.providers.errors import ProviderError
@@ -69,19 +71,9 @@ def e164(value: str) -> str:
     return phonenumbers.format_number(phonenumbers.parse(value, None), phonenumbers.PhoneNumberFormat.E164)
 
 
-@lru_cache(maxsize=8)
 def template_environment(user_dir: Path | None, builtin_dir: Path = BUILTIN_TEMPLATES) -> jinja2.Environment:
     """Plain text: no autoescaping; undefined variables raise."""
-    loaders: list[jinja2.BaseLoader] = []
-    if user_dir is not None:
-        loaders.append(jinja2.FileSystemLoader(user_dir))
-    loaders.append(jinja2.FileSystemLoader(builtin_dir))
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=False,  # noqa: S701 - SMS text is not HTML
-        undefined=jinja2.StrictUndefined,
-        auto_reload=False,
-    )
+    return support_templates(user_dir, builtin_dir, html=False)
 
 
 def message_body(data: SendSms, settings: Settings) -> str:
@@ -118,12 +110,9 @@ def twilio_config(settings: Settings) -> twilio.TwilioConfig:
 
 def register(registry: Registry, settings: Settings | None = None) -> None:
     """Register `send-sms` in `registry` unless the type has a handler already (yours wins)."""
-    if JOB_TYPE in registry:
-        return
-    source = SettingsSource(settings)
 
-    async def send_sms(payload: Any, ctx: JobContext) -> dict[str, Any]:
-        current = source.get(JOB_TYPE)
+    @processor(registry, JOB_TYPE, "communication", settings)
+    async def send_sms(payload: Any, ctx: JobContext, current: Settings) -> dict[str, Any]:
         to_outbox = outbox.enabled(current) and unconfigured(current)
         config = None if to_outbox else twilio_config(current)
         data = parse(SendSms, payload)
@@ -137,5 +126,3 @@ def register(registry: Registry, settings: Settings | None = None) -> None:
             reraise(exc)
         ctx.logger.info("SMS %s sent", sid)
         return {"sid": sid, "to": to}
-
-    registry.task(JOB_TYPE, queue="communication")(send_sms)

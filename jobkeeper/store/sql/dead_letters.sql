@@ -1,15 +1,19 @@
 -- Named queries for the dead-letter table. Filters are optional: a NULL parameter matches everything.
 
+-- part: dead_letter_filter
+-- The filters of the list, replay, purge and count after `ids` (alias d).
+AND (%(queue)s::text IS NULL OR d.queue = %(queue)s::text)
+AND (%(type)s::text IS NULL OR d.type = %(type)s::text)
+AND (%(tenant_id)s::uuid IS NULL OR d.tenant_id = %(tenant_id)s::uuid)
+AND (%(since)s::timestamptz IS NULL OR d.failed_at >= %(since)s::timestamptz)
+AND (%(until)s::timestamptz IS NULL OR d.failed_at < %(until)s::timestamptz)
+
 -- name: list_dead_letters
 SELECT id, tenant_id, job_id, queue, type, payload, priority, attempts, max_attempts, last_error, errors,
        idempotency_key, failed_at, replayed_at, replayed_job_id
 FROM jobkeeper.dead_letter_jobs d
 WHERE (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[]))
-  AND (%(queue)s::text IS NULL OR d.queue = %(queue)s::text)
-  AND (%(type)s::text IS NULL OR d.type = %(type)s::text)
-  AND (%(tenant_id)s::uuid IS NULL OR d.tenant_id = %(tenant_id)s::uuid)
-  AND (%(since)s::timestamptz IS NULL OR d.failed_at >= %(since)s::timestamptz)
-  AND (%(until)s::timestamptz IS NULL OR d.failed_at < %(until)s::timestamptz)
+  -- use: dead_letter_filter
   AND (%(replayed)s::boolean IS NULL OR (d.replayed_at IS NOT NULL) = %(replayed)s::boolean)
   AND (%(before_failed_at)s::timestamptz IS NULL
        OR (d.failed_at, d.id) < (%(before_failed_at)s::timestamptz, %(before_id)s::uuid))
@@ -26,11 +30,7 @@ WITH picked AS MATERIALIZED (
     FROM jobkeeper.dead_letter_jobs d
     WHERE d.replayed_at IS NULL
       AND (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[]))
-      AND (%(queue)s::text IS NULL OR d.queue = %(queue)s::text)
-      AND (%(type)s::text IS NULL OR d.type = %(type)s::text)
-      AND (%(tenant_id)s::uuid IS NULL OR d.tenant_id = %(tenant_id)s::uuid)
-      AND (%(since)s::timestamptz IS NULL OR d.failed_at >= %(since)s::timestamptz)
-      AND (%(until)s::timestamptz IS NULL OR d.failed_at < %(until)s::timestamptz)
+      -- use: dead_letter_filter
     ORDER BY d.failed_at
     LIMIT %(limit)s
     FOR UPDATE OF d SKIP LOCKED
@@ -70,11 +70,7 @@ LEFT JOIN notified ON true;
 -- name: purge_dead_letters
 DELETE FROM jobkeeper.dead_letter_jobs d
 WHERE (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[]))
-  AND (%(queue)s::text IS NULL OR d.queue = %(queue)s::text)
-  AND (%(type)s::text IS NULL OR d.type = %(type)s::text)
-  AND (%(tenant_id)s::uuid IS NULL OR d.tenant_id = %(tenant_id)s::uuid)
-  AND (%(since)s::timestamptz IS NULL OR d.failed_at >= %(since)s::timestamptz)
-  AND (%(until)s::timestamptz IS NULL OR d.failed_at < %(until)s::timestamptz)
+  -- use: dead_letter_filter
   AND (%(replayed)s::boolean IS NULL OR (d.replayed_at IS NOT NULL) = %(replayed)s::boolean)
 RETURNING d.id;
 
@@ -82,11 +78,7 @@ RETURNING d.id;
 SELECT count(*) AS total
 FROM jobkeeper.dead_letter_jobs d
 WHERE (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[]))
-  AND (%(queue)s::text IS NULL OR d.queue = %(queue)s::text)
-  AND (%(type)s::text IS NULL OR d.type = %(type)s::text)
-  AND (%(tenant_id)s::uuid IS NULL OR d.tenant_id = %(tenant_id)s::uuid)
-  AND (%(since)s::timestamptz IS NULL OR d.failed_at >= %(since)s::timestamptz)
-  AND (%(until)s::timestamptz IS NULL OR d.failed_at < %(until)s::timestamptz)
+  -- use: dead_letter_filter
   AND (%(replayed)s::boolean IS NULL OR (d.replayed_at IS NOT NULL) = %(replayed)s::boolean);
 
 -- name: dead_letter_watermark

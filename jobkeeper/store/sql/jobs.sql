@@ -5,6 +5,78 @@
 -- prune deletes at most %(limit)s rows per statement; the caller repeats it, so no giant DELETE holds
 -- locks or bloats WAL.
 
+-- part: doomed_edges
+-- The dependency edges of the jobs a prune deletes (CTE `doomed`: id, tier, has_dependents): as parent and
+-- as child.
+parent_edges AS (
+    DELETE FROM jobkeeper.job_dependencies d
+    USING doomed
+    WHERE d.job_id = doomed.id
+),
+child_edges AS (
+    DELETE FROM jobkeeper.job_dependencies d
+    USING doomed
+    WHERE doomed.has_dependents AND d.depends_on = doomed.id
+)
+
+-- part: retry_side_effects
+-- After a retry (CTE `retried`): its dead letter marked replayed as this job, the result stored on its
+-- idempotency key cleared, idle workers woken.
+marked AS (
+    UPDATE jobkeeper.dead_letter_jobs d
+    SET replayed_at = now(), replayed_job_id = r.id
+    FROM retried r
+    WHERE d.tenant_id = r.tenant_id AND d.job_id = r.id AND d.replayed_at IS NULL
+),
+rekeyed AS (
+    UPDATE jobkeeper.idempotency_keys k
+    SET result = NULL, processed_at = NULL
+    FROM retried r
+    WHERE r.idempotency_key IS NOT NULL AND k.tenant_id = r.tenant_id AND k.key = r.idempotency_key
+      AND k.job_id = r.id
+),
+notified AS (
+    SELECT pg_notify('jobkeeper_jobs', string_agg(DISTINCT queue, ',')) AS sent
+    FROM retried
+    HAVING count(*) > 0
+)
+
+-- part: retry_reset
+-- A retried job: pending again with a fresh attempt budget; `retries` keeps how the run before it ended
+-- (status, time, attempts, dead letter), which the reset overwrites.
+SET retries = j.retries || jsonb_build_array(jsonb_build_object(
+        'at', now(), 'ended', j.status, 'ended_at', j.completed_at, 'attempts', j.attempts,
+        'dead_lettered', EXISTS (SELECT FROM jobkeeper.dead_letter_jobs d
+                                 WHERE d.tenant_id = j.tenant_id AND d.job_id = j.id
+                                   AND d.replayed_at IS NULL))),
+    status = 'pending', attempts = 0, scheduled_at = now(), started_at = NULL, completed_at = NULL,
+    cancel_requested = false, worker_id = NULL, heartbeat_at = NULL, result = NULL, progress = NULL
+
+-- part: bulk_action_pick
+-- A bulk action's filters on the jobs of its statuses (alias j), oldest first, at most %(limit)s, locked.
+  AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+  AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
+  AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
+  AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
+  AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
+  AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
+  AND (%(payload)s::jsonb IS NULL OR j.payload @> %(payload)s::jsonb)
+ORDER BY j.created_at
+LIMIT %(limit)s
+FOR UPDATE OF j SKIP LOCKED
+
+-- part: job_filter
+-- The filters of the job list and of a bulk action's count (alias j).
+(%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
+AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
+AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
+AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
+AND (%(queue)s::text IS NULL
+     OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
+AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
+AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
+
+
 -- name: insert_jobs
 -- The arrays travel in binary (`%(name)b`), as in record_outcomes: cheaper for the client to send.
 -- Bulk enqueue in one statement. Idempotency keys are claimed set-based (unique per tenant and key);
@@ -197,14 +269,7 @@ FROM (
     SELECT j.*
     FROM jobkeeper.jobs j
     WHERE
-    (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
-    AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
-    AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
-    AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
-    AND (%(queue)s::text IS NULL
-         OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
-    AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
-    AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
+    -- use: job_filter
     AND (%(before_created_at)s::timestamptz IS NULL
          OR (j.created_at, j.id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
     ORDER BY j.created_at DESC, j.id DESC
@@ -221,14 +286,7 @@ LIMIT %(limit)s;
 SELECT j.created_at, j.id
 FROM jobkeeper.jobs j
 WHERE
-    (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
-    AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
-    AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
-    AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
-    AND (%(queue)s::text IS NULL
-         OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
-    AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
-    AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
+    -- use: job_filter
     AND (%(before_created_at)s::timestamptz IS NULL
          OR (j.created_at, j.id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
 ORDER BY j.created_at DESC, j.id DESC
@@ -243,14 +301,8 @@ SELECT count(*) AS total
 FROM (
 SELECT
 FROM jobkeeper.jobs j
-WHERE (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
-  AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
-  AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
-  AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
-  AND (%(queue)s::text IS NULL
-       OR j.tier = (SELECT q.tier FROM jobkeeper.queues q WHERE q.name = %(queue)s::text))
-  AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
-  AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
+WHERE
+  -- use: job_filter
   AND (%(payload)s::jsonb IS NULL OR j.payload @> %(payload)s::jsonb)
   AND j.status = ANY(%(actionable)s::text[])
 LIMIT %(cap)s::int + 1
@@ -263,44 +315,13 @@ LIMIT %(cap)s::int + 1
 -- `retries` keeps how the run before ended (status, time, attempts, dead letter): the retry resets them.
 WITH retried AS (
     UPDATE jobkeeper.jobs j
-    SET retries = j.retries || jsonb_build_array(jsonb_build_object(
-            'at', now(), 'ended', j.status, 'ended_at', j.completed_at, 'attempts', j.attempts,
-            'dead_lettered', EXISTS (SELECT FROM jobkeeper.dead_letter_jobs d
-                                     WHERE d.tenant_id = j.tenant_id AND d.job_id = j.id
-                                       AND d.replayed_at IS NULL))),
-        status = 'pending',
-        attempts = 0,
-        scheduled_at = now(),
-        started_at = NULL,
-        completed_at = NULL,
-        cancel_requested = false,
-        worker_id = NULL,
-        heartbeat_at = NULL,
-        result = NULL,
-        progress = NULL
+    -- use: retry_reset
     WHERE j.id = %(id)s::uuid AND j.status IN ('failed', 'cancelled')
     RETURNING j.id, j.tenant_id, j.queue, j.type, j.payload, j.status, j.tier, j.priority, j.attempts,
               j.max_attempts, j.last_error, j.errors, j.result, j.progress, j.idempotency_key,
               j.scheduled_at, j.started_at, j.completed_at, j.created_at, j.updated_at
 ),
-marked AS (
-    UPDATE jobkeeper.dead_letter_jobs d
-    SET replayed_at = now(), replayed_job_id = r.id
-    FROM retried r
-    WHERE d.tenant_id = r.tenant_id AND d.job_id = r.id AND d.replayed_at IS NULL
-),
-rekeyed AS (
-    UPDATE jobkeeper.idempotency_keys k
-    SET result = NULL, processed_at = NULL
-    FROM retried r
-    WHERE r.idempotency_key IS NOT NULL AND k.tenant_id = r.tenant_id AND k.key = r.idempotency_key
-      AND k.job_id = r.id
-),
-notified AS (
-    SELECT pg_notify('jobkeeper_jobs', string_agg(DISTINCT queue, ',')) AS sent
-    FROM retried
-    HAVING count(*) > 0
-)
+-- use: retry_side_effects
 SELECT r.*, true AS changed
 FROM retried r
 LEFT JOIN notified ON true
@@ -319,48 +340,16 @@ WITH picked AS MATERIALIZED (
     SELECT j.id, j.tier
     FROM jobkeeper.jobs j
     WHERE j.status IN ('failed', 'cancelled')
-      AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
-      AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
-      AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
-      AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
-      AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
-      AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
-      AND (%(payload)s::jsonb IS NULL OR j.payload @> %(payload)s::jsonb)
-    ORDER BY j.created_at
-    LIMIT %(limit)s
-    FOR UPDATE OF j SKIP LOCKED
+    -- use: bulk_action_pick
 ),
 retried AS (
     UPDATE jobkeeper.jobs j
-    SET retries = j.retries || jsonb_build_array(jsonb_build_object(
-            'at', now(), 'ended', j.status, 'ended_at', j.completed_at, 'attempts', j.attempts,
-            'dead_lettered', EXISTS (SELECT FROM jobkeeper.dead_letter_jobs d
-                                     WHERE d.tenant_id = j.tenant_id AND d.job_id = j.id
-                                       AND d.replayed_at IS NULL))),
-        status = 'pending', attempts = 0, scheduled_at = now(), started_at = NULL, completed_at = NULL,
-        cancel_requested = false, worker_id = NULL, heartbeat_at = NULL, result = NULL, progress = NULL
+    -- use: retry_reset
     FROM picked p
     WHERE j.id = p.id AND j.tier = p.tier
     RETURNING j.id, j.tenant_id, j.queue, j.idempotency_key
 ),
-marked AS (
-    UPDATE jobkeeper.dead_letter_jobs d
-    SET replayed_at = now(), replayed_job_id = r.id
-    FROM retried r
-    WHERE d.tenant_id = r.tenant_id AND d.job_id = r.id AND d.replayed_at IS NULL
-),
-rekeyed AS (
-    UPDATE jobkeeper.idempotency_keys k
-    SET result = NULL, processed_at = NULL
-    FROM retried r
-    WHERE r.idempotency_key IS NOT NULL AND k.tenant_id = r.tenant_id AND k.key = r.idempotency_key
-      AND k.job_id = r.id
-),
-notified AS (
-    SELECT pg_notify('jobkeeper_jobs', string_agg(DISTINCT queue, ',')) AS sent
-    FROM retried
-    HAVING count(*) > 0
-)
+-- use: retry_side_effects
 SELECT r.id
 FROM retried r
 LEFT JOIN notified ON true;
@@ -373,16 +362,7 @@ WITH picked AS MATERIALIZED (
     SELECT j.id, j.tier
     FROM jobkeeper.jobs j
     WHERE j.status IN ('pending', 'waiting', 'processing')
-      AND (%(tenant_id)s::uuid IS NULL OR j.tenant_id = %(tenant_id)s::uuid)
-      AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s::text[]))
-      AND (%(type)s::text IS NULL OR j.type = %(type)s::text)
-      AND (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
-      AND (%(created_after)s::timestamptz IS NULL OR j.created_at >= %(created_after)s::timestamptz)
-      AND (%(created_before)s::timestamptz IS NULL OR j.created_at < %(created_before)s::timestamptz)
-      AND (%(payload)s::jsonb IS NULL OR j.payload @> %(payload)s::jsonb)
-    ORDER BY j.created_at
-    LIMIT %(limit)s
-    FOR UPDATE OF j SKIP LOCKED
+    -- use: bulk_action_pick
 ),
 updated AS (
     UPDATE jobkeeper.jobs j
@@ -423,16 +403,7 @@ WITH doomed AS MATERIALIZED (
               WHERE d.depends_on = j.id AND c.status = 'waiting'))
     LIMIT %(limit)s
 ),
-parent_edges AS (
-    DELETE FROM jobkeeper.job_dependencies d
-    USING doomed
-    WHERE d.job_id = doomed.id
-),
-child_edges AS (
-    DELETE FROM jobkeeper.job_dependencies d
-    USING doomed
-    WHERE doomed.has_dependents AND d.depends_on = doomed.id
-)
+-- use: doomed_edges
 DELETE FROM jobkeeper.jobs j
 USING doomed
 WHERE j.id = doomed.id AND j.tier = doomed.tier;

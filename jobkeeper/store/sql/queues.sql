@@ -100,16 +100,7 @@ WITH doomed AS MATERIALIZED (
     LIMIT %(limit)s
     FOR UPDATE OF j SKIP LOCKED
 ),
-parent_edges AS (
-    DELETE FROM jobkeeper.job_dependencies d
-    USING doomed
-    WHERE d.job_id = doomed.id
-),
-child_edges AS (
-    DELETE FROM jobkeeper.job_dependencies d
-    USING doomed
-    WHERE doomed.has_dependents AND d.depends_on = doomed.id
-)
+-- use: doomed_edges
 DELETE FROM jobkeeper.jobs j
 USING doomed
 WHERE j.id = doomed.id AND j.tier = doomed.tier
