@@ -118,7 +118,8 @@ async def _drive(conn: psycopg.AsyncConnection[Any], steps: Steps[T]) -> T:
             if step.rows == "count":
                 result = cur.rowcount
             else:
-                result = await cur.fetchall() if cur.description is not None else []
+                # rownumber, not description: description builds a Column per column on every access.
+                result = await cur.fetchall() if cur.rownumber is not None else []
         else:
             async with conn.transaction():
                 if step.isolation is not None:
@@ -148,7 +149,7 @@ def _drive_sync(conn: psycopg.Connection[Any], steps: Steps[T]) -> T:
             if step.rows == "count":
                 result = cur.rowcount
             else:
-                result = cur.fetchall() if cur.description is not None else []
+                result = cur.fetchall() if cur.rownumber is not None else []
         else:
             with conn.transaction():
                 if step.isolation is not None:
